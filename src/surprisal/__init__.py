@@ -1,0 +1,31 @@
+"""surprisal: how surprising is a text to a language model?
+
+Per-token log-probabilities and surprisal of texts under any Hugging Face causal LM, on a
+fused, memory-bounded scoring loop; explanation-induced surprise reduction; grammar
+membership experiments. All log-probabilities are natural logs (nats), float32.
+
+>>> import surprisal
+>>> from surprisal.testing import tiny_lm
+>>> s = surprisal.score(["The cat sat on the mat."], model=tiny_lm("gpt2"))
+>>> s.bos_policy, len(s[0]) == len(s[0].logprobs)
+('bos', True)
+"""
+
+from .api import score
+from .errors import SurprisalError
+from .lm import LM, clear_cache, load
+from .results import Scores, TextScore, WordScore
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LM",
+    "Scores",
+    "SurprisalError",
+    "TextScore",
+    "WordScore",
+    "__version__",
+    "clear_cache",
+    "load",
+    "score",
+]

@@ -1,0 +1,75 @@
+"""Version-dependent bits of torch and transformers, in one place.
+
+transformers 5.x renamed ``torch_dtype=`` to ``dtype=`` and made every model use ``Cache``
+objects; 4.x (>= 4.46) still works where the difference is cheap to bridge.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+import transformers
+
+__all__ = [
+    "TRANSFORMERS_MAJOR",
+    "dtype_kwargs",
+    "expand_cache",
+    "is_oom",
+]
+
+TRANSFORMERS_VERSION = tuple(int(p) for p in transformers.__version__.split(".")[:2] if p.isdigit())
+TRANSFORMERS_MAJOR = TRANSFORMERS_VERSION[0]
+
+
+def dtype_kwargs(dtype: torch.dtype | str | None) -> dict[str, Any]:
+    """The ``from_pretrained`` dtype keyword: ``dtype=`` from 4.56 on, else ``torch_dtype=``."""
+    if dtype is None:
+        return {}
+    if TRANSFORMERS_VERSION >= (4, 56):
+        return {"dtype": dtype}
+    return {"torch_dtype": dtype}
+
+
+def is_oom(exc: BaseException) -> bool:
+    """True for an accelerator out-of-memory error (CUDA, MPS or XPU)."""
+    oom_type = getattr(torch, "OutOfMemoryError", None) or getattr(
+        torch.cuda, "OutOfMemoryError", None
+    )
+    if oom_type is not None and isinstance(exc, oom_type):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def expand_cache(cache: Any, batch_size: int) -> Any:
+    """A copy of a batch-1 KV cache whose tensors are views expanded to ``batch_size`` rows.
+
+    The prefix's keys and values are not copied here (``expand`` makes views); the model's
+    own cache update concatenates the new tokens onto them, which is where the (B, P + T)
+    tensors are made. Unknown cache classes fall back to ``batch_repeat_interleave``.
+    """
+    if isinstance(cache, tuple):  # legacy tuple-of-tuples format (transformers 4.x only)
+        return tuple(tuple(t.expand(batch_size, *t.shape[1:]) for t in layer) for layer in cache)
+    new = copy.copy(cache)
+    layers = getattr(cache, "layers", None)
+    if layers is not None and all(hasattr(layer, "keys") for layer in layers):
+        new_layers = []
+        for layer in layers:
+            nl = copy.copy(layer)
+            for attr in ("keys", "values"):
+                t = getattr(layer, attr, None)
+                if isinstance(t, torch.Tensor) and t.dim() >= 1 and t.numel() > 0:
+                    setattr(nl, attr, t.expand(batch_size, *t.shape[1:]))
+            new_layers.append(nl)
+        new.layers = new_layers
+        return new
+    if hasattr(cache, "key_cache") and hasattr(
+        cache, "value_cache"
+    ):  # transformers 4.x DynamicCache
+        new.key_cache = [t.expand(batch_size, *t.shape[1:]) for t in cache.key_cache]
+        new.value_cache = [t.expand(batch_size, *t.shape[1:]) for t in cache.value_cache]
+        return new
+    new = copy.deepcopy(cache)
+    new.batch_repeat_interleave(batch_size)
+    return new

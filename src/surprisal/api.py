@@ -1,0 +1,303 @@
+"""``surprisal.score``: texts (optionally after a context) to per-token log-probabilities.
+
+What is scored, precisely:
+
+* unconditional: ``[boundary] + tokens(text)``; every token of the text is scored, the
+  first one from the boundary token (BOS, or EOS for GPT-2-style tokenizers). Without any
+  boundary token the first token is NaN.
+* conditional: ``[boundary] + tokens(context + separator) + tokens(text)``; only the text's
+  tokens are scored. The text is tokenized on its own, so its tokens are identical with and
+  without the context. Each distinct context is encoded once and its KV cache shared.
+* longer than ``max_length``: strided windows; every token is scored exactly once with at
+  least ``max_length - stride`` tokens before it (or all of them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from .engine import Extras, Job, JobResult, RunStats, run_jobs
+from .errors import SurprisalError
+from .lm import LM, resolve_model
+from .results import Scores, TextScore
+from .tokenize import Encoded, check_texts, encode, windows
+
+__all__ = ["DEFAULT_SEPARATOR", "EXTRAS", "score"]
+
+DEFAULT_SEPARATOR = "\n"  # a line break between context and text: natural for every tokenizer
+EXTRAS = ("entropy", "rank", "topk", "bow")
+
+
+def _parse_extras(extras: Collection[str] | str | None, top_k: int) -> Extras:
+    if extras is None:
+        extras = ()
+    if isinstance(extras, str):
+        extras = [e.strip() for e in extras.split(",") if e.strip()]
+    bad = sorted(set(extras) - set(EXTRAS))
+    if bad:
+        raise SurprisalError(f"unknown extras {bad}; choose from {list(EXTRAS)}")
+    if "topk" in extras and top_k < 1:
+        raise SurprisalError(f"top_k must be at least 1 when 'topk' is asked, got {top_k}")
+    return Extras(
+        entropy="entropy" in extras,
+        rank="rank" in extras,
+        top_k=top_k if "topk" in extras else 0,
+        bow="bow" in extras,
+    )
+
+
+@dataclass
+class _Plan:
+    """How one text's tokens map onto jobs: job index, first token index it fills."""
+
+    enc: Encoded
+    parts: list[tuple[int, int]]  # (job index, token index of the job's first scored token)
+    tail_job: int | None
+    unscored: int  # leading tokens with no context (NaN)
+
+
+def _plan(
+    M: int,
+    encs: list[Encoded],
+    prefix_of: list[int | None],
+    prefixes: list[list[int]],
+    *,
+    boundary: list[int],
+    stride: int,
+    want_tail: bool,
+) -> tuple[list[Job], list[_Plan]]:
+    jobs: list[Job] = []
+    plans: list[_Plan] = []
+    for enc, pk in zip(encs, prefix_of, strict=True):
+        ids = enc.ids
+        n = len(ids)
+        if pk is not None and len(prefixes[pk]) + n <= M:
+            # The common conditional case: one job on the shared prefix's cache.
+            if n == 0 and not want_tail:
+                plans.append(_Plan(enc, [], None, 0))
+                continue
+            jobs.append(Job(tuple(ids), 0, pk, tail=want_tail))
+            plans.append(_Plan(enc, [(len(jobs) - 1, 0)], len(jobs) - 1 if want_tail else None, 0))
+            continue
+        head = prefixes[pk] if pk is not None else boundary
+        seq = list(head) + list(ids)
+        first = len(head) if head else 1  # no boundary: the first token cannot be scored
+        unscored = 0 if head else min(1, n)
+        parts: list[tuple[int, int]] = []
+        tail_job = None
+        if n > unscored or want_tail:
+            for w in windows(seq, first, M, stride):
+                if w.score_from >= len(w.ids) and not (
+                    want_tail and w.offset + len(w.ids) == len(seq)
+                ):
+                    continue  # a window of context only
+                jobs.append(Job(tuple(w.ids), w.score_from, None, tail=False))
+                parts.append((len(jobs) - 1, w.offset + w.score_from - len(head)))
+            if want_tail:
+                last = jobs[-1]
+                jobs[-1] = Job(last.ids, last.score_from, None, tail=True)
+                tail_job = len(jobs) - 1
+        plans.append(_Plan(enc, parts, tail_job, unscored))
+    return jobs, plans
+
+
+def _assemble(plan: _Plan, results: list[JobResult], ex: Extras) -> TextScore:
+    enc = plan.enc
+    n = len(enc.ids)
+    lp = np.full(n, np.nan, dtype=np.float32)
+    ent = np.full(n, np.nan, dtype=np.float32) if ex.entropy else None
+    rk = np.full(n, -1, dtype=np.int64) if ex.rank else None
+    tki = np.full((n, ex.top_k), -1, dtype=np.int64) if ex.top_k else None
+    tkl = np.full((n, ex.top_k), np.nan, dtype=np.float32) if ex.top_k else None
+    bow = np.full(n + 1, np.nan, dtype=np.float32) if ex.bow else None
+    for j, start in plan.parts:
+        r = results[j]
+        sl = slice(start, start + len(r.logprob))
+        lp[sl] = r.logprob
+        if ent is not None and r.entropy is not None:
+            ent[sl] = r.entropy
+        if rk is not None and r.rank is not None:
+            rk[sl] = r.rank
+        if (
+            tki is not None
+            and tkl is not None
+            and r.topk_ids is not None
+            and r.topk_logprobs is not None
+        ):
+            tki[sl] = r.topk_ids
+            tkl[sl] = r.topk_logprobs
+        if bow is not None and r.bow is not None:
+            bow[sl] = r.bow
+    if bow is not None and plan.tail_job is not None:
+        tb = results[plan.tail_job].tail_bow
+        bow[n] = np.nan if tb is None else tb
+    return TextScore(
+        text=enc.text,
+        token_ids=np.asarray(enc.ids, dtype=np.int64),
+        tokens=enc.tokens,
+        spans=enc.spans,
+        logprobs=lp,
+        entropy=ent,
+        rank=rk,
+        topk_ids=tki,
+        topk_logprobs=tkl,
+        bow=bow,
+    )
+
+
+def _prefixes(
+    tokenizer: Any,
+    M: int,
+    contexts: list[str | None],
+    separator: str,
+    boundary: list[int],
+    truncate: str,
+    stride: int,
+    what: str = "context",
+) -> tuple[list[int | None], list[list[int]], dict[str, int]]:
+    """Dedupe contexts, tokenize each once (``context + separator``), map texts to prefixes."""
+    distinct = list(dict.fromkeys(c for c in contexts if c is not None))
+    encs = encode(tokenizer, [c + separator for c in distinct])
+    keep = M - stride  # room for the target in the first window after a left truncation
+    prefixes: list[list[int]] = []
+    index: dict[str, int] = {}
+    for c, e in zip(distinct, encs, strict=True):
+        ids = list(boundary) + e.ids
+        if len(ids) >= M:
+            if truncate != "left":
+                raise SurprisalError(
+                    f"the {what} is {len(ids)} tokens long (boundary and separator included) but "
+                    f"the model's context is {M}; shorten it, or pass truncate_context='left' to "
+                    f"keep its last {keep} tokens"
+                )
+            ids = list(boundary) + e.ids[-(keep - len(boundary)) :]
+        index[c] = len(prefixes)
+        prefixes.append(ids)
+    prefix_of: list[int | None] = []
+    for c in contexts:
+        if c is None:
+            prefix_of.append(None)
+            continue
+        k = index[c]
+        prefix_of.append(k if prefixes[k] else None)
+    return prefix_of, prefixes, index
+
+
+def score(
+    texts: str | Sequence[str],
+    *,
+    model: LM | str | Any,
+    context: str | Sequence[str | None] | None = None,
+    separator: str = DEFAULT_SEPARATOR,
+    extras: Collection[str] | str | None = None,
+    top_k: int = 5,
+    add_bos: bool | None = None,
+    max_length: int | None = None,
+    stride: int | None = None,
+    truncate_context: Literal["error", "left"] = "error",
+    batch_tokens: int | None = None,
+    padding_side: Literal["right", "left"] = "right",
+    progress: bool | None = None,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+) -> Scores:
+    """Per-token log-probabilities (nats) of each text under a causal LM.
+
+    Args:
+        texts: a string or a list of strings. ``""`` has no tokens (total 0, mean NaN);
+            whitespace-only strings are tokenized and scored like any other text.
+        model: a :class:`surprisal.LM`, a hub id or local path (loaded once and kept in the
+            model cache, see :func:`surprisal.clear_cache`), or a ``(model, tokenizer)`` pair.
+        context: scored *after* this text: one string for all texts, or one per text (None
+            for none). Only the texts' own tokens are scored.
+        separator: put between context and text; part of the context's tokens. Default ``"\\n"``.
+        extras: any of ``"entropy"`` (nats), ``"rank"`` (1 = the most likely token),
+            ``"topk"`` (``top_k`` alternatives and their log-probs) and ``"bow"`` (word-start
+            masses, for ``words(correction="pimentel-meister")``); computed in the same pass.
+        add_bos: override the LM's boundary-token setting for this call.
+        max_length: window length in tokens (default: the model's context length).
+        stride: window step for long texts (default ``max_length // 2``): each token keeps at
+            least ``max_length - stride`` tokens of context.
+        truncate_context: ``"error"`` (default) when a context does not fit the model, or
+            ``"left"`` to keep its last ``max_length - stride`` tokens.
+        batch_tokens: budget of padded tokens per batch, prefix included (default by device);
+            halves itself on out-of-memory.
+        padding_side: how batches are padded; results do not depend on it.
+        progress: tqdm bar on stderr (default: only for long jobs).
+        device, dtype: used when ``model`` is a name to load.
+
+    Returns:
+        :class:`surprisal.Scores`, in the order of ``texts``.
+
+    >>> import surprisal
+    >>> from surprisal.testing import tiny_lm
+    >>> s = surprisal.score("The cat sat.", model=tiny_lm("gpt2"))
+    >>> s[0].tokens[:3], s[0].logprobs.dtype
+    (['The', 'Ġcat', 'Ġsat'], dtype('float32'))
+    """
+    items = check_texts(texts)
+    lm = resolve_model(model, device=device, dtype=dtype)
+    ex = _parse_extras(extras, top_k)
+    if not isinstance(separator, str):
+        raise TypeError(f"separator must be a str, got {type(separator).__name__}")
+    M = int(max_length or lm.max_length)
+    if lm.max_length < M:
+        raise SurprisalError(
+            f"max_length={M} exceeds the model's context of {lm.max_length} tokens"
+        )
+    if max_length is not None and M < 2:
+        raise SurprisalError(f"max_length must be at least 2, got {M}")
+    st = int(stride or max(1, M // 2))
+    if not 1 <= st <= M - 1:
+        raise SurprisalError(f"stride must be between 1 and max_length - 1 = {M - 1}, got {st}")
+    use_bos = lm.add_bos if add_bos is None else add_bos
+    boundary = [lm.boundary_id] if (use_bos and lm.boundary_id is not None) else []
+    policy = lm.bos_policy if boundary else "none"
+
+    if context is None:
+        ctxs: list[str | None] = [None] * len(items)
+    elif isinstance(context, str):
+        ctxs = [context] * len(items)
+    else:
+        ctxs = list(context)
+        if len(ctxs) != len(items):
+            raise SurprisalError(
+                f"context has {len(ctxs)} items but there are {len(items)} texts; give one "
+                "context string for all texts or exactly one per text"
+            )
+        for i, c in enumerate(ctxs):
+            if c is not None and not isinstance(c, str):
+                raise TypeError(f"context[{i}] is {type(c).__name__}; expected str or None")
+
+    prefix_of, prefixes, _ = _prefixes(
+        lm.tokenizer, M, ctxs, separator, boundary, truncate_context, st
+    )
+    encs = encode(lm.tokenizer, items)
+    jobs, plans = _plan(
+        M, encs, prefix_of, prefixes, boundary=boundary, stride=st, want_tail=ex.bow
+    )
+    stats = RunStats()
+    results = run_jobs(
+        lm,
+        jobs,
+        prefixes,
+        extras=ex,
+        batch_tokens=batch_tokens,
+        padding_side=padding_side,
+        progress=progress,
+        stats=stats,
+    )
+    return Scores(
+        items=tuple(_assemble(p, results, ex) for p in plans),
+        model=lm.name,
+        bos_policy=policy,
+        max_length=M,
+        stride=st,
+        contexts=tuple(ctxs) if context is not None else None,
+        stats=stats,
+    )

@@ -1,0 +1,363 @@
+"""The scoring loop: jobs in, per-position float32 results out, in the caller's order.
+
+Dimension letters: B batch rows, T time (padded row length), P shared-prefix length,
+H hidden size, V vocabulary, N scored positions in a batch.
+
+A :class:`Job` is one window of one text: ``ids`` fed to the model after an optional shared
+prefix, of which ``ids[score_from:]`` are scored. Jobs are sorted by (prefix, length), cut
+into batches by a token budget (``B * (P + T) <= batch_tokens``), and for each batch:
+
+1. the prefix (if any) has been run once, its KV cache is expanded over the B rows;
+2. the decoder body gives hidden states (B, T, H);
+3. only the scored positions are gathered, (N, H), and sent through the fused head;
+4. results land in the job's own slot, so the caller's order is restored for free.
+
+On an accelerator out-of-memory error the budget halves and the batch is retried; no job
+is dropped. :func:`run_jobs` with ``plain=True`` (or an LM whose fused head failed its
+probe) takes the model's own logits instead of the fused head: the plain twin.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ._compat import expand_cache, is_oom
+from .errors import SurprisalError
+from .head import HeadOut, fused_head, plain_head
+from .lm import LM
+
+__all__ = ["Extras", "Job", "JobResult", "RunStats", "default_batch_tokens", "run_jobs"]
+
+
+@dataclass(frozen=True)
+class Extras:
+    """Optional per-token outputs, computed in the same head pass."""
+
+    entropy: bool = False
+    rank: bool = False
+    top_k: int = 0
+    bow: bool = False
+
+
+@dataclass(frozen=True)
+class Job:
+    """One model-sized window. ``ids[j]`` for ``j >= score_from`` is scored; ``j == 0`` is
+    scored from the prefix's last hidden state (needs ``prefix``). ``tail`` adds the
+    distribution after the last token (only its ``bow`` value is kept)."""
+
+    ids: tuple[int, ...]
+    score_from: int
+    prefix: int | None = None
+    tail: bool = False
+
+
+@dataclass
+class JobResult:
+    """Arrays over the job's scored tokens (n,), plus ``tail_bow`` when asked."""
+
+    logprob: np.ndarray
+    entropy: np.ndarray | None = None
+    rank: np.ndarray | None = None
+    topk_ids: np.ndarray | None = None
+    topk_logprobs: np.ndarray | None = None
+    bow: np.ndarray | None = None
+    tail_bow: float | None = None
+
+
+@dataclass
+class RunStats:
+    """What one call actually did: tokens fed to the model (padding included), tokens scored,
+    prefix tokens encoded, forward calls and out-of-memory retries."""
+
+    tokens_fed: int = 0
+    tokens_scored: int = 0
+    prefix_tokens: int = 0
+    forward_calls: int = 0
+    oom_retries: int = 0
+    batch_tokens: int = 0
+    padding: dict[str, int] = field(default_factory=dict)
+
+
+def default_batch_tokens(lm: LM) -> int:
+    """A token budget per batch (padded tokens, prefix included) by device type."""
+    if lm.device.type == "cuda":
+        return 32768  # a few GB of activations for a 1B model; halves itself on OOM
+    return 4096  # CPU: large enough to amortise per-call overhead, small enough for cache
+
+
+@dataclass
+class _Prefix:
+    cache: object
+    last_hidden: torch.Tensor  # (H,) or, for the plain path, last logits (V,)
+    length: int
+
+
+def _next_batch(
+    live: list[int], pos: int, jobs: Sequence[Job], budget: int, plens: list[int]
+) -> list[int]:
+    """The next batch from ``live[pos:]`` (sorted longest first within a prefix group):
+    as many jobs as fit ``B * (P + T_max) <= budget``, all sharing one prefix; at least one."""
+    first = jobs[live[pos]]
+    p = plens[first.prefix] if first.prefix is not None else 0
+    t_max = len(first.ids)  # the longest, since the group is sorted longest first
+    n_max = max(1, budget // (p + t_max))
+    end = pos + 1
+    while end < len(live) and end - pos < n_max and jobs[live[end]].prefix == first.prefix:
+        end += 1
+    return live[pos:end]
+
+
+@torch.no_grad()
+def _run_prefix(lm: LM, ids: Sequence[int], plain: bool) -> _Prefix:
+    x = torch.tensor([list(ids)], dtype=torch.long, device=lm.device)  # (1, P)
+    if plain:
+        out = lm.model(input_ids=x, use_cache=True)
+        return _Prefix(out.past_key_values, out.logits[0, -1].float(), len(ids))
+    out = lm.body(input_ids=x, use_cache=True)
+    return _Prefix(out.past_key_values, out.last_hidden_state[0, -1], len(ids))
+
+
+@torch.no_grad()
+def _run_batch(
+    lm: LM,
+    batch: list[Job],
+    prefix: _Prefix | None,
+    extras: Extras,
+    plain: bool,
+    padding_side: str,
+    chunk_bytes: int,
+) -> tuple[list[JobResult], int]:
+    B = len(batch)
+    T = max(len(j.ids) for j in batch)
+    P = prefix.length if prefix is not None else 0
+    dev = lm.device
+    pad = lm.boundary_id if lm.boundary_id is not None else 0  # masked out, any id will do
+    ids = torch.full((B, T), pad, dtype=torch.long)  # (B, T)
+    mask = torch.zeros((B, T), dtype=torch.long)  # (B, T)
+    starts = []
+    for b, job in enumerate(batch):
+        L = len(job.ids)
+        s = T - L if padding_side == "left" else 0
+        ids[b, s : s + L] = torch.tensor(job.ids)
+        mask[b, s : s + L] = 1
+        starts.append(s)
+    pos = (mask.cumsum(1) - 1).clamp(min=0) + P  # (B, T) positions continue after the prefix
+    attn = mask if prefix is None else torch.cat([torch.ones((B, P), dtype=torch.long), mask], 1)
+    kwargs: dict[str, object] = {
+        "input_ids": ids.to(dev),
+        "attention_mask": attn.to(dev),
+        "position_ids": pos.to(dev),
+    }
+    if prefix is not None:
+        kwargs["past_key_values"] = expand_cache(prefix.cache, B)
+        kwargs["use_cache"] = True
+    else:
+        kwargs["use_cache"] = False
+
+    # Where each scored position's predictor lives: flat index into (B*T) rows, or B*T for
+    # the prefix's last state. Targets are the scored tokens; a tail row gets target 0.
+    src: list[int] = []
+    tgt: list[int] = []
+    counts: list[tuple[int, bool]] = []
+    for b, job in enumerate(batch):
+        s = starts[b]
+        L = len(job.ids)
+        n = 0
+        for j in range(job.score_from, L):
+            src.append(B * T if j == 0 else b * T + s + j - 1)
+            tgt.append(job.ids[j])
+            n += 1
+        if job.tail:
+            src.append(b * T + s + L - 1)
+            tgt.append(0)
+        counts.append((n, job.tail))
+    src_t = torch.tensor(src, dtype=torch.long, device=dev)  # (N,)
+    tgt_t = torch.tensor(tgt, dtype=torch.long, device=dev)  # (N,)
+    bow_mask = lm.bow_mask if extras.bow else None
+
+    if plain:
+        logits = lm.model(**kwargs).logits  # (B, T, V)
+        V = logits.shape[-1]
+        flat = logits.reshape(B * T, V)
+        if prefix is not None:
+            flat = torch.cat([flat, prefix.last_hidden[None].to(flat.dtype)], 0)
+        if bow_mask is not None and bow_mask.shape[0] != V:
+            bow_mask = bow_mask[:V]
+        out = plain_head(
+            flat[src_t],
+            tgt_t,
+            entropy=extras.entropy,
+            rank=extras.rank,
+            top_k=extras.top_k,
+            bow_mask=bow_mask,
+        )
+        del logits, flat
+    else:
+        hidden = lm.body(**kwargs).last_hidden_state  # (B, T, H)
+        H = hidden.shape[-1]
+        flat = hidden.reshape(B * T, H)
+        if prefix is not None:
+            flat = torch.cat([flat, prefix.last_hidden[None].to(flat.dtype)], 0)
+        out = fused_head(
+            flat[src_t],
+            tgt_t,
+            lm.head,
+            entropy=extras.entropy,
+            rank=extras.rank,
+            top_k=extras.top_k,
+            bow_mask=bow_mask,
+            chunk_bytes=chunk_bytes,
+        )
+        del hidden, flat
+    return _split(out, counts), B * T
+
+
+def _split(out: HeadOut, counts: list[tuple[int, bool]]) -> list[JobResult]:
+    def np_(t: torch.Tensor | None) -> np.ndarray | None:
+        return None if t is None else t.detach().cpu().numpy()
+
+    lp, ent, rk = np_(out.logprob), np_(out.entropy), np_(out.rank)
+    tki, tkl, bow = np_(out.topk_ids), np_(out.topk_logprobs), np_(out.bow)
+    res = []
+    i = 0
+    for n, tail in counts:
+        sl = slice(i, i + n)
+        r = JobResult(
+            logprob=lp[sl],  # type: ignore[index]
+            entropy=None if ent is None else ent[sl],
+            rank=None if rk is None else rk[sl],
+            topk_ids=None if tki is None else tki[sl],
+            topk_logprobs=None if tkl is None else tkl[sl],
+            bow=None if bow is None else bow[sl],
+        )
+        i += n
+        if tail:
+            r.tail_bow = None if bow is None else float(bow[i])
+            i += 1
+        res.append(r)
+    return res
+
+
+def run_jobs(
+    lm: LM,
+    jobs: Sequence[Job],
+    prefixes: Sequence[Sequence[int]] = (),
+    *,
+    extras: Extras = Extras(),
+    batch_tokens: int | None = None,
+    padding_side: str = "right",
+    plain: bool | None = None,
+    progress: bool | None = None,
+    chunk_bytes: int | None = None,
+    stats: RunStats | None = None,
+) -> list[JobResult]:
+    """Score every job; results are returned in the order of ``jobs``.
+
+    Args:
+        lm: the model.
+        jobs: windows to score; ``job.prefix`` indexes ``prefixes``.
+        prefixes: shared prefixes (token ids); each is run through the model once.
+        extras: optional outputs.
+        batch_tokens: budget of padded tokens per batch, prefix included.
+        padding_side: "right" or "left"; results do not depend on it.
+        plain: force the plain twin (default: the LM's choice).
+        progress: show a tqdm bar (default: only for more than 8 batches).
+        chunk_bytes: head chunk size (see :mod:`surprisal.head`).
+        stats: filled with counts of what was done.
+    """
+    from .head import DEFAULT_CHUNK_BYTES
+
+    if padding_side not in ("right", "left"):
+        raise SurprisalError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
+    budget = int(batch_tokens or default_batch_tokens(lm))
+    if budget < 1:
+        raise SurprisalError(
+            f"batch_tokens must be a positive number of tokens, got {batch_tokens}"
+        )
+    use_plain = (not lm.fused) if plain is None else plain
+    chunk = int(chunk_bytes or DEFAULT_CHUNK_BYTES)
+    stats = stats if stats is not None else RunStats()
+    stats.batch_tokens = budget
+    plens = [len(p) for p in prefixes]
+    for k, p in enumerate(prefixes):
+        if not p:
+            raise SurprisalError(f"prefix {k} is empty; a shared prefix needs at least one token")
+    for job in jobs:
+        if job.score_from == 0 and job.prefix is None and (job.ids or job.tail):
+            raise AssertionError("a job scoring its first token needs a prefix")
+        if job.prefix is not None and plens[job.prefix] + len(job.ids) > lm.max_length:
+            raise AssertionError(
+                "prefix + job longer than the context; windowing should prevent this"
+            )
+
+    results: list[JobResult | None] = [None] * len(jobs)
+    live = [i for i, j in enumerate(jobs) if len(j.ids) > 0]
+    for i, j in enumerate(jobs):
+        if not j.ids:
+            results[i] = JobResult(logprob=np.zeros(0, np.float32))
+    # Group by prefix (None first), longest first inside a group: little padding, and each
+    # prefix's cache is alive for exactly one contiguous run of batches.
+    live.sort(key=lambda i: (-1 if jobs[i].prefix is None else jobs[i].prefix, -len(jobs[i].ids)))
+    n_scored = sum(len(jobs[i].ids) - jobs[i].score_from for i in live)
+
+    bar = None
+    n_batches_est = max(1, sum(len(jobs[i].ids) for i in live) // budget)
+    if progress or (progress is None and n_batches_est > 8):
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_scored, unit="tok", desc="surprisal", leave=False)
+
+    current: tuple[int | None, _Prefix | None] = (None, None)
+    pos = 0
+    try:
+        while pos < len(live):
+            batch_idx = _next_batch(live, pos, jobs, budget, plens)
+            batch = [jobs[i] for i in batch_idx]
+            pk = batch[0].prefix
+            try:
+                prefix_state = None
+                if pk is not None:
+                    if current[0] != pk or current[1] is None:
+                        current = (None, None)
+                        current = (pk, _run_prefix(lm, prefixes[pk], use_plain))
+                        stats.prefix_tokens += plens[pk]
+                        stats.tokens_fed += plens[pk]
+                        stats.forward_calls += 1
+                    prefix_state = current[1]
+                out, fed = _run_batch(
+                    lm, batch, prefix_state, extras, use_plain, padding_side, chunk
+                )
+            except Exception as exc:
+                if not is_oom(exc):
+                    raise
+                if lm.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                gc.collect()
+                if len(batch) == 1:
+                    raise SurprisalError(
+                        f"out of memory on a single window of {len(batch[0].ids)} tokens "
+                        f"(prefix {plens[pk] if pk is not None else 0}); use a smaller max_length, "
+                        "a lower precision (dtype='bfloat16') or a device with more memory"
+                    ) from exc
+                budget = max(1, budget // 2)
+                stats.oom_retries += 1
+                continue
+            for i, r in zip(batch_idx, out, strict=True):
+                results[i] = r
+            stats.forward_calls += 1
+            stats.tokens_fed += fed
+            scored = sum(len(j.ids) - j.score_from for j in batch)
+            stats.tokens_scored += scored
+            if bar is not None:
+                bar.update(scored)
+            pos += len(batch_idx)
+    finally:
+        if bar is not None:
+            bar.close()
+    assert all(r is not None for r in results)
+    return results  # type: ignore[return-value]

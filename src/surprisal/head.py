@@ -1,0 +1,245 @@
+"""The fused, chunked LM head: hidden states in, per-position log-probabilities out.
+
+Dimension letters: N scored positions, H hidden size, V vocabulary (rows of the head),
+K top-k alternatives. Every number leaving this module is float32, natural log (nats).
+
+The full ``(N, V)`` log-softmax never exists. Logits are made a chunk at a time in float32,
+the model's own logit transforms are applied (bias, Cohere-style scale, Granite-style
+divisor, Gemma-2 final softcap), and only reductions survive the chunk: the running
+log-sum-exp, the target logit, and the optional extras.
+
+Memory bound. With ``cap = chunk_bytes / 4`` float32 elements:
+
+* float32 head weight: rows per chunk ``n_c = max(1, cap // V)``; one chunk holds an
+  ``(n_c, V)`` logits tensor plus at most two temporaries of the same size, so the extra
+  peak is about ``3 * chunk_bytes`` whatever N is.
+* bf16/fp16 head weight: the weight is upcast one vocabulary slice at a time,
+  ``v_c = max(1, cap // H)`` rows (``v_c * H * 4 <= chunk_bytes``), and
+  ``n_c = max(1, cap // v_c)``,
+  so the extra peak is about ``4 * chunk_bytes``.
+
+:func:`plain_head` is the twin that takes the model's own logits; it is the oracle in the
+tests and the fallback when the fused head cannot prove itself on a probe.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+__all__ = ["HeadOut", "HeadSpec", "fused_head", "plain_head"]
+
+DEFAULT_CHUNK_BYTES = 256 * 2**20  # 256 MiB of float32 logits per chunk
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """What turns a final hidden state into logits: ``z = transform(h @ W.T + b)``.
+
+    Attributes:
+        weight: (V, H) output embedding (may be tied to the input embedding).
+        bias: (V,) or None.
+        scale: multiply logits by this (Cohere ``logit_scale``), or None.
+        divisor: divide logits by this (Granite ``logits_scaling``), or None.
+        softcap: ``z = softcap * tanh(z / softcap)`` (Gemma-2 ``final_logit_softcapping``), or None.
+    """
+
+    weight: torch.Tensor
+    bias: torch.Tensor | None = None
+    scale: float | None = None
+    divisor: float | None = None
+    softcap: float | None = None
+
+    def transform(self, z: torch.Tensor) -> torch.Tensor:
+        """Apply the scalar logit transforms in float32, in the order the models apply them."""
+        if self.scale is not None:
+            z = z * self.scale
+        if self.divisor is not None:
+            z = z / self.divisor
+        if self.softcap is not None:
+            z = torch.tanh(z / self.softcap) * self.softcap
+        return z
+
+    def describe(self) -> str:
+        parts = [f"V={self.weight.shape[0]}", f"H={self.weight.shape[1]}"]
+        if self.bias is not None:
+            parts.append("bias")
+        if self.scale is not None:
+            parts.append(f"scale={self.scale}")
+        if self.divisor is not None:
+            parts.append(f"divisor={self.divisor}")
+        if self.softcap is not None:
+            parts.append(f"softcap={self.softcap}")
+        return ", ".join(parts)
+
+
+@dataclass
+class HeadOut:
+    """Per-position results, all (N,) float32 unless noted; extras are None unless asked.
+
+    Attributes:
+        logprob: log p(target), nats.
+        entropy: entropy of the predictive distribution, nats.
+        rank: 1 + number of vocabulary entries with a strictly larger logit (int64).
+        topk_ids: (N, K) int64 most likely next tokens, best first.
+        topk_logprobs: (N, K) their log-probabilities, nats.
+        bow: log of the probability mass on "word-start" tokens (``bow_mask``), nats.
+    """
+
+    logprob: torch.Tensor
+    entropy: torch.Tensor | None = None
+    rank: torch.Tensor | None = None
+    topk_ids: torch.Tensor | None = None
+    topk_logprobs: torch.Tensor | None = None
+    bow: torch.Tensor | None = None
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def _chunks(n: int, v: int, h: int, weight_is_f32: bool, chunk_bytes: int) -> tuple[int, int]:
+    cap = max(1, chunk_bytes // 4)
+    if weight_is_f32:
+        return max(1, cap // v), v
+    v_c = min(v, max(1, cap // h))
+    return max(1, cap // v_c), v_c
+
+
+def fused_head(
+    hidden: torch.Tensor,  # (N, H) any float dtype
+    targets: torch.Tensor,  # (N,) int64
+    head: HeadSpec,
+    *,
+    entropy: bool = False,
+    rank: bool = False,
+    top_k: int = 0,
+    bow_mask: torch.Tensor | None = None,  # (V,) bool
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> HeadOut:
+    """Log-probabilities of ``targets`` under ``head`` without a full (N, V) tensor.
+
+    Computes ``log_softmax(transform(hidden @ W.T + b))[i, targets[i]]`` in float32, chunked
+    over positions and, for half-precision weights, over the vocabulary (online log-sum-exp).
+    """
+    N, H = hidden.shape
+    V = head.weight.shape[0]
+    device = hidden.device
+    f32 = torch.float32
+    weight_is_f32 = head.weight.dtype == f32
+    n_c, v_c = _chunks(N, V, H, weight_is_f32, chunk_bytes)
+    out_lp = torch.empty(N, dtype=f32, device=device)
+    out_ent = torch.empty(N, dtype=f32, device=device) if entropy else None
+    out_rank = torch.empty(N, dtype=torch.int64, device=device) if rank else None
+    out_tk_ids = torch.empty(N, top_k, dtype=torch.int64, device=device) if top_k else None
+    out_tk_lp = torch.empty(N, top_k, dtype=f32, device=device) if top_k else None
+    out_bow = torch.empty(N, dtype=f32, device=device) if bow_mask is not None else None
+    w_rows = head.weight if weight_is_f32 else None
+    target_logit_direct = None
+
+    for n0 in range(0, N, n_c):
+        h = hidden[n0 : n0 + n_c].to(f32)  # (n, H)
+        t = targets[n0 : n0 + n_c]  # (n,)
+        n = h.shape[0]
+        m = torch.full((n,), -math.inf, dtype=f32, device=device)  # running max
+        s = torch.zeros(n, dtype=f32, device=device)  # sum exp(z - m)
+        ent_acc = torch.zeros(n, dtype=f32, device=device) if entropy else None  # sum e^(z-m) z
+        bow_acc = torch.zeros(n, dtype=f32, device=device) if bow_mask is not None else None
+        z_t = torch.empty(n, dtype=f32, device=device)
+        greater = torch.zeros(n, dtype=torch.int64, device=device) if rank else None
+        tk_v = tk_i = None
+        if rank:
+            # The target logit computed row-wise, to count larger logits chunk by chunk.
+            w_t = head.weight[t].to(f32)  # (n, H)
+            zt = (h * w_t).sum(-1)
+            if head.bias is not None:
+                zt = zt + head.bias[t].to(f32)
+            target_logit_direct = head.transform(zt)
+        for v0 in range(0, V, v_c):
+            v1 = min(V, v0 + v_c)
+            w = w_rows[v0:v1] if w_rows is not None else head.weight[v0:v1].to(f32)  # (v, H)
+            z = h @ w.T  # (n, v) float32
+            if head.bias is not None:
+                z = z + head.bias[v0:v1].to(f32)
+            z = head.transform(z)
+            in_chunk = (t >= v0) & (t < v1)
+            if bool(in_chunk.any()):
+                idx = in_chunk.nonzero(as_tuple=True)[0]
+                z_t[idx] = z[idx, t[idx] - v0]
+            m_new = torch.maximum(m, z.max(dim=1).values)
+            alpha = torch.exp(m - m_new)  # rescale old sums; exp(-inf) = 0 on the first chunk
+            e = torch.exp(z - m_new[:, None])  # (n, v)
+            s = s * alpha + e.sum(dim=1)
+            if ent_acc is not None:
+                ent_acc = ent_acc * alpha + (e * z).sum(dim=1)
+            if bow_acc is not None and bow_mask is not None:
+                bow_acc = bow_acc * alpha + (e * bow_mask[v0:v1]).sum(dim=1)
+            m = m_new
+            if greater is not None and target_logit_direct is not None:
+                gt = z > target_logit_direct[:, None]
+                if bool(in_chunk.any()):
+                    gt[idx, t[idx] - v0] = False  # never count the target itself
+                greater += gt.sum(dim=1)
+            if top_k:
+                k = min(top_k, v1 - v0)
+                cv, ci = z.topk(k, dim=1)
+                ci = ci + v0
+                if tk_v is None:
+                    tk_v, tk_i = cv, ci
+                else:
+                    allv = torch.cat([tk_v, cv], dim=1)
+                    alli = torch.cat([tk_i, ci], dim=1)
+                    tk_v, pos = allv.topk(min(top_k, allv.shape[1]), dim=1)
+                    tk_i = alli.gather(1, pos)
+            del z, e
+        lse = m + torch.log(s)  # (n,)
+        out_lp[n0 : n0 + n] = z_t - lse
+        if out_ent is not None and ent_acc is not None:
+            out_ent[n0 : n0 + n] = lse - ent_acc / s
+        if out_rank is not None and greater is not None:
+            out_rank[n0 : n0 + n] = greater + 1
+        if (
+            out_tk_ids is not None
+            and out_tk_lp is not None
+            and tk_v is not None
+            and tk_i is not None
+        ):
+            kk = tk_v.shape[1]
+            out_tk_ids[n0 : n0 + n, :kk] = tk_i
+            out_tk_lp[n0 : n0 + n, :kk] = tk_v - lse[:, None]
+            if kk < top_k:  # vocabulary smaller than k
+                out_tk_ids[n0 : n0 + n, kk:] = -1
+                out_tk_lp[n0 : n0 + n, kk:] = -math.inf
+        if out_bow is not None and bow_acc is not None:
+            out_bow[n0 : n0 + n] = torch.log(bow_acc) + m - lse
+    return HeadOut(out_lp, out_ent, out_rank, out_tk_ids, out_tk_lp, out_bow)
+
+
+def plain_head(
+    logits: torch.Tensor,  # (N, V) the model's own logits, any float dtype
+    targets: torch.Tensor,  # (N,) int64
+    *,
+    entropy: bool = False,
+    rank: bool = False,
+    top_k: int = 0,
+    bow_mask: torch.Tensor | None = None,
+) -> HeadOut:
+    """The plain twin of :func:`fused_head`: a full float32 log-softmax of given logits."""
+    z = logits.to(torch.float32)
+    lp = torch.log_softmax(z, dim=-1)  # (N, V)
+    out = HeadOut(lp.gather(1, targets[:, None])[:, 0])
+    if entropy:
+        out.entropy = -(lp.exp() * lp).sum(-1)
+    if rank:
+        zt = z.gather(1, targets[:, None])
+        out.rank = (z > zt).sum(-1) + 1
+    if top_k:
+        k = min(top_k, z.shape[1])
+        v, i = lp.topk(k, dim=1)
+        if k < top_k:
+            pad = top_k - k
+            v = torch.cat([v, v.new_full((v.shape[0], pad), -math.inf)], 1)
+            i = torch.cat([i, i.new_full((i.shape[0], pad), -1)], 1)
+        out.topk_logprobs, out.topk_ids = v, i
+    if bow_mask is not None:
+        out.bow = torch.logsumexp(lp.masked_fill(~bow_mask[None, :], -math.inf), dim=-1)
+    return out

@@ -1,0 +1,344 @@
+"""The loaded model: :class:`LM` and :func:`load`, plus the explicit model cache.
+
+An ``LM`` owns a Hugging Face causal LM and its (fast) tokenizer, and resolves once what
+the scoring loop needs: the decoder body, the head weight/bias and logit transforms, the
+document-boundary token (BOS policy) and the context length. At construction it checks the
+fused head against the model's own logits on a probe input and falls back to the plain
+path, with a warning, when they disagree.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, Literal
+
+import torch
+
+from ._compat import dtype_kwargs
+from .errors import SurprisalError
+from .head import HeadSpec, fused_head, plain_head
+
+__all__ = ["LM", "BosPolicy", "clear_cache", "load", "resolve_model"]
+
+BosPolicy = Literal["bos", "eos", "none"]
+
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float64": torch.float64,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "half": torch.float16,
+}
+
+_WORD_START = ("Ġ", "▁", " ", "Ċ", "ĉ", "\n", "\t", "\r", "č")
+
+
+def _as_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return _DTYPES[str(dtype).lower()]
+    except KeyError:
+        raise SurprisalError(
+            f"unknown dtype {dtype!r}; use one of {sorted(set(_DTYPES))} or a torch.dtype"
+        ) from None
+
+
+def _default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class LM:
+    """A causal LM ready for scoring.
+
+    Args:
+        model: a Hugging Face causal LM (``AutoModelForCausalLM``), in eval mode or not.
+        tokenizer: its fast tokenizer (character offsets are needed for spans).
+        device: where to run; default: the model's current device.
+        dtype: cast the model to this dtype (``"float32"``, ``"bfloat16"``, ...); default: keep.
+        add_bos: put the document-boundary token before every text (see ``bos_policy``).
+        max_length: the context length used for windows; default: from the model config.
+        verify: check the fused head against the model's own logits at construction.
+        name: a label recorded on results; default: the model's ``name_or_path``.
+
+    Attributes:
+        bos_policy: ``"bos"`` (the tokenizer's BOS is prepended), ``"eos"`` (no BOS, so EOS
+            is used as the document boundary, the GPT-2 convention) or ``"none"`` (no
+            boundary token: a text's first token has no context and scores NaN).
+        boundary_id: the token id prepended, or None.
+        fused: True when the fused head passed its probe (else the plain path is used).
+
+    >>> from surprisal.testing import tiny_lm
+    >>> lm = tiny_lm("gpt2")
+    >>> lm.bos_policy, lm.fused
+    ('bos', True)
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        add_bos: bool = True,
+        max_length: int | None = None,
+        verify: bool = True,
+        name: str | None = None,
+    ) -> None:
+        _check_causal_lm(model)
+        _check_tokenizer(tokenizer)
+        torch_dtype = _as_dtype(dtype)
+        if torch_dtype is not None:
+            model = model.to(torch_dtype)
+        if device is not None and getattr(model, "hf_device_map", None) is None:
+            model = model.to(device)
+        model.eval()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.device = next(model.parameters()).device
+        self.dtype = next(model.parameters()).dtype
+        self.name = name or str(getattr(model.config, "name_or_path", "") or type(model).__name__)
+        self.body = _decoder_body(model)
+        self.head = _head_spec(model)
+        V = self.head.weight.shape[0]
+        if len(tokenizer) > V:
+            raise SurprisalError(
+                f"the tokenizer has {len(tokenizer)} tokens but the model's head predicts only "
+                f"{V}: they do not belong together. Load the tokenizer saved with this model."
+            )
+        self.vocab_size = V
+        self.add_bos = add_bos
+        self.bos_policy: BosPolicy
+        self.boundary_id: int | None
+        bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+        if not add_bos:
+            self.bos_policy, self.boundary_id = "none", None
+        elif bos is not None:
+            self.bos_policy, self.boundary_id = "bos", int(bos)
+        elif eos is not None:
+            self.bos_policy, self.boundary_id = "eos", int(eos)
+        else:
+            self.bos_policy, self.boundary_id = "none", None
+        self.max_length = int(max_length or _context_length(model))
+        if self.max_length < 2:
+            raise SurprisalError(f"max_length must be at least 2 tokens, got {self.max_length}")
+        self._bow_mask: torch.Tensor | None = None
+        self.fused = True
+        self.verify_error: float | None = None
+        if verify:
+            self.verify_error = self._verify()
+
+    def __repr__(self) -> str:
+        path = "fused" if self.fused else "plain"
+        return (
+            f"LM({self.name!r}, device={self.device}, dtype={self.dtype}, "
+            f"bos_policy={self.bos_policy!r}, max_length={self.max_length}, head={path})"
+        )
+
+    @property
+    def bow_mask(self) -> torch.Tensor:
+        """(V,) bool: tokens that begin a new whitespace-delimited word, plus EOS.
+
+        A token begins a word when its vocabulary string starts with a whitespace marker
+        (``Ġ``, ``▁``, ``Ċ``, a space, tab or newline). Used by the Pimentel & Meister (2024)
+        word-probability correction.
+        """
+        if self._bow_mask is None:
+            tok = self.tokenizer
+            pieces = tok.convert_ids_to_tokens(list(range(len(tok))))
+            mask = torch.zeros(self.vocab_size, dtype=torch.bool)
+            for i, p in enumerate(pieces):
+                if p and p.startswith(_WORD_START):
+                    mask[i] = True
+            if tok.eos_token_id is not None:
+                mask[tok.eos_token_id] = True
+            self._bow_mask = mask.to(self.device)
+        return self._bow_mask
+
+    @torch.no_grad()
+    def _verify(self) -> float:
+        """Compare fused and plain head on a probe; switch to plain when they disagree."""
+        gen = torch.Generator().manual_seed(0)
+        T = min(16, self.max_length)
+        hi = min(len(self.tokenizer), self.vocab_size)
+        ids = torch.randint(0, hi, (1, T), generator=gen).to(self.device)
+        out = self.model(input_ids=ids, use_cache=False)
+        logits = out.logits[0, :-1]  # (T-1, V)
+        hidden = self.body(input_ids=ids, use_cache=False).last_hidden_state[0, :-1]  # (T-1, H)
+        targets = ids[0, 1:]
+        ref = plain_head(logits, targets).logprob
+        got = fused_head(hidden, targets, self.head).logprob
+        err = float((ref - got).abs().max())
+        tol = 1e-3 if self.dtype in (torch.float32, torch.float64) else 0.25
+        if not err <= tol:
+            warnings.warn(
+                f"surprisal: the fused head for {type(self.model).__name__} disagrees with the "
+                f"model's own logits by {err:.3g} nats (tolerance {tol}); it may apply a logit "
+                "transform surprisal does not know. Falling back to the plain path (exact, "
+                "slower, more memory).",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self.fused = False
+        return err
+
+
+def _check_causal_lm(model: Any) -> None:
+    from transformers import PreTrainedModel
+
+    if not isinstance(model, PreTrainedModel):
+        raise TypeError(
+            f"model must be a Hugging Face PreTrainedModel, got {type(model).__name__}; "
+            "load one with transformers.AutoModelForCausalLM.from_pretrained(...)"
+        )
+    cfg = model.config
+    out_emb = model.get_output_embeddings()
+    if getattr(cfg, "is_encoder_decoder", False) or out_emb is None or model.base_model is model:
+        raise SurprisalError(
+            f"{type(model).__name__} is not a causal language model (no LM head over a decoder); "
+            "load the checkpoint with transformers.AutoModelForCausalLM instead"
+        )
+
+
+def _check_tokenizer(tokenizer: Any) -> None:
+    if not callable(getattr(tokenizer, "convert_ids_to_tokens", None)):
+        raise TypeError(
+            f"tokenizer must be a Hugging Face tokenizer, got {type(tokenizer).__name__}"
+        )
+    if not getattr(tokenizer, "is_fast", False):
+        raise SurprisalError(
+            f"{type(tokenizer).__name__} is a slow (Python) tokenizer; surprisal needs a fast one "
+            "for exact character offsets: AutoTokenizer.from_pretrained(..., use_fast=True)"
+        )
+
+
+def _decoder_body(model: Any) -> Any:
+    body = model.base_model
+    if body is model or not callable(body):
+        raise SurprisalError(f"cannot find the decoder body of {type(model).__name__}")
+    return body
+
+
+def _head_spec(model: Any) -> HeadSpec:
+    lin = model.get_output_embeddings()
+    weight = getattr(lin, "weight", None)
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+        raise SurprisalError(
+            f"the output embedding of {type(model).__name__} is not a linear layer"
+        )
+    bias = getattr(lin, "bias", None)
+    cfg = model.config
+    text_cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+    softcap = getattr(text_cfg, "final_logit_softcapping", None)
+    scale = getattr(text_cfg, "logit_scale", None)  # Cohere: logits * logit_scale
+    divisor = getattr(text_cfg, "logits_scaling", None)  # Granite: logits / logits_scaling
+    return HeadSpec(
+        weight=weight.detach(),
+        bias=bias.detach() if isinstance(bias, torch.Tensor) else None,
+        scale=float(scale) if scale not in (None, 1, 1.0) else None,
+        divisor=float(divisor) if divisor not in (None, 1, 1.0) else None,
+        softcap=float(softcap) if softcap else None,
+    )
+
+
+def _context_length(model: Any) -> int:
+    cfg = model.config
+    text_cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+    for attr in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        v = getattr(text_cfg, attr, None)
+        if isinstance(v, int) and v > 0:
+            return v
+    raise SurprisalError(
+        f"cannot tell the context length of {type(model).__name__} from its config; "
+        "pass max_length=... to surprisal.LM or surprisal.load"
+    )
+
+
+def load(
+    name_or_path: str | os.PathLike[str],
+    *,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = "float32",
+    revision: str | None = None,
+    add_bos: bool = True,
+    max_length: int | None = None,
+    verify: bool = True,
+    trust_remote_code: bool = False,
+    attn_implementation: str | None = None,
+    **model_kwargs: Any,
+) -> LM:
+    """Load a causal LM and its fast tokenizer from a local path or hub id.
+
+    ``dtype`` defaults to float32 because scores are a measurement: bfloat16 is about twice
+    as fast on GPUs but moves per-token log-probabilities by ~0.01–0.1 nats. The head always
+    accumulates in float32 whatever the model dtype.
+
+    >>> import tempfile
+    >>> from surprisal.testing import tiny_lm
+    >>> d = tempfile.mkdtemp()
+    >>> small = tiny_lm("qwen2"); small.model.save_pretrained(d); small.tokenizer.save_pretrained(d)
+    >>> load(d).bos_policy
+    'bos'
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
+    kwargs.update(dtype_kwargs(_as_dtype(dtype)))
+    if attn_implementation is not None:
+        kwargs["attn_implementation"] = attn_implementation
+    kwargs.update(model_kwargs)
+    path = os.fspath(name_or_path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            path, revision=revision, trust_remote_code=trust_remote_code
+        )
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except OSError as exc:
+        raise SurprisalError(
+            f"could not load a model from {path!r}: {exc}. Give a local directory with "
+            "config.json and weights, or a hub id (with network access or a filled HF cache)."
+        ) from None
+    dev = None if "device_map" in model_kwargs else (device or _default_device())
+    return LM(
+        model,
+        tokenizer,
+        device=dev,
+        add_bos=add_bos,
+        max_length=max_length,
+        verify=verify,
+        name=path,
+    )
+
+
+# The explicit model cache: a name/path given as ``model=`` is loaded once per
+# (name, device, dtype) and kept here until ``clear_cache()``.
+_CACHE: dict[tuple[str, str, str], LM] = {}
+
+
+def clear_cache() -> None:
+    """Forget every model loaded by name through ``score(model="...")`` and friends."""
+    _CACHE.clear()
+
+
+def resolve_model(
+    model: Any, *, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None
+) -> LM:
+    """Turn ``model=`` (an LM, a name/path, or a ``(model, tokenizer)`` pair) into an LM."""
+    if isinstance(model, LM):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        key = (os.fspath(model), str(device), str(dtype))
+        if key not in _CACHE:
+            _CACHE[key] = load(model, device=device, dtype=dtype or "float32")
+        return _CACHE[key]
+    if isinstance(model, tuple) and len(model) == 2:
+        return LM(model[0], model[1], device=device, dtype=dtype)
+    raise TypeError(
+        "model must be a surprisal.LM, a name or path to load, or a (model, tokenizer) pair; "
+        f"got {type(model).__name__}"
+    )

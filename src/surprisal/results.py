@@ -1,0 +1,323 @@
+"""Results: :class:`TextScore` per text, :class:`Scores` for a call, :class:`WordScore` per word.
+
+Units: stored log-probabilities are natural logs (nats), float32. Surprisal is
+``-logprob``; ``unit="bits"`` divides by ln 2 when a number is presented. A token that
+could not be scored (no document-boundary token before a text's first token) is NaN and is
+left out of sums and means, which count it in ``n_unscored``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, overload
+
+import numpy as np
+
+from .errors import SurprisalError
+
+__all__ = ["Scores", "TextScore", "Unit", "WordScore", "convert"]
+
+Unit = Literal["nats", "bits"]
+LN2 = math.log(2.0)
+
+
+def convert(x: Any, unit: str) -> Any:
+    """Nats to ``unit`` ("nats" or "bits")."""
+    if unit == "nats":
+        return x
+    if unit == "bits":
+        return x / LN2
+    raise SurprisalError(f"unit must be 'nats' or 'bits', got {unit!r}")
+
+
+@dataclass(frozen=True)
+class WordScore:
+    """Whitespace-delimited words of one text with their surprisal.
+
+    Attributes:
+        words: the words (maximal runs of non-whitespace characters).
+        spans: (m, 2) character offsets of the words in the text.
+        token_ranges: (m, 2) the tokens ``[start, end)`` assigned to each word.
+        surprisal_nats: (m,) surprisal of each word, nats (NaN when a token in it is NaN).
+        correction: None, or "pimentel-meister" when the beginning-of-word correction is applied.
+    """
+
+    words: list[str]
+    spans: np.ndarray
+    token_ranges: np.ndarray
+    surprisal_nats: np.ndarray
+    correction: str | None
+
+    def surprisal(self, unit: Unit = "nats") -> np.ndarray:
+        """Per-word surprisal in ``unit``."""
+        return convert(self.surprisal_nats, unit)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class TextScore:
+    """The scores of one text.
+
+    Attributes:
+        text: the text as given.
+        token_ids: (n,) the text's tokens (the boundary token is not among them).
+        tokens: the tokenizer's strings for them (``Ġcat``, ``▁cat``, ``<0xF0>``...).
+        spans: (n, 2) character offsets; they partition the text (see ``surprisal.tokenize``).
+        logprobs: (n,) float32 natural-log probability of each token given all before it
+            (the boundary token and any context included); NaN if it could not be scored.
+        entropy, rank, topk_ids, topk_logprobs: optional extras, (n,) or (n, k), nats.
+        bow: optional (n + 1,) log-probability that the token at each position starts a new
+            word (the last entry: after the text's last token, EOS included), nats.
+    """
+
+    text: str
+    token_ids: np.ndarray
+    tokens: list[str]
+    spans: np.ndarray
+    logprobs: np.ndarray
+    entropy: np.ndarray | None = None
+    rank: np.ndarray | None = None
+    topk_ids: np.ndarray | None = None
+    topk_logprobs: np.ndarray | None = None
+    bow: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.token_ids)
+
+    @property
+    def pieces(self) -> list[str]:
+        """The text cut at the token spans; ``"".join(pieces) == text``."""
+        return [self.text[a:b] for a, b in self.spans]
+
+    @property
+    def n_unscored(self) -> int:
+        """How many tokens are NaN (could not be scored)."""
+        return int(np.isnan(self.logprobs).sum())
+
+    def surprisal(self, unit: Unit = "nats") -> np.ndarray:
+        """Per-token surprisal, ``-logprob``, in ``unit``."""
+        return convert(-self.logprobs.astype(np.float64), unit)  # type: ignore[no-any-return]
+
+    def total(self, unit: Unit = "nats") -> float:
+        """Summed surprisal of the scored tokens: ``-log p(text | boundary, context)``."""
+        return float(convert(0.0 - np.nansum(self.logprobs.astype(np.float64)), unit)) + 0.0
+
+    def mean(self, unit: Unit = "nats") -> float:
+        """Mean surprisal per scored token; NaN for a text with no scored token."""
+        n = len(self) - self.n_unscored
+        return float("nan") if n == 0 else self.total(unit) / n
+
+    def perplexity(self) -> float:
+        """``exp(mean surprisal in nats)``; NaN for a text with no scored token."""
+        return math.exp(self.mean("nats")) if len(self) - self.n_unscored else float("nan")
+
+    def words(self, correction: Literal["pimentel-meister"] | None = None) -> WordScore:
+        """Word-level surprisal: the sum over each whitespace-delimited word's tokens.
+
+        Tokens are assigned to the word holding their first non-whitespace character;
+        whitespace-only tokens go to the next word (or the last word at the end of the
+        text), so the word surprisals add up to the token total.
+
+        With ``correction="pimentel-meister"`` (Pimentel & Meister 2024, "How to Compute the
+        Probability of a Word") the word probability also accounts for where the word
+        *ends*: ``log p(w) = sum log p(tokens) + bow[end] - bow[start]``, where ``bow[i]`` is
+        the log-probability that token i starts a new word; the ``- bow[start]`` term is
+        applied only when the word's first token carries a word-start marker. Needs scores
+        computed with ``extras=["bow"]``.
+        """
+        if correction not in (None, "pimentel-meister"):
+            raise SurprisalError(
+                f"correction must be None or 'pimentel-meister', got {correction!r}"
+            )
+        if correction is not None and self.bow is None:
+            raise SurprisalError(
+                "the Pimentel-Meister correction needs beginning-of-word masses: score with "
+                "surprisal.score(..., extras=['bow'])"
+            )
+        return _words(self, correction)
+
+
+def _word_spans(text: str) -> list[tuple[int, int]]:
+    out = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        j = i
+        while j < n and not text[j].isspace():
+            j += 1
+        out.append((i, j))
+        i = j
+    return out
+
+
+def _words(ts: TextScore, correction: str | None) -> WordScore:
+    text = ts.text
+    wspans = _word_spans(text)
+    m = len(wspans)
+    # word index of each character (-1 for whitespace)
+    owner = np.full(len(text), -1, dtype=np.int64)
+    for w, (a, b) in enumerate(wspans):
+        owner[a:b] = w
+    n = len(ts)
+    tok_word = np.full(n, -1, dtype=np.int64)
+    for i, (a, b) in enumerate(ts.spans):
+        ws = owner[a:b]
+        hit = ws[ws >= 0]
+        if hit.size:
+            tok_word[i] = hit[0]
+    # whitespace-only tokens: to the next word, else to the previous one
+    nxt = -1
+    for i in range(n - 1, -1, -1):
+        if tok_word[i] >= 0:
+            nxt = tok_word[i]
+        elif nxt >= 0:
+            tok_word[i] = nxt
+    prev = -1
+    for i in range(n):
+        if tok_word[i] >= 0:
+            prev = tok_word[i]
+        elif prev >= 0:
+            tok_word[i] = prev
+    ranges = np.zeros((m, 2), dtype=np.int64)
+    surp = np.zeros(m, dtype=np.float64)
+    lp = ts.logprobs.astype(np.float64)
+    for w in range(m):
+        idx = np.nonzero(tok_word == w)[0]
+        if idx.size == 0:  # cannot happen: every word has a character, every character a token
+            raise AssertionError("a word without tokens")
+        a, b = int(idx[0]), int(idx[-1]) + 1
+        ranges[w] = (a, b)
+        s = -lp[a:b].sum()
+        if correction is not None and ts.bow is not None:
+            bow = ts.bow.astype(np.float64)
+            s -= bow[b]
+            if ts.tokens[a][:1] in ("Ġ", "▁", " ", "Ċ", "ĉ", "\n", "\t"):
+                s += bow[a]
+        surp[w] = s
+    return WordScore(
+        words=[text[a:b] for a, b in wspans],
+        spans=np.array(wspans, dtype=np.int64).reshape(m, 2),
+        token_ranges=ranges,
+        surprisal_nats=surp,
+        correction=correction,
+    )
+
+
+@dataclass(frozen=True)
+class Scores(Sequence[TextScore]):
+    """The scores of a list of texts, in the caller's order.
+
+    Attributes:
+        items: one :class:`TextScore` per text.
+        model: the model's name or path.
+        bos_policy: ``"bos"``, ``"eos"`` or ``"none"`` (see :class:`surprisal.LM`).
+        max_length, stride: the window settings used for long texts.
+        contexts: the context each text was scored after, or None.
+        stats: what the run did (tokens fed, scored, prefix tokens...).
+
+    >>> from surprisal.testing import tiny_lm
+    >>> import surprisal
+    >>> s = surprisal.score(["The cat sat.", "A dog."], model=tiny_lm("gpt2"))
+    >>> len(s), s[0].pieces[:2]
+    (2, ['The', ' cat'])
+    >>> bool((s.total() > 0).all())
+    True
+    """
+
+    items: tuple[TextScore, ...]
+    model: str = ""
+    bos_policy: str = "bos"
+    max_length: int = 0
+    stride: int = 0
+    contexts: tuple[str | None, ...] | None = None
+    stats: Any = field(default=None, compare=False, repr=False)
+
+    @overload
+    def __getitem__(self, i: int) -> TextScore: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[TextScore]: ...
+    def __getitem__(self, i: int | slice) -> TextScore | Sequence[TextScore]:
+        return self.items[i]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[TextScore]:
+        return iter(self.items)
+
+    def total(self, unit: Unit = "nats") -> np.ndarray:
+        """(n_texts,) summed surprisal of each text's scored tokens."""
+        return np.array([t.total(unit) for t in self.items], dtype=np.float64)
+
+    def mean(self, unit: Unit = "nats") -> np.ndarray:
+        """(n_texts,) mean surprisal per scored token (NaN for texts with none)."""
+        return np.array([t.mean(unit) for t in self.items], dtype=np.float64)
+
+    def perplexity(self) -> np.ndarray:
+        """(n_texts,) per-text perplexity, ``exp(mean surprisal in nats)``."""
+        return np.array([t.perplexity() for t in self.items], dtype=np.float64)
+
+    def corpus_perplexity(self) -> float:
+        """Perplexity of all texts together: exp(total surprisal / total scored tokens)."""
+        n = sum(len(t) - t.n_unscored for t in self.items)
+        return math.exp(float(self.total().sum()) / n) if n else float("nan")
+
+    def surprisal(self, unit: Unit = "nats") -> list[np.ndarray]:
+        """Per-token surprisal of every text, in ``unit`` (a list of (n_i,) arrays)."""
+        return [t.surprisal(unit) for t in self.items]
+
+    def words(self, correction: Literal["pimentel-meister"] | None = None) -> list[WordScore]:
+        """Word-level surprisal of every text; see :meth:`TextScore.words`."""
+        return [t.words(correction) for t in self.items]
+
+    def to_pandas(self, unit: Unit = "nats") -> Any:
+        """Long format: one row per token (text_index, token_index, token_id, token, start,
+        end, piece, logprob (nats), surprisal (``unit``), and extras when computed)."""
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "to_pandas needs pandas: pip install 'surprisal-lm[pandas]'"
+            ) from None
+        cols: dict[str, list[Any]] = {
+            k: []
+            for k in (
+                "text_index",
+                "token_index",
+                "token_id",
+                "token",
+                "start",
+                "end",
+                "piece",
+                "logprob",
+            )
+        }
+        extra_cols: dict[str, list[Any]] = {}
+        for ti, t in enumerate(self.items):
+            n = len(t)
+            cols["text_index"] += [ti] * n
+            cols["token_index"] += list(range(n))
+            cols["token_id"] += t.token_ids.tolist()
+            cols["token"] += list(t.tokens)
+            cols["start"] += t.spans[:, 0].tolist()
+            cols["end"] += t.spans[:, 1].tolist()
+            cols["piece"] += t.pieces
+            cols["logprob"] += t.logprobs.tolist()
+            for name in ("entropy", "rank"):
+                v = getattr(t, name)
+                if v is not None:
+                    extra_cols.setdefault(name, []).extend(v.tolist())
+            if t.bow is not None:
+                extra_cols.setdefault("bow", []).extend(t.bow[:-1].tolist())
+            if t.topk_ids is not None and t.topk_logprobs is not None:
+                extra_cols.setdefault("topk_ids", []).extend(t.topk_ids.tolist())
+                extra_cols.setdefault("topk_logprobs", []).extend(t.topk_logprobs.tolist())
+        df = pd.DataFrame(cols)
+        df["surprisal"] = convert(-df["logprob"].astype("float64"), unit)
+        for k, v in extra_cols.items():
+            df[k] = v
+        df.attrs.update(model=self.model, bos_policy=self.bos_policy, unit=unit)
+        return df

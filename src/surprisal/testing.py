@@ -1,0 +1,209 @@
+"""Tiny random-weight models and locally trained tokenizers, for tests, docs and examples.
+
+Nothing here touches the network: tokenizers are trained in-process with the `tokenizers`
+library on a small built-in corpus, and models are built from configs with random weights.
+Real sizes are given as trailing comments so the shapes are recognisable.
+
+>>> from surprisal.testing import tiny_lm
+>>> lm = tiny_lm("llama")
+>>> lm.bos_policy
+'bos'
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+
+if TYPE_CHECKING:
+    from .lm import LM
+
+__all__ = ["ARCHITECTURES", "CORPUS", "tiny_lm", "tiny_model", "tiny_tokenizer"]
+
+TokenizerKind = Literal["byte-bpe", "sentencepiece", "no-boundary"]
+
+ARCHITECTURES = ("gpt2", "llama", "qwen2", "gpt_neox", "gemma2")
+
+CORPUS = [
+    "The cat sat on the mat.",
+    "Colorless green ideas sleep furiously.",
+    "A proof by contradiction assumes the opposite and derives an absurdity.",
+    "Every even number greater than two is the sum of two primes, perhaps.",
+    "The quick brown fox jumps over the lazy dog.",
+    "In the beginning was the word, and the word was surprising.",
+    "(()()) [[]] ab ab ab aabb abba 0110",
+    "She sells sea shells by the sea shore; the shells she sells are sea shells.",
+    "Language models assign a probability to every text.",
+    "How surprised is the model by this sentence? Less, once it has read a hint.",
+    "Numbers: 0 1 2 3 4 5 6 7 8 9 10 100 1000.",
+    "Punctuation! Questions? Quotes \"like this\" and 'that'; colons: dashes - too.",
+]
+
+
+@functools.cache
+def _tokenizer_json(kind: TokenizerKind, vocab_size: int) -> str:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    corpus = CORPUS * 4
+    if kind in ("byte-bpe", "no-boundary"):
+        # GPT-2 style: byte-level BPE, whitespace attached to the start of tokens ("Ġcat").
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        specials = ["<|endoftext|>"] if kind == "byte-bpe" else []
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            special_tokens=specials,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        )
+        tok.train_from_iterator(corpus, trainer)
+        return str(tok.to_str())
+    # Llama/SentencePiece style: "▁" marks word starts, unknown characters fall back to bytes.
+    first = Tokenizer(models.BPE(unk_token="<unk>"))
+    first.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size - 256, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False
+    )
+    first.train_from_iterator(corpus, trainer)
+    learned = json.loads(first.to_str())["model"]
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    for b in range(256):
+        vocab[f"<0x{b:02X}>"] = len(vocab)
+    for piece in sorted(learned["vocab"], key=learned["vocab"].__getitem__):
+        vocab.setdefault(piece, len(vocab))
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in learned["merges"]]
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    tok.decoder = decoders.Sequence(
+        [
+            decoders.Replace("▁", " "),
+            decoders.ByteFallback(),
+            decoders.Fuse(),
+            decoders.Strip(" ", 1, 0),
+        ]
+    )
+    from tokenizers import AddedToken
+
+    tok.add_special_tokens([AddedToken(t, special=True) for t in ("<unk>", "<s>", "</s>")])
+    return str(tok.to_str())
+
+
+def tiny_tokenizer(kind: TokenizerKind = "byte-bpe", vocab_size: int = 384) -> Any:
+    """A fast tokenizer trained in-process on a small corpus (no download).
+
+    Kinds: ``"byte-bpe"`` (GPT-2 style, ``<|endoftext|>`` is both BOS and EOS),
+    ``"sentencepiece"`` (Llama style ``▁`` pieces with byte fallback, ``<s>``/``</s>``) and
+    ``"no-boundary"`` (byte-level BPE with no BOS and no EOS, so a text's first token has no
+    context and is scored NaN).
+
+    >>> tok = tiny_tokenizer("sentencepiece")
+    >>> tok.bos_token, tok.pad_token
+    ('<s>', '</s>')
+    """
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer.from_str(_tokenizer_json(kind, vocab_size))
+    if kind == "byte-bpe":
+        special = {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"}
+    elif kind == "sentencepiece":
+        special = {
+            "bos_token": "<s>",
+            "eos_token": "</s>",
+            "unk_token": "<unk>",
+            "pad_token": "</s>",
+        }
+    else:
+        special = {}
+    return PreTrainedTokenizerFast(tokenizer_object=backend, **special)
+
+
+def _config(arch: str, vocab_size: int, max_positions: int) -> Any:
+    import transformers as tf
+
+    common: dict[str, Any] = {"vocab_size": vocab_size, "initializer_range": 0.3}
+    if arch == "gpt2":
+        return tf.GPT2Config(
+            n_embd=32,  # 768
+            n_layer=2,  # 12
+            n_head=4,  # 12
+            n_positions=max_positions,  # 1024
+            bos_token_id=0,
+            eos_token_id=0,
+            **common,
+        )
+    llama_like = {
+        "hidden_size": 32,  # 2048
+        "intermediate_size": 64,  # 8192
+        "num_hidden_layers": 2,  # 16
+        "num_attention_heads": 4,  # 32
+        "num_key_value_heads": 2,  # 8
+        "max_position_embeddings": max_positions,  # 131072
+        **common,
+    }
+    if arch == "llama":
+        return tf.LlamaConfig(tie_word_embeddings=False, **llama_like)
+    if arch == "qwen2":
+        return tf.Qwen2Config(tie_word_embeddings=True, **llama_like)  # Qwen2.5-0.5B ties
+    if arch == "gpt_neox":
+        return tf.GPTNeoXConfig(
+            hidden_size=32,  # 2048 (Pythia-1b)
+            intermediate_size=64,  # 8192
+            num_hidden_layers=2,  # 16
+            num_attention_heads=4,  # 8
+            max_position_embeddings=max_positions,  # 2048
+            rotary_pct=0.25,
+            **common,
+        )
+    if arch == "gemma2":
+        return tf.Gemma2Config(
+            head_dim=8,  # 256
+            sliding_window=max_positions,  # 4096
+            final_logit_softcapping=3.0,  # 30.0: small here so the cap visibly bends the logits
+            attn_logit_softcapping=50.0,
+            query_pre_attn_scalar=8,
+            attn_implementation="eager",  # what Gemma-2 recommends with softcapping
+            **llama_like,
+        )
+    raise ValueError(f"unknown architecture {arch!r}; expected one of {ARCHITECTURES}")
+
+
+def tiny_model(
+    arch: str = "llama", vocab_size: int = 384, *, max_positions: int = 64, seed: int = 0
+) -> Any:
+    """A random-weight causal LM of a real architecture, tiny enough for CPU tests.
+
+    Weights are drawn with a large ``initializer_range`` so that next-token distributions are
+    far from uniform: an off-by-one in scoring then changes the numbers visibly.
+    """
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(_config(arch, vocab_size, max_positions))
+    return model.eval()
+
+
+def tiny_lm(
+    arch: str = "llama",
+    tokenizer: TokenizerKind | None = None,
+    *,
+    max_positions: int = 64,
+    seed: int = 0,
+    **kwargs: Any,
+) -> LM:
+    """A ready :class:`surprisal.LM` around :func:`tiny_model` and :func:`tiny_tokenizer`.
+
+    The tokenizer kind defaults to ``"sentencepiece"`` for Llama-family models and
+    ``"byte-bpe"`` otherwise.
+    """
+    from .lm import LM
+
+    if tokenizer is None:
+        tokenizer = "sentencepiece" if arch in ("llama", "gemma2") else "byte-bpe"
+    tok = tiny_tokenizer(tokenizer)
+    model = tiny_model(arch, len(tok), max_positions=max_positions, seed=seed)
+    return LM(model, tok, **kwargs)

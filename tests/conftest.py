@@ -1,0 +1,98 @@
+"""Shared fixtures: tiny random-weight models of real architectures, and a float64 oracle.
+
+The oracle is written here, independently of the package: it runs one unpadded sequence
+through a float64 copy of the model and takes a full ``log_softmax`` of the model's own
+logits, so the model's head transforms (bias, softcap, ...) come from transformers itself.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import numpy as np
+import pytest
+import torch
+
+from surprisal.testing import ARCHITECTURES, tiny_lm
+
+TEXTS = [
+    "The cat sat on the mat.",
+    "Colorless green ideas sleep furiously.",
+    "a",
+    "Language models assign a probability to every text, and we read it off token by token.",
+    "  leading and trailing spaces  ",
+    "emoji 🙂, CJK 漢字, combining é (e\u0301).",
+    "the the the the the the the",
+]
+
+
+@pytest.fixture(scope="session", params=ARCHITECTURES)
+def arch_lm(request):
+    return tiny_lm(request.param)
+
+
+@pytest.fixture(scope="session")
+def lms():
+    return {a: tiny_lm(a) for a in ARCHITECTURES}
+
+
+@pytest.fixture(scope="session")
+def gpt2_lm(lms):
+    return lms["gpt2"]
+
+
+@pytest.fixture(scope="session")
+def llama_lm(lms):
+    return lms["llama"]
+
+
+_F64: dict[int, torch.nn.Module] = {}
+
+
+def f64_model(model):
+    key = id(model)
+    if key not in _F64:
+        _F64[key] = copy.deepcopy(model).to(torch.float64).eval()
+    return _F64[key]
+
+
+@torch.no_grad()
+def ref_logits(model, ids):
+    """(T, V) float64 log-softmax of the model's own logits for one unpadded sequence."""
+    m = f64_model(model)
+    x = torch.tensor([list(ids)], dtype=torch.long)
+    logits = m(input_ids=x, use_cache=False).logits[0].to(torch.float64)
+    return torch.log_softmax(logits, dim=-1)
+
+
+def ref_scores(lm, text, context=None, separator="\n", boundary=True):
+    """Float64 log-probs of the text's tokens, full context, by the definition in DESIGN.md."""
+    tok = lm.tokenizer
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    head = [lm.boundary_id] if boundary and lm.boundary_id is not None else []
+    if context is not None:
+        head = head + tok(context + separator, add_special_tokens=False)["input_ids"]
+    seq = head + ids
+    lp = ref_logits(lm.model, seq)
+    out = np.full(len(ids), np.nan)
+    for j in range(len(ids)):
+        p = len(head) + j
+        if p == 0:
+            continue
+        out[j] = float(lp[p - 1, seq[p]])
+    return out
+
+
+def assert_close(got, want, tol, what=""):
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    assert got.shape == want.shape, (what, got.shape, want.shape)
+    assert np.array_equal(np.isnan(got), np.isnan(want)), (what, got, want)
+    ok = ~np.isnan(want)
+    if ok.any():
+        err = np.abs(got[ok] - want[ok]).max()
+        assert err <= tol, f"{what}: max abs error {err:.3g} > {tol}"
