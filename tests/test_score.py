@@ -304,7 +304,7 @@ def test_bad_inputs(gpt2_lm):
     with pytest.raises(ValueError, match="unknown extras"):
         surprisal.score("x", model=gpt2_lm, extras=["entropie"])
     with pytest.raises(ValueError, match="stride"):
-        surprisal.score("x", model=gpt2_lm, stride=64)
+        surprisal.score("x", model=gpt2_lm, stride=gpt2_lm.max_length)
     with pytest.raises(ValueError, match="exceeds the model's context"):
         surprisal.score("x", model=gpt2_lm, max_length=1000)
     with pytest.raises(ValueError, match="batch_tokens"):

@@ -12,6 +12,7 @@ membership experiments. All log-probabilities are natural logs (nats), float32.
 """
 
 from .api import score
+from .delta import Delta, DeltaSummary, Ranking, delta, rank_explanations
 from .errors import SurprisalError
 from .lm import LM, clear_cache, load
 from .results import Scores, TextScore, WordScore
@@ -20,12 +21,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "LM",
+    "Delta",
+    "DeltaSummary",
+    "Ranking",
     "Scores",
     "SurprisalError",
     "TextScore",
     "WordScore",
     "__version__",
     "clear_cache",
+    "delta",
     "load",
+    "rank_explanations",
     "score",
 ]

@@ -158,26 +158,34 @@ def _prefixes(
     boundary: list[int],
     truncate: str,
     stride: int,
-    what: str = "context",
-) -> tuple[list[int | None], list[list[int]], dict[str, int]]:
-    """Dedupe contexts, tokenize each once (``context + separator``), map texts to prefixes."""
+) -> tuple[list[int | None], list[list[int]], list[tuple[str, Encoded]]]:
+    """Dedupe contexts, tokenize each once (``context + separator``), map texts to prefixes.
+
+    Returns each text's prefix index (None: no context), the prefixes' ids (boundary
+    included) and, per prefix, its context string and the encoding of the part kept.
+    """
     distinct = list(dict.fromkeys(c for c in contexts if c is not None))
     encs = encode(tokenizer, [c + separator for c in distinct])
     keep = M - stride  # room for the target in the first window after a left truncation
     prefixes: list[list[int]] = []
+    kept: list[tuple[str, Encoded]] = []
     index: dict[str, int] = {}
     for c, e in zip(distinct, encs, strict=True):
         ids = list(boundary) + e.ids
         if len(ids) >= M:
             if truncate != "left":
                 raise SurprisalError(
-                    f"the {what} is {len(ids)} tokens long (boundary and separator included) but "
-                    f"the model's context is {M}; shorten it, or pass truncate_context='left' to "
-                    f"keep its last {keep} tokens"
+                    f"the context is {len(ids)} tokens long (boundary and separator included) "
+                    f"but the model's context is {M}; shorten it, or pass "
+                    f"truncate_context='left' to keep its last {keep} tokens"
                 )
-            ids = list(boundary) + e.ids[-(keep - len(boundary)) :]
+            k = keep - len(boundary)
+            cut = int(e.spans[-k, 0])
+            e = Encoded(e.text[cut:], e.ids[-k:], e.spans[-k:] - cut, e.tokens[-k:])
+            ids = list(boundary) + e.ids
         index[c] = len(prefixes)
         prefixes.append(ids)
+        kept.append((c, e))
     prefix_of: list[int | None] = []
     for c in contexts:
         if c is None:
@@ -185,7 +193,13 @@ def _prefixes(
             continue
         k = index[c]
         prefix_of.append(k if prefixes[k] else None)
-    return prefix_of, prefixes, index
+    return prefix_of, prefixes, kept
+
+
+def _prefix_score(enc: Encoded, boundary: list[int], own: JobResult) -> TextScore:
+    """The TextScore of a context's own tokens, from the forward that built its cache."""
+    lp = own.logprob if boundary else np.concatenate([[np.nan], own.logprob]).astype(np.float32)
+    return TextScore(enc.text, np.asarray(enc.ids, dtype=np.int64), enc.tokens, enc.spans, lp)
 
 
 def score(
@@ -213,8 +227,8 @@ def score(
             whitespace-only strings are tokenized and scored like any other text.
         model: a :class:`surprisal.LM`, a hub id or local path (loaded once and kept in the
             model cache, see :func:`surprisal.clear_cache`), or a ``(model, tokenizer)`` pair.
-        context: scored *after* this text: one string for all texts, or one per text (None
-            for none). Only the texts' own tokens are scored.
+        context: the texts are scored after it: one string for all texts, or one per text
+            (None for none). Only the texts' own tokens are scored.
         separator: put between context and text; part of the context's tokens. Default ``"\\n"``.
         extras: any of ``"entropy"`` (nats), ``"rank"`` (1 = the most likely token),
             ``"topk"`` (``top_k`` alternatives and their log-probs) and ``"bow"`` (word-start
@@ -242,6 +256,41 @@ def score(
     """
     items = check_texts(texts)
     lm = resolve_model(model, device=device, dtype=dtype)
+    return _score(
+        lm,
+        items,
+        context,
+        separator=separator,
+        extras=extras,
+        top_k=top_k,
+        add_bos=add_bos,
+        max_length=max_length,
+        stride=stride,
+        truncate_context=truncate_context,
+        batch_tokens=batch_tokens,
+        padding_side=padding_side,
+        progress=progress,
+    )[0]
+
+
+def _score(
+    lm: LM,
+    items: list[str],
+    context: str | Sequence[str | None] | None,
+    *,
+    separator: str = DEFAULT_SEPARATOR,
+    extras: Collection[str] | str | None = None,
+    top_k: int = 5,
+    add_bos: bool | None = None,
+    max_length: int | None = None,
+    stride: int | None = None,
+    truncate_context: str = "error",
+    batch_tokens: int | None = None,
+    padding_side: str = "right",
+    progress: bool | None = None,
+    prefix_scores: bool = False,
+) -> tuple[Scores, dict[str, TextScore]]:
+    """``score`` on a resolved LM; also returns each context's own scores when asked."""
     ex = _parse_extras(extras, top_k)
     if not isinstance(separator, str):
         raise TypeError(f"separator must be a str, got {type(separator).__name__}")
@@ -274,7 +323,7 @@ def score(
             if c is not None and not isinstance(c, str):
                 raise TypeError(f"context[{i}] is {type(c).__name__}; expected str or None")
 
-    prefix_of, prefixes, _ = _prefixes(
+    prefix_of, prefixes, kept = _prefixes(
         lm.tokenizer, M, ctxs, separator, boundary, truncate_context, st
     )
     encs = encode(lm.tokenizer, items)
@@ -282,6 +331,7 @@ def score(
         M, encs, prefix_of, prefixes, boundary=boundary, stride=st, want_tail=ex.bow
     )
     stats = RunStats()
+    own: dict[int, JobResult] | None = {} if prefix_scores else None
     results = run_jobs(
         lm,
         jobs,
@@ -291,8 +341,12 @@ def score(
         padding_side=padding_side,
         progress=progress,
         stats=stats,
+        prefix_scores=own,
     )
-    return Scores(
+    ctx_scores = {
+        kept[k][0]: _prefix_score(kept[k][1], boundary, r) for k, r in (own or {}).items()
+    }
+    scores = Scores(
         items=tuple(_assemble(p, results, ex) for p in plans),
         model=lm.name,
         bos_policy=policy,
@@ -301,3 +355,4 @@ def score(
         contexts=tuple(ctxs) if context is not None else None,
         stats=stats,
     )
+    return scores, ctx_scores

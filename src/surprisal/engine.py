@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -80,7 +80,6 @@ class RunStats:
     forward_calls: int = 0
     oom_retries: int = 0
     batch_tokens: int = 0
-    padding: dict[str, int] = field(default_factory=dict)
 
 
 def default_batch_tokens(lm: LM) -> int:
@@ -95,6 +94,7 @@ class _Prefix:
     cache: object
     last_hidden: torch.Tensor  # (H,) or, for the plain path, last logits (V,)
     length: int
+    own: JobResult | None = None  # the prefix's own tokens 1..P-1, scored from this forward
 
 
 def _next_batch(
@@ -113,13 +113,26 @@ def _next_batch(
 
 
 @torch.no_grad()
-def _run_prefix(lm: LM, ids: Sequence[int], plain: bool) -> _Prefix:
+def _run_prefix(
+    lm: LM, ids: Sequence[int], plain: bool, score_own: bool, chunk_bytes: int
+) -> _Prefix:
+    """Run a shared prefix once: its KV cache, its last state, and optionally the scores of
+    its own tokens (from the same forward, so the prefix is never encoded twice)."""
     x = torch.tensor([list(ids)], dtype=torch.long, device=lm.device)  # (1, P)
+    tgt = x[0, 1:]  # (P-1,)
+    own = None
     if plain:
         out = lm.model(input_ids=x, use_cache=True)
-        return _Prefix(out.past_key_values, out.logits[0, -1].float(), len(ids))
+        if score_own:
+            own = _split(plain_head(out.logits[0, :-1], tgt), [(len(tgt), False)])[0]
+        return _Prefix(out.past_key_values, out.logits[0, -1].float(), len(ids), own)
     out = lm.body(input_ids=x, use_cache=True)
-    return _Prefix(out.past_key_values, out.last_hidden_state[0, -1], len(ids))
+    h = out.last_hidden_state[0]  # (P, H)
+    if score_own:
+        own = _split(
+            fused_head(h[:-1], tgt, lm.head, chunk_bytes=chunk_bytes), [(len(tgt), False)]
+        )[0]
+    return _Prefix(out.past_key_values, h[-1], len(ids), own)
 
 
 @torch.no_grad()
@@ -255,6 +268,7 @@ def run_jobs(
     progress: bool | None = None,
     chunk_bytes: int | None = None,
     stats: RunStats | None = None,
+    prefix_scores: dict[int, JobResult] | None = None,
 ) -> list[JobResult]:
     """Score every job; results are returned in the order of ``jobs``.
 
@@ -269,6 +283,8 @@ def run_jobs(
         progress: show a tqdm bar (default: only for more than 8 batches).
         chunk_bytes: head chunk size (see :mod:`surprisal.head`).
         stats: filled with counts of what was done.
+        prefix_scores: if given, filled with each run prefix's own token scores (tokens
+            1..P-1 of the prefix, from the forward that builds its cache).
     """
     from .head import DEFAULT_CHUNK_BYTES
 
@@ -324,7 +340,12 @@ def run_jobs(
                 if pk is not None:
                     if current[0] != pk or current[1] is None:
                         current = (None, None)
-                        current = (pk, _run_prefix(lm, prefixes[pk], use_plain))
+                        want_own = prefix_scores is not None
+                        current = (pk, _run_prefix(lm, prefixes[pk], use_plain, want_own, chunk))
+                        if prefix_scores is not None and current[1] is not None:
+                            own = current[1].own
+                            if own is not None:
+                                prefix_scores[pk] = own
                         stats.prefix_tokens += plens[pk]
                         stats.tokens_fed += plens[pk]
                         stats.forward_calls += 1

@@ -1,0 +1,442 @@
+"""Explanation-induced surprise reduction: ``surprisal.delta`` and ``surprisal.rank_explanations``.
+
+For targets ``t_i`` and an explanation ``e`` (all surprisals in nats):
+
+* ``S(t)``      = surprisal of ``[boundary] + tokens(t)``: every token of t, from the boundary.
+* ``S(t | e)``  = surprisal of the same tokens of t after ``[boundary] + tokens(e + separator)``.
+* reduction     = ``S(t) - S(t | e)``; positive: the explanation made the target less surprising.
+* explanation cost ``S(e)`` = surprisal of ``tokens(e + separator)`` after the boundary: exactly
+  the prefix tokens the conditional condition reads.
+* two-part gain = ``S(t) - [S(e) + S(t | e)]`` per target, and summed over targets with the
+  explanation paid once: ``sum S(t_i) - [S(e) + sum S(t_i | e)]``. Positive: describing the
+  targets through the explanation is a shorter code than describing them alone (MDL).
+
+Each distinct explanation or control is run through the model once and its KV cache is
+shared by every target (see :mod:`surprisal.engine`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from . import stats as _stats
+from .api import DEFAULT_SEPARATOR, _score
+from .errors import SurprisalError
+from .lm import LM, resolve_model
+from .results import Scores, TextScore, Unit, convert
+from .tokenize import check_texts
+
+__all__ = ["Delta", "DeltaSummary", "Ranking", "delta", "rank_explanations"]
+
+
+@dataclass(frozen=True)
+class DeltaSummary:
+    """Item-level statistics of a :class:`Delta`, in ``unit``.
+
+    Attributes:
+        reduction: mean/median/CI/p-value of ``S(t) - S(t|e)`` over targets (p: sign-flip
+            test against 0).
+        control: the same for the control text, or None.
+        vs_control: the same for ``S(t|control) - S(t|e)`` (the explanation against the
+            control, paired by target), or None.
+        explanation_cost: ``S(e)``.
+        two_part_gain_total: summed two-part-code gain, the explanation paid once.
+        unit: "nats" or "bits".
+    """
+
+    reduction: _stats.Summary
+    control: _stats.Summary | None
+    vs_control: _stats.Summary | None
+    explanation_cost: float
+    two_part_gain_total: float
+    unit: str
+
+    def __str__(self) -> str:
+        lines = [
+            f"reduction S(t) - S(t|e): {self.reduction}",
+            f"explanation cost S(e): {self.explanation_cost:.3f} {self.unit}",
+            f"two-part gain (summed, explanation paid once): "
+            f"{self.two_part_gain_total:.3f} {self.unit}",
+        ]
+        if self.control is not None and self.vs_control is not None:
+            lines.insert(1, f"control reduction S(t) - S(t|c): {self.control}")
+            lines.insert(2, f"explanation vs control S(t|c) - S(t|e): {self.vs_control}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reduction": self.reduction.to_dict(),
+            "control": None if self.control is None else self.control.to_dict(),
+            "vs_control": None if self.vs_control is None else self.vs_control.to_dict(),
+            "explanation_cost": self.explanation_cost,
+            "two_part_gain_total": self.two_part_gain_total,
+            "unit": self.unit,
+        }
+
+
+@dataclass(frozen=True)
+class Delta:
+    """Targets scored without and with an explanation (and a control).
+
+    Attributes:
+        targets: the targets, in the caller's order.
+        explanation, control: the prefix texts (control may be None).
+        separator: what joins a prefix and a target.
+        base: :class:`Scores` of the targets alone.
+        conditioned: :class:`Scores` of the targets after the explanation.
+        controlled: :class:`Scores` after the control, or None.
+        explanation_scores: the explanation's own tokens (``explanation + separator``),
+            scored after the boundary token: its cost.
+        control_scores: the same for the control, or None.
+
+    >>> import surprisal
+    >>> from surprisal.testing import tiny_lm
+    >>> d = surprisal.delta(["ab ab", "abba"], explanation="Repeat ab.", model=tiny_lm("gpt2"))
+    >>> d.reduction.shape, d.per_token(0).shape == d.base[0].logprobs.shape
+    ((2,), True)
+    """
+
+    targets: tuple[str, ...]
+    explanation: str
+    control: str | None
+    separator: str
+    base: Scores
+    conditioned: Scores
+    controlled: Scores | None
+    explanation_scores: TextScore
+    control_scores: TextScore | None
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    @property
+    def reduction(self) -> np.ndarray:
+        """(n,) ``S(t) - S(t | e)`` per target, nats; positive = the explanation helped."""
+        return self.base.total() - self.conditioned.total()
+
+    @property
+    def control_reduction(self) -> np.ndarray | None:
+        """(n,) ``S(t) - S(t | control)`` per target, nats, or None without a control."""
+        return None if self.controlled is None else self.base.total() - self.controlled.total()
+
+    @property
+    def reduction_vs_control(self) -> np.ndarray | None:
+        """(n,) ``S(t | control) - S(t | e)``: how much more the explanation helps than the
+        control, nats, or None without a control."""
+        if self.controlled is None:
+            return None
+        return self.controlled.total() - self.conditioned.total()
+
+    def per_token(self, i: int, unit: Unit = "nats") -> np.ndarray:
+        """(n_i,) per-token reduction of target i, ``logp(tok | e, ...) - logp(tok | ...)``.
+
+        The target's tokens are the same in both conditions, so the arrays line up with
+        ``base[i].tokens`` and ``base[i].spans``.
+        """
+        a = self.conditioned[i].logprobs.astype(np.float64)
+        b = self.base[i].logprobs.astype(np.float64)
+        return convert(a - b, unit)  # type: ignore[no-any-return]
+
+    @property
+    def explanation_cost(self) -> float:
+        """``S(e)``: surprisal of the explanation's tokens (separator included), nats."""
+        return self.explanation_scores.total()
+
+    @property
+    def control_cost(self) -> float | None:
+        """``S(control)``, nats, or None."""
+        return None if self.control_scores is None else self.control_scores.total()
+
+    @property
+    def two_part_gain(self) -> np.ndarray:
+        """(n,) ``S(t) - [S(e) + S(t | e)]`` per target, as if the explanation served it alone."""
+        return self.reduction - self.explanation_cost
+
+    @property
+    def two_part_gain_total(self) -> float:
+        """``sum S(t_i) - [S(e) + sum S(t_i | e)]``: the explanation paid once for all targets."""
+        return float(self.reduction.sum() - self.explanation_cost)
+
+    def summary(
+        self, *, unit: Unit = "nats", n_boot: int = 10_000, level: float = 0.95, seed: int = 0
+    ) -> DeltaSummary:
+        """Mean and median reduction with a seeded bootstrap CI and a sign-flip p-value, for
+        the explanation, the control and the explanation against the control."""
+
+        def summ(x: np.ndarray) -> _stats.Summary:
+            return _stats.summarize(
+                convert(x, unit), seed=seed, n_boot=n_boot, level=level, unit=unit
+            )
+
+        ctrl = self.control_reduction
+        vs = self.reduction_vs_control
+        return DeltaSummary(
+            reduction=summ(self.reduction),
+            control=None if ctrl is None else summ(ctrl),
+            vs_control=None if vs is None else summ(vs),
+            explanation_cost=float(convert(self.explanation_cost, unit)),
+            two_part_gain_total=float(convert(self.two_part_gain_total, unit)),
+            unit=unit,
+        )
+
+    def to_pandas(self, unit: Unit = "nats") -> Any:
+        """One row per target: surprisal alone, with the explanation (and control), the
+        reduction and the per-target two-part gain, in ``unit``."""
+        import pandas as pd
+
+        data: dict[str, Any] = {
+            "target": list(self.targets),
+            "n_tokens": [len(t) for t in self.base],
+            "surprisal": convert(self.base.total(), unit),
+            "surprisal_given_explanation": convert(self.conditioned.total(), unit),
+            "reduction": convert(self.reduction, unit),
+            "two_part_gain": convert(self.two_part_gain, unit),
+        }
+        if self.controlled is not None:
+            data["surprisal_given_control"] = convert(self.controlled.total(), unit)
+            data["control_reduction"] = convert(self.control_reduction, unit)
+            data["reduction_vs_control"] = convert(self.reduction_vs_control, unit)
+        df = pd.DataFrame(data)
+        df.attrs.update(unit=unit, explanation_cost=convert(self.explanation_cost, unit))
+        return df
+
+    def to_html(self, path: str | Path | None = None, *, unit: Unit = "nats") -> str:
+        """A self-contained HTML page: each target's tokens coloured by their reduction
+        (blue: the explanation helped, orange: it hurt). Written to ``path`` when given."""
+        from .viz import token_heatmap_html, write_html
+
+        red = convert(self.reduction, unit)
+        rows = [
+            {
+                "label": f"target {i}",
+                "pieces": self.base[i].pieces,
+                "values": self.per_token(i, unit).tolist(),
+                "extra": {"reduction": f"{red[i]:.3f} {unit}"},
+            }
+            for i in range(len(self))
+        ]
+        s = self.summary(unit=unit, n_boot=2000)
+        title = f"Surprise reduction by an explanation — {self.base.model}"
+        html = token_heatmap_html(
+            rows, title=title, value_label=f"reduction ({s.reduction})", unit=unit, diverging=True
+        )
+        if path is not None:
+            write_html(html, path)
+        return html
+
+
+def _check_prefix(x: object, what: str) -> str:
+    if not isinstance(x, str):
+        raise TypeError(f"{what} must be a str, got {type(x).__name__}")
+    if not x.strip():
+        raise SurprisalError(f"{what} is empty; give the text whose effect you want to measure")
+    return x
+
+
+def _run(
+    lm: LM,
+    targets: list[str],
+    prefixes: Sequence[str],
+    *,
+    separator: str,
+    kwargs: dict[str, Any],
+) -> tuple[Scores, list[Scores], list[TextScore]]:
+    """One engine call: targets alone and after each prefix; each prefix's own cost comes
+    from the same forward that builds its cache (the prefix is encoded once)."""
+    n = len(targets)
+    texts = list(targets)
+    contexts: list[str | None] = [None] * n
+    for p in prefixes:
+        texts += targets
+        contexts += [p] * n
+    s, own = _score(lm, texts, contexts, separator=separator, prefix_scores=True, **kwargs)
+    missing = [p for p in prefixes if p not in own]
+    if missing:  # a prefix too long to share a window with its targets was never run alone
+        extra, _ = _score(lm, [p + separator for p in missing], None, **kwargs)
+        own.update(zip(missing, extra, strict=True))
+    base = _slice(s, 0, n)
+    conds = [_slice(s, n + j * n, n + (j + 1) * n) for j in range(len(prefixes))]
+    return base, conds, [own[p] for p in prefixes]
+
+
+def _slice(s: Scores, a: int, b: int) -> Scores:
+    ctx = None if s.contexts is None else s.contexts[a:b]
+    if ctx is not None and all(c is None for c in ctx):
+        ctx = None
+    return Scores(
+        items=s.items[a:b],
+        model=s.model,
+        bos_policy=s.bos_policy,
+        max_length=s.max_length,
+        stride=s.stride,
+        contexts=ctx,
+        stats=s.stats,
+    )
+
+
+def delta(
+    targets: str | Sequence[str],
+    *,
+    explanation: str,
+    model: LM | str | Any,
+    control: str | None = None,
+    separator: str = DEFAULT_SEPARATOR,
+    truncate_context: Literal["error", "left"] = "error",
+    batch_tokens: int | None = None,
+    progress: bool | None = None,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+) -> Delta:
+    """Score targets without and with an explanation (and a control) in one pass.
+
+    Args:
+        targets: a string or list of strings; each is tokenized on its own.
+        explanation: the text read before each target.
+        model: an LM, a name/path, or a ``(model, tokenizer)`` pair.
+        control: an unrelated text of similar length, for a baseline of "any prefix".
+        separator: between prefix and target (default ``"\\n"``); counted in ``S(e)``.
+        truncate_context: ``"error"`` when the explanation does not fit the model's context
+            (the message says how long it is and the limit), or ``"left"`` to keep its end.
+        batch_tokens, progress, device, dtype: as in :func:`surprisal.score`.
+
+    Returns:
+        :class:`Delta`; ``reduction`` and friends are in nats.
+    """
+    items = check_texts(targets, "targets")
+    if not items:
+        raise SurprisalError("targets is empty; give at least one target text")
+    prefixes = [_check_prefix(explanation, "explanation")]
+    if control is not None:
+        prefixes.append(_check_prefix(control, "control"))
+    lm = resolve_model(model, device=device, dtype=dtype)
+    kw = dict(truncate_context=truncate_context, batch_tokens=batch_tokens, progress=progress)
+    base, conds, costs = _run(lm, items, prefixes, separator=separator, kwargs=kw)
+    return Delta(
+        targets=tuple(items),
+        explanation=explanation,
+        control=control,
+        separator=separator,
+        base=base,
+        conditioned=conds[0],
+        controlled=conds[1] if control is not None else None,
+        explanation_scores=costs[0],
+        control_scores=costs[1] if control is not None else None,
+    )
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Candidate explanations ranked by mean reduction over the same targets, best first.
+
+    Attributes:
+        deltas: one :class:`Delta` per candidate, best first (controls shared).
+        order: candidate indices (into the caller's list), best first.
+        summaries: :class:`DeltaSummary` per ranked candidate.
+    """
+
+    deltas: tuple[Delta, ...]
+    order: tuple[int, ...]
+    summaries: tuple[DeltaSummary, ...]
+
+    @property
+    def best(self) -> Delta:
+        return self.deltas[0]
+
+    def to_pandas(self, unit: Unit = "nats") -> Any:
+        """One row per candidate, best first: mean reduction, CI, p-value, cost, two-part gain."""
+        import pandas as pd
+
+        rows = []
+        for rank, (i, d, s) in enumerate(zip(self.order, self.deltas, self.summaries, strict=True)):
+            row = {
+                "rank": rank + 1,
+                "candidate": i,
+                "explanation": d.explanation,
+                "mean_reduction": s.reduction.mean,
+                "ci_low": s.reduction.ci_low,
+                "ci_high": s.reduction.ci_high,
+                "p_value": s.reduction.p_value,
+                "explanation_cost": s.explanation_cost,
+                "two_part_gain_total": s.two_part_gain_total,
+            }
+            if s.vs_control is not None:
+                row["mean_vs_control"] = s.vs_control.mean
+                row["p_vs_control"] = s.vs_control.p_value
+            rows.append(row)
+        df = pd.DataFrame(rows)
+        df.attrs["unit"] = unit
+        return df
+
+    def __str__(self) -> str:
+        out = []
+        for rank, (i, d, s) in enumerate(zip(self.order, self.deltas, self.summaries, strict=True)):
+            out.append(f"#{rank + 1} candidate {i}: {d.explanation[:60]!r}\n  {s.reduction}")
+        return "\n".join(out)
+
+
+def rank_explanations(
+    targets: str | Sequence[str],
+    *,
+    candidates: Sequence[str],
+    model: LM | str | Any,
+    control: str | None = None,
+    separator: str = DEFAULT_SEPARATOR,
+    by: Literal["reduction", "two_part_gain"] = "reduction",
+    seed: int = 0,
+    n_boot: int = 10_000,
+    truncate_context: Literal["error", "left"] = "error",
+    batch_tokens: int | None = None,
+    progress: bool | None = None,
+) -> Ranking:
+    """Rank candidate explanations by how much they reduce the targets' surprisal.
+
+    All candidates (and the control) are scored in one engine call; each prefix's cache is
+    built once. ``by="two_part_gain"`` ranks by the summed two-part-code gain instead,
+    which charges each candidate its own length.
+    """
+    items = check_texts(targets, "targets")
+    if not items:
+        raise SurprisalError("targets is empty; give at least one target text")
+    cands = [
+        _check_prefix(c, f"candidates[{i}]")
+        for i, c in enumerate(check_texts(candidates, "candidates"))
+    ]
+    if not cands:
+        raise SurprisalError("candidates is empty; give at least one explanation")
+    if by not in ("reduction", "two_part_gain"):
+        raise SurprisalError(f"by must be 'reduction' or 'two_part_gain', got {by!r}")
+    lm = resolve_model(model)
+    prefixes = list(dict.fromkeys(cands + ([_check_prefix(control, "control")] if control else [])))
+    kw = dict(truncate_context=truncate_context, batch_tokens=batch_tokens, progress=progress)
+    base, conds, costs = _run(lm, items, prefixes, separator=separator, kwargs=kw)
+    where = {p: j for j, p in enumerate(prefixes)}
+    cj = where[control] if control else None
+    deltas = [
+        Delta(
+            targets=tuple(items),
+            explanation=c,
+            control=control,
+            separator=separator,
+            base=base,
+            conditioned=conds[where[c]],
+            controlled=None if cj is None else conds[cj],
+            explanation_scores=costs[where[c]],
+            control_scores=None if cj is None else costs[cj],
+        )
+        for c in cands
+    ]
+    key = [
+        float(d.reduction.mean()) if by == "reduction" else d.two_part_gain_total for d in deltas
+    ]
+    order = sorted(range(len(cands)), key=lambda i: (-key[i], i))
+    return Ranking(
+        deltas=tuple(deltas[i] for i in order),
+        order=tuple(order),
+        summaries=tuple(deltas[i].summary(seed=seed, n_boot=n_boot) for i in order),
+    )
