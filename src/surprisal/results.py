@@ -222,7 +222,7 @@ class Scores(Sequence[TextScore]):
     >>> import surprisal
     >>> s = surprisal.score(["The cat sat.", "A dog."], model=tiny_lm("gpt2"))
     >>> len(s), s[0].pieces[:2]
-    (2, ['The', ' cat'])
+    (2, ['The', ' c'])
     >>> bool((s.total() > 0).all())
     True
     """

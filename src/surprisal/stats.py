@@ -176,7 +176,7 @@ def bootstrap_ci(
         idx = rng.integers(0, n, size=(stop - start, n))
         sample = arr[idx]
         if vectorised:
-            boot[start:stop] = fn(sample, axis=1)
+            boot[start:stop] = fn(sample, axis=1)  # type: ignore[call-arg]
         else:
             boot[start:stop] = [float(fn(row)) for row in sample]
     return _percentile_interval(boot, level)

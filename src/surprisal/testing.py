@@ -150,7 +150,7 @@ def _config(arch: str, vocab_size: int, max_positions: int) -> Any:
     if arch == "qwen2":
         return tf.Qwen2Config(tie_word_embeddings=True, **llama_like)  # Qwen2.5-0.5B ties
     if arch == "gpt_neox":
-        return tf.GPTNeoXConfig(
+        return tf.GPTNeoXConfig(  # type: ignore[call-arg]
             hidden_size=32,  # 2048 (Pythia-1b)
             intermediate_size=64,  # 8192
             num_hidden_layers=2,  # 16
@@ -160,7 +160,7 @@ def _config(arch: str, vocab_size: int, max_positions: int) -> Any:
             **common,
         )
     if arch == "gemma2":
-        return tf.Gemma2Config(
+        return tf.Gemma2Config(  # type: ignore[call-arg]
             head_dim=8,  # 256
             sliding_window=max_positions,  # 4096
             final_logit_softcapping=3.0,  # 30.0: small here so the cap visibly bends the logits

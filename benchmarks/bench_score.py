@@ -1,0 +1,278 @@
+"""Core scoring speed: surprisal.score against the loops users write and against peers.
+
+Every method computes the same quantity for every text: the summed natural-log probability
+of all of the text's tokens, each predicted from ``[BOS] + previous tokens`` (BOS =
+``<|endoftext|>``, id 0). How each method is made to compute exactly that:
+
+* surprisal.score: its default (``bos_policy="bos"``: the boundary token is prepended).
+* HF loops: ``[bos] + tokens(text)`` built by hand.
+* minicons ``IncrementalLMScorer.sequence_score(..., bos_token=True)``: minicons prepends the
+  BOS *string* and always drops the first token's score, so with BOS it scores every text
+  token (without ``bos_token=True`` it would silently skip the first token).
+* lm-eval ``HFLM.loglikelihood_rolling``: its first window starts with ``prefix_token_id``,
+  the tokenizer's BOS, and scores every token.
+
+Each method runs in a fresh subprocess (peak RSS is then its own), after an untimed warm-up
+on 16 texts. The reference for the agreement check and the ratios is the one-text-at-a-time
+loop.
+
+    python benchmarks/bench_score.py            # full: 400 texts, two model shapes
+    python benchmarks/bench_score.py --quick    # ~1 minute: 64 texts
+
+Run it from the bench virtualenv that has minicons and lm-eval (see docs/benchmarks.md);
+a peer that is not installed is skipped with a message, never estimated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common as C  # noqa: E402
+
+SCRIPT = os.path.abspath(__file__)
+BATCH = 16
+WARM = 16
+
+METHODS: dict[str, str] = {
+    "hf-one-at-a-time": "HF loop, one text per forward, log_softmax + gather",
+    "surprisal": "surprisal.score, default batch_tokens (4096 on CPU)",
+    "surprisal-bt1024": "surprisal.score, batch_tokens=1024",
+    "surprisal-bt16384": "surprisal.score, batch_tokens=16384",
+    "hf-batched-16": "HF loop, 16 texts per forward in input order, padded, full log_softmax",
+    "minicons-16": "minicons IncrementalLMScorer.sequence_score, 16 texts per call",
+    "lmeval-rolling-16": "lm-eval HFLM.loglikelihood_rolling, batch_size=16",
+}
+QUICK_METHODS = ("hf-one-at-a-time", "surprisal", "hf-batched-16", "minicons-16", "lmeval-rolling-16")
+
+
+# --- methods (run inside a worker) ------------------------------------------------------
+
+
+def _hf_one(model: Any, tok: Any, texts: list[str]) -> list[float]:
+    import torch
+
+    bos = tok.bos_token_id
+    out = []
+    with torch.no_grad():
+        for text in texts:
+            ids = torch.tensor([[bos, *tok(text, add_special_tokens=False)["input_ids"]]])
+            logits = model(ids).logits[0]  # (T, V)
+            lp = torch.log_softmax(logits[:-1].float(), dim=-1)
+            out.append(float(lp.gather(1, ids[0, 1:, None]).sum()))
+    return out
+
+
+def _hf_batched(model: Any, tok: Any, texts: list[str]) -> list[float]:
+    import torch
+
+    bos = tok.bos_token_id
+    out: list[float] = []
+    with torch.no_grad():
+        for i in range(0, len(texts), BATCH):
+            enc = tok(texts[i : i + BATCH], add_special_tokens=False)["input_ids"]
+            seqs = [[bos, *e] for e in enc]
+            T = max(len(s) for s in seqs)
+            ids = torch.full((len(seqs), T), bos, dtype=torch.long)
+            mask = torch.zeros((len(seqs), T), dtype=torch.long)
+            for b, s in enumerate(seqs):
+                ids[b, : len(s)] = torch.tensor(s)
+                mask[b, : len(s)] = 1
+            logits = model(input_ids=ids, attention_mask=mask).logits  # (B, T, V)
+            lp = torch.log_softmax(logits.float(), dim=-1)  # the full (B, T, V)
+            tok_lp = lp[:, :-1].gather(2, ids[:, 1:, None])[..., 0] * mask[:, 1:]
+            out.extend(float(x) for x in tok_lp.sum(1))
+    return out
+
+
+def _tokens_fed(lengths: list[int], method: str, stats: dict[str, Any] | None) -> int:
+    """Tokens pushed through the model, padding included (from the inputs each builds)."""
+    if stats is not None:
+        return int(stats["tokens_fed"])
+    seqs = [n + 1 for n in lengths]  # BOS + text
+    if method == "hf-one-at-a-time":
+        return sum(seqs)
+    if method in ("hf-batched-16", "minicons-16"):
+        return sum(len(c) * max(c) for c in (seqs[i : i + BATCH] for i in range(0, len(seqs), BATCH)))
+    if method == "lmeval-rolling-16":  # windows [BOS] + toks[:-1], batched in input order
+        w = lengths
+        return sum(len(c) * max(c) for c in (w[i : i + BATCH] for i in range(0, len(w), BATCH)))
+    raise ValueError(method)
+
+
+def worker(method: str, shape: str, n_texts: int) -> None:
+    C.worker_setup()
+    import torch
+
+    tok = C.tokenizer()
+    texts = C.corpus(tok, n_texts)
+    lengths = [C.n_tokens(tok, t) for t in texts]
+    model = C.build_model(shape)
+    stats: dict[str, Any] | None = None
+    warm = texts[:WARM]
+
+    if method.startswith("surprisal"):
+        import surprisal
+
+        bt = {"surprisal": None, "surprisal-bt1024": 1024, "surprisal-bt16384": 16384}[method]
+        lm = surprisal.LM(model, tok)
+        holder: dict[str, Any] = {}
+
+        def run(ts: list[str]) -> list[float]:
+            s = surprisal.score(ts, model=lm, batch_tokens=bt, progress=False)
+            holder["stats"] = s.stats
+            return [-t.total() for t in s]
+
+        r = C.timed(lambda: run(texts), lambda: run(warm))
+        st = holder["stats"]
+        stats = {k: getattr(st, k) for k in ("tokens_fed", "tokens_scored", "forward_calls", "batch_tokens")}
+        stats["fused"] = lm.fused
+    elif method == "hf-one-at-a-time":
+        r = C.timed(lambda: _hf_one(model, tok, texts), lambda: _hf_one(model, tok, warm))
+    elif method == "hf-batched-16":
+        r = C.timed(lambda: _hf_batched(model, tok, texts), lambda: _hf_batched(model, tok, warm))
+    elif method == "minicons-16":
+        try:
+            from minicons import scorer
+        except ImportError as e:
+            C.emit({"skipped": f"minicons not importable ({e})"})
+            return
+        sc = scorer.IncrementalLMScorer(model, tokenizer=tok, device="cpu")
+
+        def run_mc(ts: list[str]) -> list[float]:
+            out: list[float] = []
+            for i in range(0, len(ts), BATCH):
+                out += sc.sequence_score(
+                    ts[i : i + BATCH], reduction=lambda x: x.sum(0).item(), bos_token=True
+                )
+            return out
+
+        r = C.timed(lambda: run_mc(texts), lambda: run_mc(warm))
+    elif method == "lmeval-rolling-16":
+        try:
+            from lm_eval.api.instance import Instance
+            from lm_eval.models.huggingface import HFLM
+        except ImportError as e:
+            C.emit({"skipped": f"lm-eval not importable ({e})"})
+            return
+        import logging
+
+        logging.disable(logging.WARNING)
+        hflm = HFLM(pretrained=model, tokenizer=tok, batch_size=BATCH, device="cpu")
+
+        def run_le(ts: list[str]) -> list[float]:
+            reqs = [Instance("loglikelihood_rolling", {}, (t,), i) for i, t in enumerate(ts)]
+            return [float(x) for x in hflm.loglikelihood_rolling(reqs, disable_tqdm=True)]
+
+        r = C.timed(lambda: run_le(texts), lambda: run_le(warm))
+    else:
+        raise SystemExit(f"unknown method {method}")
+    r["tokens_scored"] = sum(lengths)
+    r["tokens_fed"] = _tokens_fed(lengths, method, stats)
+    r["stats"] = stats
+    r["torch_threads"] = torch.get_num_threads()
+    C.emit(r)
+
+
+# --- parent -----------------------------------------------------------------------------
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="64 texts, fewer variants (~1 min)")
+    ap.add_argument("--n-texts", type=int, default=None)
+    ap.add_argument("--shapes", default="gpt2-4L-256,qwen2-2L-256-v152k")
+    ap.add_argument("--methods", default=None, help="comma-separated subset of " + ",".join(METHODS))
+    ap.add_argument("--worker", nargs=3, metavar=("METHOD", "SHAPE", "N"), help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.worker:
+        worker(a.worker[0], a.worker[1], int(a.worker[2]))
+        return
+
+    import numpy as np
+
+    n = a.n_texts or (64 if a.quick else 400)
+    methods = a.methods.split(",") if a.methods else list(QUICK_METHODS if a.quick else METHODS)
+    if "hf-one-at-a-time" not in methods:
+        methods.insert(0, "hf-one-at-a-time")
+    print(C.machine())
+    tok = C.tokenizer()
+    lengths = np.array([C.n_tokens(tok, t) for t in C.corpus(tok, n)])
+    print(
+        f"corpus: {n} texts (seed 0), {lengths.sum()} tokens; lengths min {lengths.min()}, "
+        f"median {int(np.median(lengths))}, mean {lengths.mean():.1f}, p90 "
+        f"{int(np.percentile(lengths, 90))}, max {lengths.max()} (lognormal, long-tailed)"
+    )
+    print("quantity: sum over each text's tokens of log p(token | BOS, previous tokens), nats")
+    t_all = time.perf_counter()
+    for shape in a.shapes.split(","):
+        print(f"\n## {shape}: {C.SHAPES[shape]}")
+        res: dict[str, dict[str, Any]] = {}
+        for m in methods:
+            t0 = time.perf_counter()
+            r = C.spawn(SCRIPT, [m, shape, str(n)])
+            res[m] = r
+            if "error" in r:
+                print(f"  {m}: FAILED: {r['error']}")
+            elif "skipped" in r:
+                print(f"  {m}: SKIPPED: {r['skipped']}")
+            else:
+                print(f"  {m}: {r['wall_s']:.2f} s timed ({time.perf_counter() - t0:.1f} s with start-up)")
+        ref = res["hf-one-at-a-time"]
+        if "result" not in ref:
+            print("reference loop failed; no table")
+            continue
+        ref_lp = np.array(ref["result"])
+        rows = []
+        for m in methods:
+            r = res[m]
+            if "result" not in r:
+                rows.append([m, "-", "-", "-", "-", "-", "-", "-", r.get("skipped") or "failed"])
+                continue
+            tps = r["tokens_scored"] / r["wall_s"]
+            diff = float(np.max(np.abs(np.array(r["result"]) - ref_lp)))
+            rows.append(
+                [
+                    m,
+                    f"{r['wall_s']:.2f}",
+                    f"{tps:,.0f}",
+                    f"{ref['wall_s'] / r['wall_s']:.2f}x",
+                    f"{r['tokens_fed']:,}",
+                    f"{r['peak_delta_mb']:,.0f}",
+                    f"{r['peak_delta_mb'] / max(ref['peak_delta_mb'], 1e-9):.2f}x",
+                    f"{diff:.2e}",
+                    "" if m != "surprisal" else f"fused={r['stats']['fused']}",
+                ]
+            )
+        print(
+            C.table(
+                rows,
+                [
+                    "method",
+                    "wall s",
+                    "scored tok/s",
+                    "speed vs 1-at-a-time",
+                    "tokens fed",
+                    "peak RSS +MB",
+                    "mem vs 1-at-a-time",
+                    "max |Δ logp| vs ref",
+                    "note",
+                ],
+            )
+        )
+        print(f"(reference total log-prob of the corpus: {ref_lp.sum():.3f} nats; "
+              f"{int(ref['tokens_scored'])} tokens scored by every method)")
+        for m in methods:
+            if m in METHODS:
+                pass
+        print("methods: " + "; ".join(f"{m} = {METHODS[m]}" for m in methods))
+    print(f"\ntotal wall time {time.perf_counter() - t_all:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

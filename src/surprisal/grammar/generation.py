@@ -1,0 +1,308 @@
+"""Does the model *generate* the grammar? Sample strings after each condition and check them.
+
+For each condition (``none``, ``explanation``, ``control``, ``shots``) the prefix
+``[boundary] + tokens(prefix)`` is run once; its KV cache is expanded over a batch of
+samples, and tokens are drawn one at a time at ``temperature`` until the end marker (a
+newline by default; EOS always ends a sample too) or ``max_new_tokens``. The text before
+the end marker is the generated string; it is valid when the grammar accepts it. A string
+that never reached the end marker is invalid ("unterminated").
+
+Rates per condition, each with a seeded bootstrap CI over samples:
+
+* ``valid_rate``: share of samples that are members;
+* ``distinct_rate``: distinct valid strings / samples;
+* ``novel_rate``: valid strings not among the ``known`` strings (the shots, plus what the
+  caller passes, e.g. a training set) / samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import stats as _stats
+from .._compat import expand_cache
+from ..errors import SurprisalError
+from ..lm import LM, resolve_model
+from .grammars import Grammar
+from .membership import _end_text, examples_apart
+
+__all__ = ["Generation", "generation"]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Generated strings per condition and their validity.
+
+    Attributes:
+        grammar: the grammar's name.
+        conditions: condition names, "none" first.
+        prefixes: each condition's prefix text.
+        samples: condition -> the generated strings (end marker removed).
+        terminated: condition -> (n,) bool, the end marker was produced.
+        valid: condition -> (n,) bool, the grammar accepts the string (and it terminated).
+        known: strings that do not count as novel.
+    """
+
+    grammar: str
+    conditions: tuple[str, ...]
+    prefixes: dict[str, str]
+    samples: dict[str, list[str]]
+    terminated: dict[str, np.ndarray]
+    valid: dict[str, np.ndarray]
+    known: frozenset[str]
+    seed: int = 0
+    n_boot: int = 2000
+
+    def _rates(self, c: str) -> dict[str, np.ndarray]:
+        v = self.valid[c]
+        seen: set[str] = set()
+        first_valid = np.zeros(len(v), dtype=bool)
+        for i, (s, ok) in enumerate(zip(self.samples[c], v, strict=True)):
+            if ok and s not in seen:
+                seen.add(s)
+                first_valid[i] = True
+        novel = np.array(
+            [bool(ok) and s not in self.known for s, ok in zip(self.samples[c], v, strict=True)]
+        )
+        return {
+            "valid": v.astype(float),
+            "distinct": first_valid.astype(float),
+            "novel": novel.astype(float),
+        }
+
+    def _rate(self, name: str) -> dict[str, float]:
+        return {c: float(self._rates(c)[name].mean()) for c in self.conditions}
+
+    @property
+    def valid_rate(self) -> dict[str, float]:
+        """Share of samples the grammar accepts, per condition."""
+        return self._rate("valid")
+
+    @property
+    def distinct_rate(self) -> dict[str, float]:
+        """Distinct valid strings per sample, per condition."""
+        return self._rate("distinct")
+
+    @property
+    def novel_rate(self) -> dict[str, float]:
+        """Valid strings not among the known ones, per sample, per condition."""
+        return self._rate("novel")
+
+    def ci(self, rate: str = "valid") -> dict[str, tuple[float, float]]:
+        """Seeded bootstrap 95% CI of a rate ("valid", "distinct" or "novel") per condition."""
+        if rate not in ("valid", "distinct", "novel"):
+            raise SurprisalError(f"rate must be 'valid', 'distinct' or 'novel', got {rate!r}")
+        return {
+            c: _stats.bootstrap_ci(self._rates(c)[rate], n_boot=self.n_boot, seed=self.seed)
+            for c in self.conditions
+        }
+
+    def __str__(self) -> str:
+        lines = [f"generation from grammar {self.grammar}:"]
+        vci = self.ci("valid")
+        for c in self.conditions:
+            lo, hi = vci[c]
+            lines.append(
+                f"  {c:<12} valid {self.valid_rate[c]:.3f} [{lo:.3f}, {hi:.3f}]   "
+                f"distinct {self.distinct_rate[c]:.3f}   novel {self.novel_rate[c]:.3f}"
+            )
+        return "\n".join(lines)
+
+    def to_pandas(self) -> Any:
+        """One row per sample: condition, text, terminated, valid, novel."""
+        import pandas as pd
+
+        rows = []
+        for c in self.conditions:
+            for s, t, v in zip(self.samples[c], self.terminated[c], self.valid[c], strict=True):
+                rows.append(
+                    {
+                        "condition": c,
+                        "text": s,
+                        "terminated": bool(t),
+                        "valid": bool(v),
+                        "novel": bool(v) and s not in self.known,
+                    }
+                )
+        return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def _sample(
+    lm: LM,
+    prefix_ids: list[int],
+    n: int,
+    *,
+    end_text: str,
+    max_new_tokens: int,
+    temperature: float,
+    batch_size: int,
+    generator: torch.Generator,
+) -> tuple[list[str], list[bool]]:
+    """Draw n continuations of one prefix, run once; stop each at the end marker."""
+    tok = lm.tokenizer
+    dev = lm.device
+    x = torch.tensor([prefix_ids], dtype=torch.long, device=dev)  # (1, P)
+    out = lm.model(input_ids=x, use_cache=True)
+    cache0, last0 = out.past_key_values, out.logits[0, -1].float()  # (V,)
+    P = len(prefix_ids)
+    eos = tok.eos_token_id
+    texts: list[str] = []
+    done_flags: list[bool] = []
+    for b0 in range(0, n, batch_size):
+        B = min(batch_size, n - b0)
+        cache = expand_cache(cache0, B)
+        logits = last0[None].expand(B, -1)  # (B, V)
+        gen: list[list[int]] = [[] for _ in range(B)]
+        finished = [False] * B
+        mask = torch.ones((B, P), dtype=torch.long, device=dev)
+        for step in range(max_new_tokens):
+            probs = torch.softmax(logits / temperature, dim=-1)  # (B, V)
+            nxt = torch.multinomial(probs.cpu(), 1, generator=generator)[:, 0]  # (B,)
+            for i in range(B):
+                if finished[i]:
+                    continue
+                t = int(nxt[i])
+                if eos is not None and t == eos:  # the document ended: so did the string
+                    finished[i] = True
+                    continue
+                gen[i].append(t)
+                if end_text in tok.decode(gen[i]):
+                    finished[i] = True
+            if all(finished) or step == max_new_tokens - 1:
+                break
+            mask = torch.cat([mask, torch.ones((B, 1), dtype=torch.long, device=dev)], 1)
+            pos = torch.full((B, 1), P + step, dtype=torch.long, device=dev)
+            o = lm.model(
+                input_ids=nxt[:, None].to(dev),
+                attention_mask=mask,
+                position_ids=pos,
+                past_key_values=cache,
+                use_cache=True,
+            )
+            cache = o.past_key_values
+            logits = o.logits[:, -1].float()
+        for i in range(B):
+            s = tok.decode(gen[i])
+            if end_text != tok.eos_token and end_text in s:
+                s = s[: s.index(end_text)]
+            texts.append(s)
+            done_flags.append(finished[i])
+    return texts, done_flags
+
+
+def generation(
+    model: LM | str | Any,
+    grammar: Grammar,
+    *,
+    explanation: str | None = None,
+    control: str | None = None,
+    shots: int = 0,
+    n: int = 100,
+    min_len: int = 1,
+    max_len: int = 20,
+    max_new_tokens: int | None = None,
+    temperature: float = 1.0,
+    end: str = "\n",
+    known: Iterable[str] = (),
+    seed: int = 0,
+    batch_size: int = 64,
+    n_boot: int = 2000,
+) -> Generation:
+    """Sample ``n`` strings per condition and check them against the grammar.
+
+    Args:
+        model: an LM, a name/path, or a ``(model, tokenizer)`` pair.
+        grammar: the grammar whose membership decides validity.
+        explanation, control: prefix texts; each adds a condition.
+        shots: add a "shots" condition with this many example members as the prefix.
+        n: samples per condition.
+        min_len, max_len: lengths of the shot examples, in symbols.
+        max_new_tokens: cut-off per sample (default: enough for ``max_len`` symbols).
+        temperature: sampling temperature (> 0).
+        end: the end marker that stops a sample (newline by default, or "eos").
+        known: strings that do not count as novel (the shots are added).
+        seed: seeds sampling (CPU generator) and the bootstrap.
+
+    >>> from surprisal import grammar
+    >>> from surprisal.testing import tiny_lm
+    >>> g = grammar.generation(tiny_lm("gpt2"), grammar.zoo["abn"], n=4, max_new_tokens=5)
+    >>> len(g.samples["none"]), 0.0 <= g.valid_rate["none"] <= 1.0
+    (4, True)
+    """
+    lm = resolve_model(model)
+    end_text = _end_text(lm, end)
+    if not temperature > 0:
+        raise SurprisalError(f"temperature must be > 0, got {temperature}")
+    if n < 1:
+        raise SurprisalError(f"n must be at least 1, got {n}")
+    prefixes: dict[str, str] = {"none": ""}
+    if explanation is not None:
+        prefixes["explanation"] = explanation + "\n"
+    if control is not None:
+        prefixes["control"] = control + "\n"
+    known_set = set(known)
+    if shots:
+        examples = examples_apart(grammar, shots, set(), min_len, max_len, seed + 7)
+        known_set.update(examples)
+        prefixes["shots"] = "".join(t + end_text for t in examples)
+    sym_tokens = max(
+        len(lm.tokenizer(s, add_special_tokens=False)["input_ids"]) for s in grammar.alphabet
+    )
+    sep_tokens = (
+        len(lm.tokenizer(grammar.separator, add_special_tokens=False)["input_ids"])
+        if grammar.separator
+        else 0
+    )
+    max_new = max_new_tokens or (max_len * (sym_tokens + sep_tokens) + 4)
+    gen = torch.Generator().manual_seed(seed)
+    boundary = [lm.boundary_id] if lm.boundary_id is not None else []
+    samples: dict[str, list[str]] = {}
+    terminated: dict[str, np.ndarray] = {}
+    valid: dict[str, np.ndarray] = {}
+    for c, text in prefixes.items():
+        ids = boundary + (lm.tokenizer(text, add_special_tokens=False)["input_ids"] if text else [])
+        if not ids:
+            raise SurprisalError(
+                "the 'none' condition needs a boundary token (BOS or EOS) to start from"
+            )
+        if len(ids) + max_new > lm.max_length:
+            raise SurprisalError(
+                f"prefix of condition {c!r} ({len(ids)} tokens) plus {max_new} new tokens exceeds "
+                f"the model's context of {lm.max_length}"
+            )
+        strs, done = _sample(
+            lm,
+            ids,
+            n,
+            end_text=end_text,
+            max_new_tokens=max_new,
+            temperature=temperature,
+            batch_size=batch_size,
+            generator=gen,
+        )
+        ok = []
+        for s, d in zip(strs, done, strict=True):
+            try:
+                ok.append(bool(d) and grammar.accepts(s))
+            except ValueError:  # not over the alphabet
+                ok.append(False)
+        samples[c] = strs
+        terminated[c] = np.array(done, dtype=bool)
+        valid[c] = np.array(ok, dtype=bool)
+    return Generation(
+        grammar=grammar.name,
+        conditions=tuple(prefixes),
+        prefixes=prefixes,
+        samples=samples,
+        terminated=terminated,
+        valid=valid,
+        known=frozenset(known_set),
+        seed=seed,
+        n_boot=n_boot,
+    )
