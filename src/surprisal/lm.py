@@ -295,6 +295,12 @@ def load(
         kwargs["attn_implementation"] = attn_implementation
     kwargs.update(model_kwargs)
     path = os.fspath(name_or_path)
+    looks_local = os.path.isabs(path) or path.startswith((".", "~")) or path.count("/") > 1
+    if looks_local and not os.path.isdir(os.path.expanduser(path)):
+        raise SurprisalError(
+            f"could not load a model from {path!r}: no such directory. Give a directory with "
+            "config.json, weights and tokenizer files, or a hub id."
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(
             path, revision=revision, trust_remote_code=trust_remote_code

@@ -1,0 +1,7 @@
+"""``python -m surprisal`` is the ``surprisal`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,219 @@
+"""The surprisal command: formats, errors as one line, and kill-and-resume without loss."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import surprisal
+from surprisal.cli import main
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, lms):
+    d = tmp_path_factory.mktemp("gpt2")
+    lms["gpt2"].model.save_pretrained(d)
+    lms["gpt2"].tokenizer.save_pretrained(d)
+    return str(d)
+
+
+def _texts(n):
+    return [f"text {i}: the cat sat on mat number {i % 7}." for i in range(n)]
+
+
+def test_score_jsonl_matches_python_api(model_dir, tmp_path, capsys):
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(
+        "".join(json.dumps({"id": f"t{i}", "text": t}) + "\n" for i, t in enumerate(_texts(5))),
+        encoding="utf-8",
+    )
+    assert (
+        main(
+            [
+                "score",
+                "--model",
+                model_dir,
+                str(inp),
+                "--words",
+                "--extras",
+                "entropy",
+                "--unit",
+                "bits",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    recs = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["id"] for r in recs] == [f"t{i}" for i in range(5)]
+    s = surprisal.score(_texts(5), model=surprisal.load(model_dir))
+    for r, ts in zip(recs, s, strict=True):
+        assert r["total"] == pytest.approx(ts.total("bits"), abs=1e-4)
+        assert "".join(r["pieces"]) == ts.text
+        assert len(r["entropy"]) == len(ts) and len(r["words"]) == len(r["word_surprisal"])
+
+
+def test_score_csv_and_stdin(model_dir):
+    out = subprocess.run(
+        [sys.executable, "-m", "surprisal", "score", "--model", model_dir, "--format", "tsv"],
+        input="a b\nc d\n",
+        capture_output=True,
+        text=True,
+        env=ENV,
+        check=True,
+    ).stdout.splitlines()
+    assert out[0].split("\t")[:4] == ["id", "n_tokens", "token_index", "piece"]
+    assert {line.split("\t")[0] for line in out[1:]} == {"0", "1"}
+
+
+def test_user_errors_are_one_line(model_dir, tmp_path, capsys):
+    cases = [
+        ["score", "--model", str(tmp_path / "nope"), "--text", "x"],
+        ["score", "--model", model_dir, str(tmp_path / "missing.txt")],
+        ["delta", "--model", model_dir, "--explanation", str(tmp_path / "none.txt"), "x.txt"],
+        ["grammar", "--model", model_dir, "--grammar", "dyck9"],
+    ]
+    for argv in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        lines = [x for x in err.splitlines() if x.strip()]
+        assert len(lines) == 1 and lines[0].startswith("surprisal: error: "), err
+    # and as a process: the module entry point, no traceback
+    r = subprocess.run(
+        [sys.executable, "-m", "surprisal", *cases[0]], capture_output=True, text=True, env=ENV
+    )
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().startswith("surprisal: error: ")
+
+
+def test_existing_output_needs_resume(model_dir, tmp_path):
+    out = tmp_path / "o.jsonl"
+    out.write_text('{"id": "0"}\n')
+    assert main(["score", "--model", model_dir, "--text", "a", "-o", str(out), "--quiet"]) == 2
+    assert out.read_text() == '{"id": "0"}\n'  # untouched
+
+
+def test_kill_and_resume_loses_and_duplicates_nothing(model_dir, tmp_path):
+    inp = tmp_path / "in.txt"
+    inp.write_text("\n".join(_texts(300)) + "\n", encoding="utf-8")
+    full = tmp_path / "full.jsonl"
+    args = ["score", "--model", model_dir, str(inp), "--chunk-size", "10", "--quiet"]
+    assert main([*args, "-o", str(full)]) == 0
+    part = tmp_path / "part.jsonl"
+    kills = 0
+    for wait_bytes in (1, 60000):  # SIGKILL at two points, resuming each time
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "surprisal", *args, "-o", str(part), "--resume"],
+            env=ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 90
+        while time.time() < deadline and proc.poll() is None:
+            if part.exists() and part.stat().st_size >= wait_bytes:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+                break
+            time.sleep(0.005)
+        proc.wait()
+    assert kills >= 1
+    assert main([*args, "-o", str(part), "--resume"]) == 0
+    assert part.read_text(encoding="utf-8") == full.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "tsv"])
+def test_resume_after_a_torn_write(model_dir, tmp_path, fmt):
+    """An interruption can cut a record anywhere: resume keeps whole records only."""
+    inp = tmp_path / "in.txt"
+    inp.write_text("\n".join(_texts(30)) + "\n", encoding="utf-8")
+    args = ["score", "--model", model_dir, str(inp), "--chunk-size", "4", "--quiet"]
+    full = tmp_path / f"full.{fmt}"
+    assert main([*args, "-o", str(full)]) == 0
+    data = full.read_bytes()
+    for cut in (7, len(data) // 2 + 13, len(data) - 2):
+        part = tmp_path / f"part{cut}.{fmt}"
+        part.write_bytes(data[:cut])
+        (tmp_path / f"part{cut}.{fmt}.meta.json").write_bytes(
+            (tmp_path / f"full.{fmt}.meta.json").read_bytes()
+        )
+        assert main([*args, "-o", str(part), "--resume"]) == 0
+        assert part.read_bytes() == data, cut
+
+
+def test_resume_refuses_other_settings(model_dir, tmp_path):
+    out = tmp_path / "o.jsonl"
+    assert main(["score", "--model", model_dir, "--text", "a", "-o", str(out), "--quiet"]) == 0
+    rc = main(
+        [
+            "score",
+            "--model",
+            model_dir,
+            "--text",
+            "a",
+            "-o",
+            str(out),
+            "--resume",
+            "--unit",
+            "bits",
+            "--quiet",
+        ]
+    )
+    assert rc == 2
+
+
+def test_delta_and_grammar_commands(model_dir, tmp_path, capsys):
+    e = tmp_path / "e.txt"
+    e.write_text("Brackets come in matching pairs.")
+    t = tmp_path / "t.txt"
+    t.write_text("(())\n()()\n")
+    html = tmp_path / "d.html"
+    assert (
+        main(
+            [
+                "delta",
+                "--model",
+                model_dir,
+                "--explanation",
+                str(e),
+                str(t),
+                "--html",
+                str(html),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr()
+    recs = [json.loads(x) for x in out.out.splitlines()]
+    assert len(recs) == 2 and "reduction" in recs[0]
+    assert "reduction S(t) - S(t|e)" in out.err
+    assert html.exists()
+    assert (
+        main(
+            [
+                "grammar",
+                "--model",
+                model_dir,
+                "--grammar",
+                "abn",
+                "--n",
+                "10",
+                "--max-len",
+                "6",
+                "--no-explanation",
+                "--generate",
+                "3",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "grammar abn" in out and "generation from grammar abn" in out
