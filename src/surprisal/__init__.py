@@ -11,7 +11,7 @@ membership experiments. All log-probabilities are natural logs (nats), float32.
 ('bos', True)
 """
 
-from .api import score
+from .api import score, score_iter
 from .delta import Delta, DeltaSummary, Ranking, delta, rank_explanations
 from .errors import SurprisalError
 from .lm import LM, clear_cache, load
@@ -34,4 +34,5 @@ __all__ = [
     "load",
     "rank_explanations",
     "score",
+    "score_iter",
 ]

@@ -14,8 +14,9 @@ What is scored, precisely:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, Literal
 
 import numpy as np
@@ -27,7 +28,7 @@ from .lm import LM, resolve_model
 from .results import Scores, TextScore
 from .tokenize import Encoded, check_texts, encode, windows
 
-__all__ = ["DEFAULT_SEPARATOR", "EXTRAS", "score"]
+__all__ = ["DEFAULT_SEPARATOR", "EXTRAS", "score", "score_iter"]
 
 DEFAULT_SEPARATOR = "\n"  # a line break between context and text: natural for every tokenizer
 EXTRAS = ("entropy", "rank", "topk", "bow")
@@ -150,6 +151,22 @@ def _assemble(plan: _Plan, results: list[JobResult], ex: Extras) -> TextScore:
     )
 
 
+def _check_finite(items: Sequence[TextScore], plans: Sequence[_Plan], lm: LM) -> None:
+    """Every token that should have a score has a finite one: a NaN or inf from a numerical
+    failure (an fp16 overflow, say) must never be summed or averaged away."""
+    bad = [
+        i
+        for i, (ts, p) in enumerate(zip(items, plans, strict=True))
+        if not np.isfinite(ts.logprobs[p.unscored :]).all()
+    ]
+    if bad:
+        raise SurprisalError(
+            f"non-finite log-probabilities in {len(bad)} text(s), indices {bad[:10]}"
+            f"{' ...' if len(bad) > 10 else ''}, with {lm.dtype} weights; the model overflowed. "
+            "Load it in float32 or bfloat16 (dtype='float32'); float16 often overflows."
+        )
+
+
 def _prefixes(
     tokenizer: Any,
     M: int,
@@ -216,6 +233,7 @@ def score(
     progress: bool | None = None,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
+    distributed: bool | None = None,
 ) -> Scores:
     """Per-token log-probabilities (nats) of each text under a causal LM.
 
@@ -241,6 +259,9 @@ def score(
         padding_side: how batches are padded; results do not depend on it.
         progress: tqdm bar on stderr (default: only for long jobs).
         device, dtype: used when ``model`` is a name to load.
+        distributed: under ``torchrun`` (torch.distributed initialized, world size > 1) each
+            rank scores a shard balanced by token count and every rank gets all results, in
+            order. None (default): on when torch.distributed is initialized; False: off.
 
     Returns:
         :class:`surprisal.Scores`, in the order of ``texts``.
@@ -253,6 +274,31 @@ def score(
     """
     items = check_texts(texts)
     lm = resolve_model(model, device=device, dtype=dtype)
+    from . import parallel
+
+    world = parallel.world()
+    if distributed and world is None:
+        raise SurprisalError(
+            "distributed=True but torch.distributed is not initialized with more than one "
+            "process; launch with torchrun (or accelerate launch) and call "
+            "torch.distributed.init_process_group() first"
+        )
+    if world is not None and distributed is not False:
+        return parallel.score_sharded(
+            lm,
+            items,
+            context,
+            separator=separator,
+            extras=extras,
+            top_k=top_k,
+            add_bos=add_bos,
+            max_length=max_length,
+            stride=stride,
+            truncate_context=truncate_context,
+            batch_tokens=batch_tokens,
+            padding_side=padding_side,
+            progress=progress,
+        )
     return _score(
         lm,
         items,
@@ -343,8 +389,10 @@ def _score(
     ctx_scores = {
         kept[k][0]: _prefix_score(kept[k][1], boundary, r) for k, r in (own or {}).items()
     }
+    items_out = tuple(_assemble(p, results, ex) for p in plans)
+    _check_finite(items_out, plans, lm)
     scores = Scores(
-        items=tuple(_assemble(p, results, ex) for p in plans),
+        items=items_out,
         model=lm.name,
         bos_policy=policy,
         max_length=M,
@@ -353,3 +401,42 @@ def _score(
         stats=stats,
     )
     return scores, ctx_scores
+
+
+def score_iter(
+    texts: Iterable[str],
+    *,
+    model: LM | str | Any,
+    context: str | None = None,
+    chunk_size: int = 1024,
+    **kwargs: Any,
+) -> Iterator[TextScore]:
+    """Score a stream of texts lazily, yielding one :class:`TextScore` per text, in order.
+
+    Texts are consumed ``chunk_size`` at a time (sorted and batched within a chunk), so
+    memory stays flat however long the stream is. Other keywords are those of
+    :func:`score`.
+
+    >>> from surprisal.testing import tiny_lm
+    >>> lm = tiny_lm("gpt2")
+    >>> gen = (f"text number {i}" for i in range(5))
+    >>> [len(t) > 0 for t in score_iter(gen, model=lm, chunk_size=2)]
+    [True, True, True, True, True]
+    """
+    if isinstance(texts, str):
+        raise TypeError("score_iter takes an iterable of texts; for one text use score()")
+    if chunk_size < 1:
+        raise SurprisalError(f"chunk_size must be at least 1, got {chunk_size}")
+    if context is not None and not isinstance(context, str):
+        raise TypeError("score_iter takes one context string for all texts (or None)")
+    lm = resolve_model(model, device=kwargs.pop("device", None), dtype=kwargs.pop("dtype", None))
+    it = iter(texts)
+    offset = 0
+    while True:
+        chunk = list(islice(it, chunk_size))
+        if not chunk:
+            return
+        items = check_texts(chunk, offset=offset)
+        offset += len(items)
+        scores, _ = _score(lm, items, context, **kwargs)
+        yield from scores.items

@@ -201,13 +201,14 @@ def _run_batch(
             flat = torch.cat([flat, prefix.last_hidden[None].to(flat.dtype)], 0)
         if bow_mask is not None and bow_mask.shape[0] != V:
             bow_mask = bow_mask[:V]
+        dev_out = flat.device  # the last device under a device_map
         out = plain_head(
-            flat[src_t],
-            tgt_t,
+            flat[src_t.to(dev_out)],
+            tgt_t.to(dev_out),
             entropy=extras.entropy,
             rank=extras.rank,
             top_k=extras.top_k,
-            bow_mask=bow_mask,
+            bow_mask=None if bow_mask is None else bow_mask.to(dev_out),
         )
         del logits, flat
     else:
@@ -217,7 +218,7 @@ def _run_batch(
         if prefix is not None:
             flat = torch.cat([flat, prefix.last_hidden[None].to(flat.dtype)], 0)
         out = fused_head(
-            flat[src_t],
+            flat[src_t.to(flat.device)].to(lm.head.weight.device),  # device_map: head's device
             tgt_t,
             lm.head,
             entropy=extras.entropy,

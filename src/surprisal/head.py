@@ -123,7 +123,9 @@ def fused_head(
     """
     N, H = hidden.shape
     V = head.weight.shape[0]
-    device = hidden.device
+    device = head.weight.device  # under a device_map the head may live on another device
+    hidden, targets = hidden.to(device), targets.to(device)
+    bow_mask = None if bow_mask is None else bow_mask.to(device)
     f32 = torch.float32
     weight_is_f32 = head.weight.dtype == f32
     n_c, v_c = _chunks(N, V, H, weight_is_f32, chunk_bytes)

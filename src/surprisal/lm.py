@@ -49,7 +49,11 @@ def _as_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
 
 
 def _default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    """cuda (cuda:LOCAL_RANK under torchrun) when there is a GPU, else cpu."""
+    if not torch.cuda.is_available():
+        return "cpu"
+    local = os.environ.get("LOCAL_RANK")
+    return f"cuda:{int(local)}" if local is not None and local.isdigit() else "cuda"
 
 
 class LM:

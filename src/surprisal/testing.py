@@ -173,17 +173,26 @@ def _config(arch: str, vocab_size: int, max_positions: int) -> Any:
 
 
 def tiny_model(
-    arch: str = "llama", vocab_size: int = 384, *, max_positions: int = 128, seed: int = 0
+    arch: str = "llama",
+    vocab_size: int = 384,
+    *,
+    max_positions: int = 128,
+    seed: int = 0,
+    **config: Any,
 ) -> Any:
     """A random-weight causal LM of a real architecture, tiny enough for CPU tests.
 
     Weights are drawn with a large ``initializer_range`` so that next-token distributions are
-    far from uniform: an off-by-one in scoring then changes the numbers visibly.
+    far from uniform: an off-by-one in scoring then changes the numbers visibly. Extra
+    keywords override config fields (``num_hidden_layers=1``...).
     """
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(_config(arch, vocab_size, max_positions))
+    cfg = _config(arch, vocab_size, max_positions)
+    for k, v in config.items():
+        setattr(cfg, k, v)
+    model = AutoModelForCausalLM.from_config(cfg)
     return model.eval()
 
 

@@ -34,7 +34,7 @@ class Encoded:
     tokens: list[str]
 
 
-def check_texts(texts: object, what: str = "texts") -> list[str]:
+def check_texts(texts: object, what: str = "texts", offset: int = 0) -> list[str]:
     """Validate the user's texts: a str (one text) or a sequence of str."""
     if isinstance(texts, str):
         return [texts]
@@ -44,8 +44,8 @@ def check_texts(texts: object, what: str = "texts") -> list[str]:
     for i, t in enumerate(out):
         if not isinstance(t, str):
             raise TypeError(
-                f"{what}[{i}] is {type(t).__name__} ({t!r:.40}); every item must be a str. "
-                "Convert or drop it before scoring."
+                f"{what}[{i + offset}] is {type(t).__name__} ({t!r:.40}); every item must be a "
+                "str. Convert or drop it before scoring."
             )
     return out
 

@@ -1,0 +1,92 @@
+"""Data-parallel scoring on torch.distributed: shards balanced by tokens, results gathered.
+
+Under ``torchrun`` (or ``accelerate launch``) every rank runs the same script. When
+``torch.distributed`` is initialized with more than one process, :func:`surprisal.score`
+tokenizes all texts on every rank (cheap), gives each rank a shard whose *token* count is
+balanced (longest-processing-time-first: the longest text goes to the least-loaded rank),
+scores its shard, and gathers every shard to every rank with ``all_gather_object``; the
+result is complete and in input order on all ranks. NCCL on GPUs, gloo on CPUs: whatever
+process group the caller initialized. No process pool or socket protocol of our own.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from .engine import RunStats
+from .lm import LM
+from .results import Scores
+from .tokenize import encode
+
+__all__ = ["balance", "score_sharded", "world"]
+
+
+def world() -> tuple[int, int] | None:
+    """(rank, world size) when torch.distributed is initialized with more than one process."""
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()):
+        return None
+    size = dist.get_world_size()
+    return (dist.get_rank(), size) if size > 1 else None
+
+
+def balance(costs: Sequence[int], n_shards: int) -> list[list[int]]:
+    """Indices split into ``n_shards`` lists with near-equal summed cost (LPT greedy).
+
+    >>> balance([5, 1, 4, 2, 3], 2)
+    [[0, 3, 4], [1, 2]]
+    """
+    heap = [(0, k) for k in range(n_shards)]
+    shards: list[list[int]] = [[] for _ in range(n_shards)]
+    for i in sorted(range(len(costs)), key=lambda i: (-costs[i], i)):
+        load, k = heapq.heappop(heap)
+        shards[k].append(i)
+        heapq.heappush(heap, (load + max(1, costs[i]), k))
+    return [sorted(s) for s in shards]
+
+
+def score_sharded(
+    lm: LM, items: list[str], context: str | Sequence[str | None] | None, **kwargs: Any
+) -> Scores:
+    """Score this rank's shard and gather all shards (see the module docstring)."""
+    from .api import _score
+
+    pos = world()
+    assert pos is not None
+    rank, size = pos
+    lengths = [len(e.ids) for e in encode(lm.tokenizer, items)]
+    mine = balance(lengths, size)[rank]
+    if context is None or isinstance(context, str):
+        ctx: str | list[str | None] | None = context
+    else:
+        ctx = [list(context)[i] for i in mine]
+    local, _ = _score(lm, [items[i] for i in mine], ctx, **kwargs)
+    gathered: list[Any] = [None] * size
+    torch.distributed.all_gather_object(gathered, (mine, local.items, local.stats))
+    out: list[Any] = [None] * len(items)
+    stats = RunStats(batch_tokens=local.stats.batch_tokens if local.stats else 0)
+    for idx, shard_items, st in gathered:
+        for i, ts in zip(idx, shard_items, strict=True):
+            out[i] = ts
+        for f in ("tokens_fed", "tokens_scored", "prefix_tokens", "forward_calls", "oom_retries"):
+            setattr(stats, f, getattr(stats, f) + getattr(st, f))
+    contexts: tuple[str | None, ...] | None
+    if context is None:
+        contexts = None
+    elif isinstance(context, str):
+        contexts = (context,) * len(items)
+    else:
+        contexts = tuple(context)
+    return Scores(
+        items=tuple(out),
+        model=local.model,
+        bos_policy=local.bos_policy,
+        max_length=local.max_length,
+        stride=local.stride,
+        contexts=contexts,
+        stats=stats,
+    )
