@@ -38,7 +38,7 @@ def balance(costs: Sequence[int], n_shards: int) -> list[list[int]]:
     """Indices split into ``n_shards`` lists with near-equal summed cost (LPT greedy).
 
     >>> balance([5, 1, 4, 2, 3], 2)
-    [[0, 3, 4], [1, 2]]
+    [[0, 1, 3], [2, 4]]
     """
     heap = [(0, k) for k in range(n_shards)]
     shards: list[list[int]] = [[] for _ in range(n_shards)]
