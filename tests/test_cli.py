@@ -148,9 +148,29 @@ def test_resume_after_a_torn_write(model_dir, tmp_path, fmt):
         assert part.read_bytes() == data, cut
 
 
-def test_resume_refuses_other_settings(model_dir, tmp_path):
+def test_resume_refuses_other_settings(model_dir, tmp_path, capsys, lms):
     out = tmp_path / "o.jsonl"
     assert main(["score", "--model", model_dir, "--text", "a", "-o", str(out), "--quiet"]) == 0
+    rec = json.loads(out.read_text())
+    meta = json.loads((tmp_path / "o.jsonl.meta.json").read_text())
+    assert set(meta["fingerprint"]) >= {"weights_sha", "tokenizer_sha", "dtype", "revision"}
+    assert len(rec["run"]) == 12
+    # the same path, other weights: refused, nothing mixed
+    from surprisal.testing import tiny_model
+
+    other = tmp_path / "other"
+    tiny_model("gpt2", len(lms["gpt2"].tokenizer), seed=5).save_pretrained(other)
+    lms["gpt2"].tokenizer.save_pretrained(other)
+    out2 = tmp_path / "o2.jsonl"
+    assert main(["score", "--model", str(other), "--text", "a", "-o", str(out2), "--quiet"]) == 0
+    (tmp_path / "o2.jsonl.meta.json").write_text(
+        (tmp_path / "o2.jsonl.meta.json").read_text().replace(str(other), model_dir)
+    )
+    capsys.readouterr()
+    rc = main(
+        ["score", "--model", model_dir, "--text", "a", "-o", str(out2), "--resume", "--quiet"]
+    )
+    assert rc == 2 and "fingerprint" in capsys.readouterr().err
     rc = main(
         [
             "score",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import io
 import json
 import os
@@ -224,6 +225,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
     }
     out_path = Path(args.output) if args.output else None
     done: set[str] = set()
+    lm = _load(args)
+    meta["fingerprint"] = lm.fingerprint()
+    run_id = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:12]
     if out_path is not None:
         meta_path = out_path.with_name(out_path.name + ".meta.json")
         if args.resume and meta_path.exists():
@@ -239,13 +243,10 @@ def _cmd_score(args: argparse.Namespace) -> int:
             raise _UserError(f"{out_path} exists; pass --resume to continue it or remove it first")
         meta_path.write_text(json.dumps(meta, indent=1), encoding="utf-8")
     todo = [(rid, t) for rid, t in records if rid not in done]
-    lm = _load(args)
     context = _read_text_arg(args.context, "context") if args.context else None
 
     fh: TextIO = (
-        out_path.open("a", encoding="utf-8", newline="")
-        if out_path is not None
-        else sys.stdout
+        out_path.open("a", encoding="utf-8", newline="") if out_path is not None else sys.stdout
     )
     writer = None
     if fmt in ("csv", "tsv"):
@@ -273,6 +274,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
             lines = []
             for (rid, _), ts in zip(chunk, s, strict=True):
                 rec = _score_record(rid, ts, args.unit, args.words, extras)
+                rec["run"] = run_id  # the same for every record of one setting
                 if writer is None:
                     lines.append(json.dumps(rec, ensure_ascii=False) + "\n")
                 else:

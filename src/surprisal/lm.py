@@ -144,6 +144,35 @@ class LM:
             f"bos_policy={self.bos_policy!r}, max_length={self.max_length}, head={path})"
         )
 
+    def fingerprint(self) -> dict[str, str]:
+        """What identifies these scores' source: model name, revision, hashes of the config,
+        the weights (per-tensor sums, cheap) and the tokenizer, dtype and BOS policy.
+
+        Written beside resumable outputs so results from different settings never mix.
+        """
+        import hashlib
+
+        def sha(b: bytes) -> str:
+            return hashlib.sha256(b).hexdigest()[:16]
+
+        cfg = self.model.config
+        w = hashlib.sha256()
+        with torch.no_grad():
+            for name, p in self.model.named_parameters():
+                w.update(f"{name}:{tuple(p.shape)}:{float(p.double().sum()):.10e};".encode())
+        tok = getattr(self.tokenizer, "backend_tokenizer", None)
+        tok_bytes = tok.to_str().encode() if tok is not None else repr(self.tokenizer).encode()
+        return {
+            "model": self.name,
+            "revision": str(getattr(cfg, "_commit_hash", None) or ""),
+            "config_sha": sha(cfg.to_json_string(use_diff=False).encode()),
+            "weights_sha": w.hexdigest()[:16],
+            "tokenizer_sha": sha(tok_bytes),
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "bos_policy": self.bos_policy,
+            "max_length": str(self.max_length),
+        }
+
     @property
     def bow_mask(self) -> torch.Tensor:
         """(V,) bool: tokens that begin a new whitespace-delimited word, plus EOS.
