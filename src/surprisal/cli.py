@@ -17,7 +17,8 @@ import io
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -36,15 +37,25 @@ class _UserError(Exception):
 
 
 def _read_records(paths: Sequence[str], texts: Sequence[str] | None) -> list[tuple[str, str]]:
-    """(id, text) pairs from --text arguments, files, or stdin.
+    """All (id, text) pairs at once (see :func:`_iter_records`)."""
+    return list(_iter_records(paths, texts))
+
+
+def _iter_records(paths: Sequence[str], texts: Sequence[str] | None) -> Iterator[tuple[str, str]]:
+    """(id, text) pairs from --text arguments, files, or stdin, read lazily.
 
     Plain files: one text per line (ids are ``file:line`` or the line number for one
     input). ``.jsonl`` files (or stdin lines that start with ``{``): objects with ``text``
-    and optionally ``id``.
+    and optionally ``id``. Ids must be unique (resuming relies on them).
     """
-    out: list[tuple[str, str]] = []
-    if texts:
-        out += [(str(i), t) for i, t in enumerate(texts)]
+    seen: set[str] = set()
+
+    def emit(rid: str, text: str) -> tuple[str, str]:
+        if rid in seen:
+            raise _UserError(f"duplicate id {rid!r} in the input; ids must be unique to resume")
+        seen.add(rid)
+        return rid, text
+
     sources: list[tuple[str, TextIO]] = []
     if paths:
         for p in paths:
@@ -60,6 +71,8 @@ def _read_records(paths: Sequence[str], texts: Sequence[str] | None) -> list[tup
             raise _UserError("no input: give FILE arguments, --text, or pipe texts on stdin")
         sources.append(("-", sys.stdin))
     many = len(sources) > 1 or bool(texts)
+    for i, t in enumerate(texts or []):
+        yield emit(str(i), t)
     for name, fh in sources:
         jsonl = name.endswith(".jsonl")
         for lineno, line in enumerate(fh):
@@ -76,17 +89,11 @@ def _read_records(paths: Sequence[str], texts: Sequence[str] | None) -> list[tup
                 if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
                     raise _UserError(f"{name}:{lineno + 1}: a JSONL record needs a string 'text'")
                 rid = obj.get("id", f"{name}:{lineno + 1}" if many else lineno)
-                out.append((str(rid), obj["text"]))
+                yield emit(str(rid), obj["text"])
             else:
-                out.append((f"{name}:{lineno + 1}" if many else str(lineno), line))
+                yield emit(f"{name}:{lineno + 1}" if many else str(lineno), line)
         if fh is not sys.stdin:
             fh.close()
-    seen: set[str] = set()
-    for rid, _ in out:
-        if rid in seen:
-            raise _UserError(f"duplicate id {rid!r} in the input; ids must be unique to resume")
-        seen.add(rid)
-    return out
 
 
 def _read_text_arg(value: str | None, what: str) -> str | None:
@@ -211,7 +218,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from .api import _score
 
     extras = [e.strip() for e in (args.extras or "").split(",") if e.strip()]
-    records = _read_records(args.files, args.text)
+    records = _iter_records(args.files, args.text)  # streamed: memory stays flat
     fmt = _format_of(args)
     meta = {
         "command": "score",
@@ -242,7 +249,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         elif out_path.exists() and not args.resume and out_path.stat().st_size > 0:
             raise _UserError(f"{out_path} exists; pass --resume to continue it or remove it first")
         meta_path.write_text(json.dumps(meta, indent=1), encoding="utf-8")
-    todo = [(rid, t) for rid, t in records if rid not in done]
+    todo = ((rid, t) for rid, t in records if rid not in done)
     context = _read_text_arg(args.context, "context") if args.context else None
 
     fh: TextIO = (
@@ -254,15 +261,14 @@ def _cmd_score(args: argparse.Namespace) -> int:
         if out_path is None or out_path.stat().st_size == 0:
             writer.writerow(_TOKEN_COLUMNS + extras)
     bar = None
-    if len(todo) > args.chunk_size and not args.quiet:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(
-            total=len(records), initial=len(records) - len(todo), unit="text", file=sys.stderr
-        )
+    n_chunks = 0
     try:
-        for start in range(0, len(todo), args.chunk_size):
-            chunk = todo[start : start + args.chunk_size]
+        while chunk := list(islice(todo, args.chunk_size)):
+            n_chunks += 1
+            if bar is None and n_chunks == 2 and not args.quiet:  # silent for small inputs
+                from tqdm.auto import tqdm
+
+                bar = tqdm(initial=len(done) + args.chunk_size, unit="text", file=sys.stderr)
             s, _ = _score(
                 lm,
                 [t for _, t in chunk],
