@@ -343,6 +343,9 @@ def test_tokenizer_without_pad_token_is_fine(gpt2_lm):
 def test_model_pair_and_path(tmp_path, gpt2_lm):
     pair = (gpt2_lm.model, gpt2_lm.tokenizer)
     a = surprisal.score(TEXTS[0], model=pair)[0].logprobs
+    from surprisal.lm import resolve_model
+
+    assert resolve_model(pair) is resolve_model(pair)  # wrapped and probed once
     gpt2_lm.model.save_pretrained(tmp_path)
     gpt2_lm.tokenizer.save_pretrained(tmp_path)
     surprisal.clear_cache()

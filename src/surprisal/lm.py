@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
+import weakref
 from typing import Any, Literal
 
 import torch
@@ -361,9 +362,22 @@ def load(
 _CACHE: dict[tuple[str, str, str], LM] = {}
 
 
+# (model, tokenizer) pairs passed as ``model=`` are wrapped once; the entry goes with the model.
+_PAIRS: weakref.WeakKeyDictionary[Any, tuple[Any, LM]] = weakref.WeakKeyDictionary()
+
+
+def _weakrefable(obj: Any) -> bool:
+    try:
+        weakref.ref(obj)
+    except TypeError:
+        return False
+    return True
+
+
 def clear_cache() -> None:
     """Forget every model loaded by name through ``score(model="...")`` and friends."""
     _CACHE.clear()
+    _PAIRS.clear()
 
 
 def resolve_model(
@@ -378,7 +392,14 @@ def resolve_model(
             _CACHE[key] = load(model, device=device, dtype=dtype or "float32")
         return _CACHE[key]
     if isinstance(model, tuple) and len(model) == 2:
-        return LM(model[0], model[1], device=device, dtype=dtype)
+        m, tok = model
+        hit = _PAIRS.get(m) if _weakrefable(m) else None
+        if hit is not None and hit[0] is tok and device is None and dtype is None:
+            return hit[1]  # the same pair again: no second probe
+        lm = LM(m, tok, device=device, dtype=dtype)
+        if _weakrefable(m):
+            _PAIRS[m] = (tok, lm)
+        return lm
     raise TypeError(
         "model must be a surprisal.LM, a name or path to load, or a (model, tokenizer) pair; "
         f"got {type(model).__name__}"
