@@ -1,0 +1,321 @@
+"""A guided tour of surprisal on a tiny language model that ships with the package.
+
+The demo model (``surprisal/demo_model``, ~1M parameters, GPT-2 architecture) was trained
+from scratch by ``scripts/train_demo_model.py`` on strings of the grammar zoo
+(:mod:`surprisal.grammar.zoo`), half of the time preceded by the grammar's explanation, on
+the zoo's control texts and on a few English sentences (its ``TRAINING.json`` records the
+recipe). It is far too small to know English, but it knows the zoo: it tells members of a
+grammar from non-members, and an explanation tells it *which* grammar comes next. That
+makes every analysis of the library show a real, non-trivial effect offline and in seconds.
+
+:func:`run_demo` runs three analyses and reports them as plain text and as one
+self-contained HTML page:
+
+1. :func:`surprisal.score`: per-token surprisal of grammar members, non-members and an
+   English sentence, with each text's most surprising tokens (bits);
+2. :func:`surprisal.delta`: how much a grammar's explanation reduces the surprisal of its
+   strings, against no prefix and against an unrelated control text of similar length
+   (nats and bits), the explanation's own cost and the two-part-code gain;
+3. :func:`surprisal.grammar.membership`: ROC-AUC and minimal-pair accuracy of members vs
+   non-members without a prefix, after the explanation and after the control, and the
+   lifts with bootstrap CIs.
+
+Everything is local: no network access is needed or attempted.
+
+>>> from surprisal.demo import load_demo
+>>> load_demo().bos_policy
+'bos'
+"""
+
+from __future__ import annotations
+
+import html as _html
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import SurprisalError
+from .lm import LM, load
+
+__all__ = ["DEMO_DIR", "DemoReport", "demo_path", "load_demo", "run_demo"]
+
+#: The package-data folder holding the demo model, its tokenizer and ``TRAINING.json``.
+DEMO_DIR: Path = Path(__file__).resolve().parent / "demo_model"
+
+#: The name the demo model's results carry.
+DEMO_NAME = "surprisal-demo (tiny GPT-2 trained on the grammar zoo)"
+
+_REQUIRED = ("config.json", "model.safetensors", "tokenizer.json")
+
+# (a) score: members and non-members of dyck2, and a sentence of the training English
+_SCORE_TEXTS: tuple[tuple[str, str], ...] = (
+    ("([])[]", "dyck2 member"),
+    ("([)][]", "dyck2 non-member"),
+    ("[]()", "dyck2 member"),
+    ("[](", "dyck2 non-member"),
+    ("The cat sat on the mat.", "English"),
+)
+# (b) delta and (c) membership: the zoo grammars shown
+_GRAMMARS = ("dyck2", "english", "even_parity")
+
+
+def demo_path() -> Path:
+    """The folder of the shipped demo model (``DEMO_DIR``).
+
+    Raises:
+        SurprisalError: when the model files are missing (e.g. a source checkout where they
+            were deleted); the message says how to rebuild them.
+    """
+    missing = [f for f in _REQUIRED if not (DEMO_DIR / f).is_file()]
+    if missing:
+        raise SurprisalError(
+            f"the demo model is missing from {DEMO_DIR} (no {', '.join(missing)}); rebuild it "
+            "from a source checkout with `python scripts/train_demo_model.py` (a few minutes "
+            "on a CPU), or reinstall the package"
+        )
+    return DEMO_DIR
+
+
+def load_demo(device: str | None = None) -> LM:
+    """Load the demo model from the package data, offline, as a :class:`surprisal.LM`.
+
+    Args:
+        device: ``"cpu"``, ``"cuda"``, ...; default: CUDA when available, else CPU.
+
+    Returns:
+        The LM (float32, ``bos_policy == "bos"``: ``<|endoftext|>`` starts every text).
+    """
+    lm = load(demo_path(), device=device)
+    lm.name = DEMO_NAME
+    return lm
+
+
+@dataclass
+class DemoReport:
+    """What :func:`run_demo` found.
+
+    Attributes:
+        text: the plain-text report (what ``surprisal demo`` prints).
+        html: the HTML report (one self-contained page, no scripts), or None when it was
+            not asked for.
+        numbers: every figure of the report, for tests and docs: ``numbers["score"]`` (per
+            text: total surprisal in bits, top tokens with bits), ``numbers["delta"]`` (per
+            grammar: ``DeltaSummary.to_dict()`` in nats and in bits),
+            ``numbers["membership"]`` (per grammar: AUC, pair accuracy and lifts with CIs,
+            unitless) and ``numbers["seconds"]`` (wall time).
+    """
+
+    text: str
+    html: str | None
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+
+def _top_tokens(ts: Any, k: int = 3) -> list[tuple[str, float]]:
+    """The k most surprising tokens of a TextScore, as (piece, bits), most surprising first."""
+    s = ts.surprisal("bits")
+    order = sorted((i for i in range(len(s)) if not math.isnan(s[i])), key=lambda i: (-s[i], i))[:k]
+    return [(ts.pieces[i], float(s[i])) for i in order]
+
+
+def _body_and_style(doc: str) -> tuple[str, list[str]]:
+    body = re.search(r"<body>(.*)</body>", doc, re.S)
+    return (body.group(1) if body else doc), re.findall(r"<style>(.*?)</style>", doc, re.S)
+
+
+def _page(title: str, text: str, docs: list[tuple[str, str]]) -> str:
+    """One HTML page: the text report, then the bodies of the (heading, document) pairs."""
+    styles: list[str] = []
+    bodies: list[str] = []
+    for heading, d in docs:
+        body, st = _body_and_style(d)
+        for old, new in (("h2>", "h4>"), ("h1>", "h3>")):  # nest the pieces' headings
+            body = body.replace(f"<{old}", f"<{new}").replace(f"</{old}", f"</{new}")
+        bodies.append(f"<section><h2>{_html.escape(heading)}</h2>{body}</section>")
+        styles += [s for s in st if s not in styles]
+    css = "".join(styles) + "section{margin-top:2.5em;border-top:3px solid #888}"
+    return (
+        "<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{_html.escape(title)}</title><style>{css}</style></head><body>"
+        f"<h1>{_html.escape(title)}</h1><pre>{_html.escape(text)}</pre>"
+        + "\n".join(bodies)
+        + "</body></html>\n"
+    )
+
+
+def _ci(mean: float, lo: float, hi: float, digits: int = 2) -> str:
+    return f"{mean:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
+
+
+def _fmt_ci(s: Any) -> str:
+    return _ci(s.mean, s.ci_low, s.ci_high)
+
+
+def run_demo(
+    *,
+    html_path: str | Path | None = "surprisal-demo.html",
+    quick: bool = False,
+    seed: int = 0,
+    progress: bool = False,
+) -> DemoReport:
+    """Run the three analyses on the demo model and report them.
+
+    Args:
+        html_path: where to write the HTML report (one self-contained page: inline CSS, no
+            scripts, no external links); None to skip it (``report.html`` is then None).
+        quick: fewer strings per grammar (a few seconds instead of about ten on a CPU).
+        seed: seeds the string sampling, the train/test split and the bootstraps.
+        progress: show progress bars on stderr.
+
+    Returns:
+        A :class:`DemoReport`. Surprisal figures are in bits (``-log2 p``) unless marked
+        nats (``-ln p``); AUCs and accuracies are unitless fractions.
+
+    The model is tiny, so torch runs it on one thread while the demo runs (more threads
+    only add synchronisation); the caller's thread count is restored afterwards.
+    """
+    t0 = time.perf_counter()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _run_demo(t0, html_path=html_path, quick=quick, seed=seed, progress=progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_demo(
+    t0: float, *, html_path: str | Path | None, quick: bool, seed: int, progress: bool
+) -> DemoReport:
+    from .api import score
+    from .delta import delta
+    from .grammar import membership, zoo
+    from .viz import token_heatmap_html
+
+    lm = load_demo()
+    n_delta = 10 if quick else 40
+    n_member = 20 if quick else 100
+    n_boot = 1000 if quick else 5000
+    out: list[str] = [
+        f"surprisal demo: {DEMO_NAME}",
+        "Surprisal = -log p of a token or text: 1 bit = ln 2 = 0.693 nats; lower = more expected.",
+        "",
+        "1. score: surprisal of each line (text + newline) and its 3 most surprising tokens",
+    ]
+    numbers: dict[str, Any] = {"score": {}, "delta": {}, "membership": {}}
+    docs: list[tuple[str, str]] = []
+
+    # (a) per-token surprisal -------------------------------------------------------------
+    texts = [t + "\n" for t, _ in _SCORE_TEXTS]
+    sc = score(texts, model=lm, progress=progress)
+    width = max(len(t) for t, _ in _SCORE_TEXTS) + 2
+    rows = []
+    for (t, what), ts in zip(_SCORE_TEXTS, sc, strict=True):
+        total = ts.total("bits")
+        top = _top_tokens(ts)
+        numbers["score"][t] = {"kind": what, "total_bits": total, "top_bits": top}
+        tops = ", ".join(f"{p!r} {b:.1f}" for p, b in top)
+        out.append(f"  {what:<17} {t:<{width}} {total:5.1f} bits   top: {tops}")
+        rows.append(
+            {
+                "label": f"{what}: {t}",
+                "pieces": ts.pieces,
+                "values": ts.surprisal("bits").tolist(),
+                "extra": {"total": f"{total:.2f} bits"},
+            }
+        )
+    heat = token_heatmap_html(
+        rows, title="Per-token surprisal (bits)", value_label="surprisal", unit="bits"
+    )
+    docs.append(("1. score: dyck2 members and non-members, and English", heat))
+
+    # (b) explanation-induced surprisal reduction ------------------------------------------
+    out += [
+        "",
+        "2. delta: mean reduction S(string) - S(string | prefix) per string, nats [95% CI] (bits);",
+        "   > 0: the prefix made the strings less surprising. cost = S(explanation), bits; gain =",
+        "   two-part-code gain = sum of reductions - cost, bits (> 0: a shorter code with it)",
+    ]
+    for name in _GRAMMARS:
+        g = zoo[name]
+        avail = sum(g.count(L) for L in range(1, 13))
+        strings = g.sample(min(n_delta, avail), 1, 12, seed=seed)
+        d = delta(
+            strings, explanation=g.explanation, control=g.control, model=lm, progress=progress
+        )
+        sn = d.summary(unit="nats", n_boot=n_boot, seed=seed)
+        sb = d.summary(unit="bits", n_boot=n_boot, seed=seed)
+        numbers["delta"][name] = {"n": len(strings), "nats": sn.to_dict(), "bits": sb.to_dict()}
+        assert sn.control is not None and sn.vs_control is not None and sb.vs_control is not None
+        out.append(
+            f"  {name + f' ({len(strings)})':<21} explanation {_fmt_ci(sn.reduction)} "
+            f"({sb.reduction.mean:+.2f})   control {_fmt_ci(sn.control)}"
+        )
+        out.append(
+            f"     explanation vs control {_fmt_ci(sn.vs_control)} "
+            f"({sb.vs_control.mean:+.2f})   cost {sb.explanation_cost:.1f}   "
+            f"gain {sb.two_part_gain_total:+.1f}"
+        )
+        docs.append((f"2. delta: {name}, explanation vs none (bits)", d.to_html(unit="bits")))
+
+    # (c) grammar membership ------------------------------------------------------------------
+    out += [
+        "",
+        "3. membership: ROC-AUC of log p(string + newline), members vs non-members (one edit away",
+        "   or random): 0.5 = chance, 1 = perfect; pairs: share of one-edit pairs the member wins",
+        "   (none / explanation / control); lift: AUC difference made by the explanation [95% CI]",
+    ]
+    for name in _GRAMMARS:
+        g = zoo[name]
+        m = membership(
+            lm,
+            g,
+            explanation=g.explanation,
+            control=g.control,
+            n=n_member,
+            max_len=12,
+            seed=seed,
+            n_boot=n_boot // 5,
+            progress=progress,
+        )
+        auc, pa, lift = m.auc, m.pair_accuracy, m.lift
+        n_pos = int(m.labels.sum())
+        numbers["membership"][name] = {
+            "n_members": n_pos,
+            "n_nonmembers": len(m.labels) - n_pos,
+            "auc": auc,
+            "pair_accuracy": pa,
+            "lift": lift,
+        }
+        ln, lc = lift["explanation-none"], lift["explanation-control"]
+        out.append(
+            f"  {name + f' ({n_pos}+{len(m.labels) - n_pos})':<21} AUC none {auc['none']:.3f}   "
+            f"explanation {auc['explanation']:.3f}   control {auc['control']:.3f}   "
+            f"pairs {pa['none']:.2f}/{pa['explanation']:.2f}/{pa['control']:.2f}"
+        )
+        out.append(
+            f"     AUC lift {_ci(ln['auc'], ln['auc_ci_low'], ln['auc_ci_high'], 3)} vs none, "
+            f"{_ci(lc['auc'], lc['auc_ci_low'], lc['auc_ci_high'], 3)} vs control"
+        )
+        if max(auc.values()) < 0.65:
+            out.append(
+                "     ~ chance: the model never learned this language, and an explanation "
+                "cannot teach it"
+            )
+        docs.append((f"3. membership: {name}", m.to_html()))
+
+    secs = time.perf_counter() - t0
+    numbers["seconds"] = secs
+    where = f"; HTML report: {html_path}" if html_path is not None else ""
+    out += ["", f"Done in {secs:.1f} s{where}"]
+    text = "\n".join(out)
+    page = None
+    if html_path is not None:
+        from .viz import write_html
+
+        page = _page("surprisal demo", text, docs)
+        write_html(page, html_path)
+    return DemoReport(text=text, html=page, numbers=numbers)
