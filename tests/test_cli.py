@@ -71,7 +71,7 @@ def test_score_csv_and_stdin(model_dir):
         check=True,
     ).stdout.splitlines()
     assert out[0].split("\t")[:4] == ["id", "n_tokens", "token_index", "piece"]
-    assert {line.split("\t")[0] for line in out[1:]} == {"0", "1"}
+    assert {line.split("\t")[0] for line in out[1:]} == {"1", "2"}
 
 
 def test_user_errors_are_one_line(model_dir, tmp_path, capsys):
@@ -80,6 +80,8 @@ def test_user_errors_are_one_line(model_dir, tmp_path, capsys):
         ["score", "--model", model_dir, str(tmp_path / "missing.txt")],
         ["delta", "--model", model_dir, "--explanation", str(tmp_path / "none.txt"), "x.txt"],
         ["grammar", "--model", model_dir, "--grammar", "dyck9"],
+        ["score", "--model", model_dir, "--text", "x", "--extras", "topk"],
+        ["score", "--model", model_dir, "--text", "x", "--words", "--format", "csv"],
     ]
     for argv in cases:
         assert main(argv) == 2, argv

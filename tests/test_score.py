@@ -138,7 +138,15 @@ def test_spans_cover_text_exactly(kind):
     from surprisal.tokenize import encode
 
     texts = ["", " ", "\n\n", "a  b", "漢字🙂e\u0301 x", "tab\there", "z" * 50, "  x  "]
+    texts += ["The cat sat.", "Hello world"]
     for enc in encode(tok, texts):
+        pieces = [enc.text[a:b] for a, b in enc.spans]
+        for piece, token in zip(pieces, enc.tokens, strict=True):
+            own = tok.convert_tokens_to_string([token])
+            if "\ufffd" in own or token.startswith("<0x") or token == "▁":
+                continue  # a byte of a longer character, or a bare marker: may be empty
+            # a token's piece is the token's own text (a leading marker reads as a space)
+            assert piece.lstrip(" ") == own.lstrip(" "), (enc.text, pieces, enc.tokens)
         assert "".join(enc.text[a:b] for a, b in enc.spans) == enc.text
         if enc.ids:
             assert enc.spans[0, 0] == 0 and enc.spans[-1, 1] == len(enc.text)

@@ -3,7 +3,7 @@
 What is scored, precisely:
 
 * unconditional: ``[boundary] + tokens(text)``; every token of the text is scored, the
-  first one from the boundary token (BOS, or EOS for GPT-2-style tokenizers). Without any
+  first one from the boundary token (BOS, or EOS for tokenizers without BOS). Without any
   boundary token the first token is NaN.
 * conditional: ``[boundary] + tokens(context + separator) + tokens(text)``; only the text's
   tokens are scored. The text is tokenized on its own, so its tokens are identical with and
@@ -194,7 +194,7 @@ def _prefixes(
                 raise SurprisalError(
                     f"the context is {len(ids)} tokens long (boundary and separator included) "
                     f"but the model's context is {M}; shorten it, or pass "
-                    f"truncate_context='left' to keep its last {keep} tokens"
+                    f"truncate_context='left' to keep its last {keep - len(boundary)} tokens"
                 )
             k = keep - len(boundary)
             cut = int(e.spans[-k, 0])
@@ -253,7 +253,8 @@ def score(
         stride: window step for long texts (default ``max_length // 2``): each token keeps at
             least ``max_length - stride`` tokens of context.
         truncate_context: ``"error"`` (default) when a context does not fit the model, or
-            ``"left"`` to keep its last ``max_length - stride`` tokens.
+            ``"left"`` to keep its last tokens: the boundary token plus context fill
+            ``max_length - stride`` positions, leaving ``stride`` for the text.
         batch_tokens: budget of padded tokens per batch, prefix included (default by device);
             halves itself on out-of-memory.
         padding_side: how batches are padded; results do not depend on it.

@@ -44,8 +44,8 @@ def _read_records(paths: Sequence[str], texts: Sequence[str] | None) -> list[tup
 def _iter_records(paths: Sequence[str], texts: Sequence[str] | None) -> Iterator[tuple[str, str]]:
     """(id, text) pairs from --text arguments, files, or stdin, read lazily.
 
-    Plain files: one text per line (ids are ``file:line`` or the line number for one
-    input). ``.jsonl`` files (or stdin lines that start with ``{``): objects with ``text``
+    Plain files: one text per line; ids are line numbers from 1 for one input, ``file:line``
+    for several. ``.jsonl`` files (or stdin lines that start with ``{``): objects with ``text``
     and optionally ``id``. Ids must be unique (resuming relies on them).
     """
     seen: set[str] = set()
@@ -72,7 +72,7 @@ def _iter_records(paths: Sequence[str], texts: Sequence[str] | None) -> Iterator
         sources.append(("-", sys.stdin))
     many = len(sources) > 1 or bool(texts)
     for i, t in enumerate(texts or []):
-        yield emit(str(i), t)
+        yield emit(f"text:{i + 1}" if many and paths else str(i + 1), t)
     for name, fh in sources:
         jsonl = name.endswith(".jsonl")
         for lineno, line in enumerate(fh):
@@ -88,10 +88,10 @@ def _iter_records(paths: Sequence[str], texts: Sequence[str] | None) -> Iterator
                     raise _UserError(f"{name}:{lineno + 1}: not valid JSON ({exc.msg})") from None
                 if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
                     raise _UserError(f"{name}:{lineno + 1}: a JSONL record needs a string 'text'")
-                rid = obj.get("id", f"{name}:{lineno + 1}" if many else lineno)
+                rid = obj.get("id", f"{name}:{lineno + 1}" if many else lineno + 1)
                 yield emit(str(rid), obj["text"])
             else:
-                yield emit(f"{name}:{lineno + 1}" if many else str(lineno), line)
+                yield emit(f"{name}:{lineno + 1}" if many else str(lineno + 1), line)
         if fh is not sys.stdin:
             fh.close()
 
@@ -218,8 +218,13 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from .api import _score
 
     extras = [e.strip() for e in (args.extras or "").split(",") if e.strip()]
+    bad = sorted(set(extras) - {"entropy", "rank"})
+    if bad:
+        raise _UserError(f"--extras takes entropy and/or rank, got {', '.join(bad)}")
     records = _iter_records(args.files, args.text)  # streamed: memory stays flat
     fmt = _format_of(args)
+    if args.words and fmt != "jsonl":
+        raise _UserError("--words needs JSONL output (csv/tsv has one row per token)")
     meta = {
         "command": "score",
         "model": args.model,

@@ -70,6 +70,7 @@ class DeltaSummary:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain numbers (nested dicts), for JSON."""
         return {
             "reduction": self.reduction.to_dict(),
             "control": None if self.control is None else self.control.to_dict(),
@@ -346,6 +347,7 @@ class Ranking:
 
     @property
     def best(self) -> Delta:
+        """The :class:`Delta` of the best-ranked candidate."""
         return self.deltas[0]
 
     def to_pandas(self, unit: Unit = "nats") -> Any:

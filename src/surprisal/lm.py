@@ -72,7 +72,7 @@ class LM:
 
     Attributes:
         bos_policy: ``"bos"`` (the tokenizer's BOS is prepended), ``"eos"`` (no BOS, so EOS
-            is used as the document boundary, the GPT-2 convention) or ``"none"`` (no
+            is used as the document boundary, as GPT-2's <|endoftext|> does) or ``"none"`` (no
             boundary token: a text's first token has no context and scores NaN).
         boundary_id: the token id prepended, or None.
         fused: True when the fused head passed its probe (else the plain path is used).

@@ -8,8 +8,10 @@ tokens are the same with and without context.
 Spans partition the text: token i covers ``text[spans[i, 0]:spans[i, 1]]``, the spans are
 contiguous, start at 0 and end at ``len(text)``. Whitespace the tokenizer folds into a
 token (``Ġcat`` = `` cat``) belongs to that token; characters no token claims (a normalizer
-dropped them) go to the token before them (or the first token); byte-fallback pieces of one
-character share it: the first piece gets the character, the rest get an empty span.
+dropped them) go to the token before them (or the first token). When tokens claim the same
+characters (the byte-fallback pieces of one emoji, or a SentencePiece ``▁`` the tokenizer
+prepended before ``The``), the last of them gets the characters and the others an empty
+span: ``["▁", "The"]`` has pieces ``["", "The"]``.
 """
 
 from __future__ import annotations
@@ -58,6 +60,11 @@ def _partition(offsets: Sequence[tuple[int, int]], n_chars: int) -> np.ndarray:
         return spans
     prev_end = 0
     for i, (_, end) in enumerate(offsets):
+        if i + 1 < n and int(offsets[i + 1][0]) < int(end):
+            # The next token claims these characters too: this one is a marker the tokenizer
+            # added (a leading "▁") or an early byte of a multi-byte character. It gets an
+            # empty span; the characters go to the last token that claims them.
+            end = prev_end
         end = max(int(end), prev_end)
         spans[i, 0] = prev_end
         spans[i, 1] = end

@@ -84,6 +84,23 @@ class Generation:
         return self._rate("valid")
 
     @property
+    def empty_rate(self) -> dict[str, float]:
+        """Share of samples that ended at once (the empty string), per condition. Grammars
+        whose language holds the empty string (Dyck) count such samples as valid: read
+        ``valid_rate`` beside this."""
+        return {
+            c: float(
+                np.mean(
+                    [
+                        s == "" and bool(t)
+                        for s, t in zip(self.samples[c], self.terminated[c], strict=True)
+                    ]
+                )
+            )
+            for c in self.conditions
+        }
+
+    @property
     def distinct_rate(self) -> dict[str, float]:
         """Distinct valid strings per sample, per condition."""
         return self._rate("distinct")
@@ -109,7 +126,8 @@ class Generation:
             lo, hi = vci[c]
             lines.append(
                 f"  {c:<12} valid {self.valid_rate[c]:.3f} [{lo:.3f}, {hi:.3f}]   "
-                f"distinct {self.distinct_rate[c]:.3f}   novel {self.novel_rate[c]:.3f}"
+                f"distinct {self.distinct_rate[c]:.3f}   novel {self.novel_rate[c]:.3f}   "
+                f"empty {self.empty_rate[c]:.3f}"
             )
         return "\n".join(lines)
 
