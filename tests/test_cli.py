@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 import surprisal
@@ -239,3 +240,49 @@ def test_delta_and_grammar_commands(model_dir, tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert "grammar abn" in out and "generation from grammar abn" in out
+
+
+def test_torchrun_two_ranks_write_one_complete_file(model_dir, tmp_path):
+    """``torchrun --nproc-per-node 2 -m surprisal score``: shards scored on both ranks,
+    gathered, written once by rank 0; the file equals a single-process run's."""
+    import socket
+
+    inp = tmp_path / "in.txt"
+    inp.write_text("\n".join(_texts(37)) + "\n", encoding="utf-8")
+    single = tmp_path / "single.jsonl"
+    args = ["score", "--model", model_dir, str(inp), "--chunk-size", "8", "--quiet"]
+    assert main([*args, "-o", str(single)]) == 0
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    multi = tmp_path / "multi.jsonl"
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            "2",
+            "--master-addr",
+            "127.0.0.1",
+            "--master-port",
+            str(port),
+            "-m",
+            "surprisal",
+            *args,
+            "-o",
+            str(multi),
+        ],
+        env={**ENV, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = [json.loads(x) for x in multi.read_text(encoding="utf-8").splitlines()]
+    want = [json.loads(x) for x in single.read_text(encoding="utf-8").splitlines()]
+    assert [g["id"] for g in got] == [w["id"] for w in want]  # all, once, in order
+    for g, w in zip(got, want, strict=True):
+        assert g["pieces"] == w["pieces"] and g["run"] == w["run"]
+        # other batch company: equal within the invariance tolerance, not bit for bit
+        np.testing.assert_allclose(g["surprisal"], w["surprisal"], atol=1e-5)

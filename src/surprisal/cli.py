@@ -215,6 +215,9 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
+    import torch
+
+    from . import parallel
     from .api import _score
 
     extras = [e.strip() for e in (args.extras or "").split(",") if e.strip()]
@@ -236,52 +239,52 @@ def _cmd_score(args: argparse.Namespace) -> int:
         "format": fmt,
     }
     out_path = Path(args.output) if args.output else None
-    done: set[str] = set()
+    pos = parallel.world()  # under torchrun: every rank scores a shard, rank 0 writes
+    lead = pos is None or pos[0] == 0
     lm = _load(args)
     meta["fingerprint"] = lm.fingerprint()
     run_id = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:12]
-    if out_path is not None:
-        meta_path = out_path.with_name(out_path.name + ".meta.json")
-        if args.resume and meta_path.exists():
-            old = json.loads(meta_path.read_text(encoding="utf-8"))
-            if old != meta:
-                diff = sorted(k for k in meta if old.get(k) != meta[k])
-                raise _UserError(
-                    f"--resume: {out_path} was written with other settings ({', '.join(diff)}); "
-                    "use the same options or a new --output"
-                )
-            done = _completed_ids(out_path, fmt)
-        elif out_path.exists() and not args.resume and out_path.stat().st_size > 0:
-            raise _UserError(f"{out_path} exists; pass --resume to continue it or remove it first")
-        meta_path.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    state: dict[str, Any] = {"done": set(), "error": None}
+    if out_path is not None and lead:
+        try:
+            state["done"] = _prepare_output(out_path, meta, fmt, args.resume)
+        except _UserError as exc:
+            state["error"] = str(exc)
+    if pos is not None:  # every rank learns what rank 0 found
+        box = [state]
+        torch.distributed.broadcast_object_list(box, src=0)
+        state = box[0]
+    if state["error"]:
+        raise _UserError(state["error"])
+    done: set[str] = state["done"]
     todo = ((rid, t) for rid, t in records if rid not in done)
     context = _read_text_arg(args.context, "context") if args.context else None
 
     fh: TextIO = (
-        out_path.open("a", encoding="utf-8", newline="") if out_path is not None else sys.stdout
+        out_path.open("a", encoding="utf-8", newline="")
+        if out_path is not None and lead
+        else (sys.stdout if lead else open(os.devnull, "w"))  # noqa: SIM115 - closed below
     )
     writer = None
     if fmt in ("csv", "tsv"):
         writer = csv.writer(fh, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
-        if out_path is None or out_path.stat().st_size == 0:
+        if out_path is None or not lead or out_path.stat().st_size == 0:
             writer.writerow(_TOKEN_COLUMNS + extras)
     bar = None
     n_chunks = 0
     try:
         while chunk := list(islice(todo, args.chunk_size)):
             n_chunks += 1
-            if bar is None and n_chunks == 2 and not args.quiet:  # silent for small inputs
+            if bar is None and n_chunks == 2 and lead and not args.quiet:  # silent when small
                 from tqdm.auto import tqdm
 
                 bar = tqdm(initial=len(done) + args.chunk_size, unit="text", file=sys.stderr)
-            s, _ = _score(
-                lm,
-                [t for _, t in chunk],
-                context,
-                extras=extras,
-                batch_tokens=args.batch_tokens,
-                progress=False,
-            )
+            texts = [t for _, t in chunk]
+            kw: dict[str, Any] = {"extras": extras, "batch_tokens": args.batch_tokens}
+            if pos is not None:
+                s = parallel.score_sharded(lm, texts, context, progress=False, **kw)
+            else:
+                s, _ = _score(lm, texts, context, progress=False, **kw)
             lines = []
             for (rid, _), ts in zip(chunk, s, strict=True):
                 rec = _score_record(rid, ts, args.unit, args.words, extras)
@@ -296,16 +299,35 @@ def _cmd_score(args: argparse.Namespace) -> int:
                     lines.append(buf.getvalue())
             fh.write("".join(lines))
             fh.flush()
-            if out_path is not None:
+            if out_path is not None and lead:
                 os.fsync(fh.fileno())
             if bar is not None:
                 bar.update(len(chunk))
     finally:
         if bar is not None:
             bar.close()
-        if out_path is not None:
+        if fh is not sys.stdout:
             fh.close()
     return 0
+
+
+def _prepare_output(out_path: Path, meta: dict[str, Any], fmt: str, resume: bool) -> set[str]:
+    """Check an output file against this run's settings; return the ids already complete."""
+    meta_path = out_path.with_name(out_path.name + ".meta.json")
+    done: set[str] = set()
+    if resume and meta_path.exists():
+        old = json.loads(meta_path.read_text(encoding="utf-8"))
+        if old != meta:
+            diff = sorted(k for k in meta if old.get(k) != meta[k])
+            raise _UserError(
+                f"--resume: {out_path} was written with other settings ({', '.join(diff)}); "
+                "use the same options or a new --output"
+            )
+        done = _completed_ids(out_path, fmt)
+    elif out_path.exists() and not resume and out_path.stat().st_size > 0:
+        raise _UserError(f"{out_path} exists; pass --resume to continue it or remove it first")
+    meta_path.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    return done
 
 
 def _cmd_delta(args: argparse.Namespace) -> int:
@@ -509,10 +531,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _init_distributed() -> None:
+    """Join the process group torchrun (or accelerate launch) set up in the environment."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or "RANK" not in os.environ:
+        return
+    import torch
+
+    dist = torch.distributed
+    if dist.is_available() and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``surprisal`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _init_distributed()
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # the command shows its own progress

@@ -1,0 +1,47 @@
+"""GPU-only checks (skipped without CUDA): bfloat16 behaviour and the head's memory bound."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import surprisal
+from conftest import TEXTS, ref_scores
+from surprisal.testing import tiny_lm, tiny_model, tiny_tokenizer
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
+]
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma2"])
+def test_bfloat16_on_cuda_stays_close_to_float64(arch):
+    lm = tiny_lm(arch, device="cuda", dtype="bfloat16")
+    assert lm.fused and lm.head.weight.dtype == torch.bfloat16
+    s = surprisal.score(TEXTS, model=lm)
+    cpu = tiny_lm(arch)  # same seed, float32 on the CPU: the float64 oracle's model
+    for text, ts in zip(TEXTS, s, strict=True):
+        assert ts.logprobs.dtype == np.float32  # the head accumulates in float32
+        want = ref_scores(cpu, text)
+        assert np.nanmax(np.abs(ts.logprobs - want)) < 0.25, text  # bf16 body, fp32 head
+
+
+def test_fused_head_peak_memory_does_not_grow_with_vocab_times_length():
+    tok = tiny_tokenizer("byte-bpe")
+    V = 151_936  # Qwen2.5 vocabulary: the full log-softmax dominates
+    model = tiny_model("qwen2", V, max_positions=1024)
+    lm = surprisal.LM(model, tok, device="cuda")
+    texts = [" ".join(["word"] * 400)] * 8
+    peaks = {}
+    for fused in (True, False):
+        lm.fused = fused
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        surprisal.score(texts, model=lm, batch_tokens=8 * 512)
+        peaks[fused] = torch.cuda.max_memory_allocated() - base
+    lm.fused = True
+    full_logits = 8 * 401 * V * 4  # one float32 (B, T, V) tensor
+    assert peaks[True] < full_logits / 2 < peaks[False]
