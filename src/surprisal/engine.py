@@ -97,17 +97,27 @@ class _Prefix:
     own: JobResult | None = None  # the prefix's own tokens 1..P-1, scored from this forward
 
 
+MAX_PADDING = 0.25  # a batch's shortest row is at least 3/4 of its longest: little padding
+
+
 def _next_batch(
     live: list[int], pos: int, jobs: Sequence[Job], budget: int, plens: list[int]
 ) -> list[int]:
     """The next batch from ``live[pos:]`` (sorted longest first within a prefix group):
-    as many jobs as fit ``B * (P + T_max) <= budget``, all sharing one prefix; at least one."""
+    as many jobs as fit ``B * (P + T_max) <= budget``, all sharing one prefix, none shorter
+    than ``(1 - MAX_PADDING) * T_max`` (so padding stays under that share); at least one."""
     first = jobs[live[pos]]
     p = plens[first.prefix] if first.prefix is not None else 0
     t_max = len(first.ids)  # the longest, since the group is sorted longest first
     n_max = max(1, budget // (p + t_max))
+    t_min = t_max * (1.0 - MAX_PADDING)
     end = pos + 1
-    while end < len(live) and end - pos < n_max and jobs[live[end]].prefix == first.prefix:
+    while (
+        end < len(live)
+        and end - pos < n_max
+        and jobs[live[end]].prefix == first.prefix
+        and len(jobs[live[end]].ids) >= t_min
+    ):
         end += 1
     return live[pos:end]
 
@@ -287,7 +297,7 @@ def run_jobs(
         prefix_scores: if given, filled with each run prefix's own token scores (tokens
             1..P-1 of the prefix, from the forward that builds its cache).
     """
-    from .head import DEFAULT_CHUNK_BYTES
+    from .head import CPU_CHUNK_BYTES, DEFAULT_CHUNK_BYTES
 
     if padding_side not in ("right", "left"):
         raise SurprisalError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
@@ -297,7 +307,9 @@ def run_jobs(
             f"batch_tokens must be a positive number of tokens, got {batch_tokens}"
         )
     use_plain = (not lm.fused) if plain is None else plain
-    chunk = int(chunk_bytes or DEFAULT_CHUNK_BYTES)
+    chunk = int(
+        chunk_bytes or (CPU_CHUNK_BYTES if lm.device.type == "cpu" else DEFAULT_CHUNK_BYTES)
+    )
     stats = stats if stats is not None else RunStats()
     stats.batch_tokens = budget
     plens = [len(p) for p in prefixes]

@@ -31,7 +31,8 @@ import torch
 
 __all__ = ["HeadOut", "HeadSpec", "fused_head", "plain_head"]
 
-DEFAULT_CHUNK_BYTES = 256 * 2**20  # 256 MiB of float32 logits per chunk
+DEFAULT_CHUNK_BYTES = 256 * 2**20  # 256 MiB of float32 logits per chunk (GPU)
+CPU_CHUNK_BYTES = 32 * 2**20  # CPU: the peak stays small; 166 rows of a 50k vocab per matmul
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,13 @@ def _chunks(n: int, v: int, h: int, weight_is_f32: bool, chunk_bytes: int) -> tu
     return max(1, cap // v_c), v_c
 
 
+def _logits(h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """(n, v) float32 logits ``h @ w.T + bias`` before the scalar transforms."""
+    if bias is None:
+        return h @ w.T
+    return torch.addmm(bias.to(torch.float32), h, w.T)
+
+
 def fused_head(
     hidden: torch.Tensor,  # (N, H) any float dtype
     targets: torch.Tensor,  # (N,) int64
@@ -137,6 +145,31 @@ def fused_head(
     out_bow = torch.empty(N, dtype=f32, device=device) if bow_mask is not None else None
     w_rows = head.weight if weight_is_f32 else None
     target_logit_direct = None
+    if v_c == V and w_rows is not None:
+        # One vocabulary chunk: fused reductions (logsumexp, topk) on each (n, V) block.
+        for n0 in range(0, N, n_c):
+            z = head.transform(_logits(hidden[n0 : n0 + n_c].to(f32), w_rows, head.bias))
+            t = targets[n0 : n0 + n_c, None]  # (n, 1)
+            zt = z.gather(1, t)  # (n, 1)
+            lse = torch.logsumexp(z, dim=1, keepdim=True)  # (n, 1)
+            sl = slice(n0, n0 + z.shape[0])
+            out_lp[sl] = (zt - lse)[:, 0]
+            if out_rank is not None:
+                out_rank[sl] = (z > zt).sum(dim=1) + 1
+            if out_tk_ids is not None and out_tk_lp is not None:
+                v, i = z.topk(min(top_k, V), dim=1)
+                out_tk_ids[sl, : v.shape[1]], out_tk_lp[sl, : v.shape[1]] = i, v - lse
+                out_tk_ids[sl, v.shape[1] :], out_tk_lp[sl, v.shape[1] :] = -1, -math.inf
+            if out_bow is not None and bow_mask is not None:
+                masked = z.masked_fill(~bow_mask[None, :], -math.inf)
+                out_bow[sl] = (torch.logsumexp(masked, dim=1, keepdim=True) - lse)[:, 0]
+                del masked
+            if out_ent is not None:
+                p = torch.exp(z - lse)  # (n, V) probabilities
+                out_ent[sl] = lse[:, 0] - (p * z).sum(dim=1)
+                del p
+            del z
+        return HeadOut(out_lp, out_ent, out_rank, out_tk_ids, out_tk_lp, out_bow)
 
     for n0 in range(0, N, n_c):
         h = hidden[n0 : n0 + n_c].to(f32)  # (n, H)
