@@ -255,7 +255,8 @@ def score(
         truncate_context: ``"error"`` (default) when a context does not fit the model, or
             ``"left"`` to keep its last tokens: the boundary token plus context fill
             ``max_length - stride`` positions, leaving ``stride`` for the text.
-        batch_tokens: budget of padded tokens per batch, prefix included (default by device);
+        batch_tokens: budget of padded tokens fed per batch (default by device; a shared
+            context's cached rows may reach 8x it);
             halves itself on out-of-memory.
         padding_side: how batches are padded; results do not depend on it.
         progress: tqdm bar on stderr (default: only for long jobs).

@@ -5,7 +5,8 @@ H hidden size, V vocabulary, N scored positions in a batch.
 
 A :class:`Job` is one window of one text: ``ids`` fed to the model after an optional shared
 prefix, of which ``ids[score_from:]`` are scored. Jobs are sorted by (prefix, length), cut
-into batches by a token budget (``B * (P + T) <= batch_tokens``), and for each batch:
+into batches by a token budget (``B * T <= batch_tokens``, ``B * P <= 8 * batch_tokens``),
+and for each batch:
 
 1. the prefix (if any) has been run once, its KV cache is expanded over the B rows;
 2. the decoder body gives hidden states (B, T, H);
@@ -83,7 +84,7 @@ class RunStats:
 
 
 def default_batch_tokens(lm: LM) -> int:
-    """A token budget per batch (padded tokens, prefix included) by device type."""
+    """A budget of padded tokens fed per batch, by device type."""
     if lm.device.type == "cuda":
         return 32768  # a few GB of activations for a 1B model; halves itself on OOM
     return 4096  # CPU: large enough to amortise per-call overhead, small enough for cache
@@ -98,18 +99,22 @@ class _Prefix:
 
 
 MAX_PADDING = 0.25  # a batch's shortest row is at least 3/4 of its longest: little padding
+# A shared prefix is not fed again, only attended to: its expanded KV rows (B * P) are
+# allowed to reach 8x the token budget before they cut a batch.
+PREFIX_ROWS = 8
 
 
 def _next_batch(
     live: list[int], pos: int, jobs: Sequence[Job], budget: int, plens: list[int]
 ) -> list[int]:
     """The next batch from ``live[pos:]`` (sorted longest first within a prefix group):
-    as many jobs as fit ``B * (P + T_max) <= budget``, all sharing one prefix, none shorter
-    than ``(1 - MAX_PADDING) * T_max`` (so padding stays under that share); at least one."""
+    as many jobs as fit ``B * T_max <= budget`` (tokens fed) and ``B * P <= PREFIX_ROWS *
+    budget`` (cached prefix rows attended to), all sharing one prefix, none shorter than
+    ``(1 - MAX_PADDING) * T_max`` (so padding stays under that share); at least one."""
     first = jobs[live[pos]]
     p = plens[first.prefix] if first.prefix is not None else 0
     t_max = len(first.ids)  # the longest, since the group is sorted longest first
-    n_max = max(1, budget // (p + t_max))
+    n_max = max(1, min(budget // t_max, (PREFIX_ROWS * budget) // p if p else budget))
     t_min = t_max * (1.0 - MAX_PADDING)
     end = pos + 1
     while (
@@ -288,7 +293,7 @@ def run_jobs(
         jobs: windows to score; ``job.prefix`` indexes ``prefixes``.
         prefixes: shared prefixes (token ids); each is run through the model once.
         extras: optional outputs.
-        batch_tokens: budget of padded tokens per batch, prefix included.
+        batch_tokens: budget of padded tokens fed per batch (see _next_batch).
         padding_side: "right" or "left"; results do not depend on it.
         plain: force the plain twin (default: the LM's choice).
         progress: show a tqdm bar (default: only for more than 8 batches).
