@@ -16,8 +16,8 @@ Each method runs in a fresh subprocess (peak RSS is then its own), after an unti
 on 16 texts. The reference for the agreement check and the ratios is the one-text-at-a-time
 loop.
 
-    python benchmarks/bench_score.py            # full: 400 texts, two model shapes
-    python benchmarks/bench_score.py --quick    # ~1 minute: 64 texts
+    python benchmarks/bench_score.py            # full: 200 texts, two model shapes
+    python benchmarks/bench_score.py --quick    # ~1 minute: 48 texts, the GPT-2 shape
 
 Run it from the bench virtualenv that has minicons and lm-eval (see docs/benchmarks.md);
 a peer that is not installed is skipped with a message, never estimated.
@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import _common as C  # noqa: E402
+import _common as C
 
 SCRIPT = os.path.abspath(__file__)
 BATCH = 16
@@ -43,12 +43,17 @@ METHODS: dict[str, str] = {
     "hf-one-at-a-time": "HF loop, one text per forward, log_softmax + gather",
     "surprisal": "surprisal.score, default batch_tokens (4096 on CPU)",
     "surprisal-bt1024": "surprisal.score, batch_tokens=1024",
-    "surprisal-bt16384": "surprisal.score, batch_tokens=16384",
     "hf-batched-16": "HF loop, 16 texts per forward in input order, padded, full log_softmax",
     "minicons-16": "minicons IncrementalLMScorer.sequence_score, 16 texts per call",
     "lmeval-rolling-16": "lm-eval HFLM.loglikelihood_rolling, batch_size=16",
 }
-QUICK_METHODS = ("hf-one-at-a-time", "surprisal", "hf-batched-16", "minicons-16", "lmeval-rolling-16")
+QUICK_METHODS = (
+    "hf-one-at-a-time",
+    "surprisal",
+    "hf-batched-16",
+    "minicons-16",
+    "lmeval-rolling-16",
+)
 
 
 # --- methods (run inside a worker) ------------------------------------------------------
@@ -98,19 +103,24 @@ def _tokens_fed(lengths: list[int], method: str, stats: dict[str, Any] | None) -
     if method == "hf-one-at-a-time":
         return sum(seqs)
     if method in ("hf-batched-16", "minicons-16"):
-        return sum(len(c) * max(c) for c in (seqs[i : i + BATCH] for i in range(0, len(seqs), BATCH)))
+        return sum(
+            len(c) * max(c) for c in (seqs[i : i + BATCH] for i in range(0, len(seqs), BATCH))
+        )
     if method == "lmeval-rolling-16":  # windows [BOS] + toks[:-1], batched in input order
         w = lengths
         return sum(len(c) * max(c) for c in (w[i : i + BATCH] for i in range(0, len(w), BATCH)))
     raise ValueError(method)
 
 
-def worker(method: str, shape: str, n_texts: int) -> None:
+def worker(method: str, shape: str, corpus_path: str, repeats: int) -> None:
     C.worker_setup()
+    import json
+
     import torch
 
     tok = C.tokenizer()
-    texts = C.corpus(tok, n_texts)
+    with open(corpus_path) as f:
+        texts = json.load(f)
     lengths = [C.n_tokens(tok, t) for t in texts]
     model = C.build_model(shape)
     stats: dict[str, Any] | None = None
@@ -119,7 +129,7 @@ def worker(method: str, shape: str, n_texts: int) -> None:
     if method.startswith("surprisal"):
         import surprisal
 
-        bt = {"surprisal": None, "surprisal-bt1024": 1024, "surprisal-bt16384": 16384}[method]
+        bt = {"surprisal": None, "surprisal-bt1024": 1024}[method]
         lm = surprisal.LM(model, tok)
         holder: dict[str, Any] = {}
 
@@ -128,14 +138,19 @@ def worker(method: str, shape: str, n_texts: int) -> None:
             holder["stats"] = s.stats
             return [-t.total() for t in s]
 
-        r = C.timed(lambda: run(texts), lambda: run(warm))
+        r = C.timed(lambda: run(texts), lambda: run(warm), repeats)
         st = holder["stats"]
-        stats = {k: getattr(st, k) for k in ("tokens_fed", "tokens_scored", "forward_calls", "batch_tokens")}
+        stats = {
+            k: getattr(st, k)
+            for k in ("tokens_fed", "tokens_scored", "forward_calls", "batch_tokens")
+        }
         stats["fused"] = lm.fused
     elif method == "hf-one-at-a-time":
-        r = C.timed(lambda: _hf_one(model, tok, texts), lambda: _hf_one(model, tok, warm))
+        r = C.timed(lambda: _hf_one(model, tok, texts), lambda: _hf_one(model, tok, warm), repeats)
     elif method == "hf-batched-16":
-        r = C.timed(lambda: _hf_batched(model, tok, texts), lambda: _hf_batched(model, tok, warm))
+        r = C.timed(
+            lambda: _hf_batched(model, tok, texts), lambda: _hf_batched(model, tok, warm), repeats
+        )
     elif method == "minicons-16":
         try:
             from minicons import scorer
@@ -152,7 +167,7 @@ def worker(method: str, shape: str, n_texts: int) -> None:
                 )
             return out
 
-        r = C.timed(lambda: run_mc(texts), lambda: run_mc(warm))
+        r = C.timed(lambda: run_mc(texts), lambda: run_mc(warm), repeats)
     elif method == "lmeval-rolling-16":
         try:
             from lm_eval.api.instance import Instance
@@ -169,7 +184,7 @@ def worker(method: str, shape: str, n_texts: int) -> None:
             reqs = [Instance("loglikelihood_rolling", {}, (t,), i) for i, t in enumerate(ts)]
             return [float(x) for x in hflm.loglikelihood_rolling(reqs, disable_tqdm=True)]
 
-        r = C.timed(lambda: run_le(texts), lambda: run_le(warm))
+        r = C.timed(lambda: run_le(texts), lambda: run_le(warm), repeats)
     else:
         raise SystemExit(f"unknown method {method}")
     r["tokens_scored"] = sum(lengths)
@@ -184,45 +199,66 @@ def worker(method: str, shape: str, n_texts: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="64 texts, fewer variants (~1 min)")
+    ap.add_argument("--quick", action="store_true", help="48 texts, GPT-2 shape only (~1 min)")
     ap.add_argument("--n-texts", type=int, default=None)
-    ap.add_argument("--shapes", default="gpt2-4L-256,qwen2-2L-256-v152k")
-    ap.add_argument("--methods", default=None, help="comma-separated subset of " + ",".join(METHODS))
-    ap.add_argument("--worker", nargs=3, metavar=("METHOD", "SHAPE", "N"), help=argparse.SUPPRESS)
+    ap.add_argument("--shapes", default=None, help="comma-separated; default both (quick: gpt2)")
+    ap.add_argument(
+        "--methods", default=None, help="comma-separated subset of " + ",".join(METHODS)
+    )
+    ap.add_argument("--repeats", type=int, default=None, help="timed runs per method (best kept)")
+    ap.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
-        worker(a.worker[0], a.worker[1], int(a.worker[2]))
+        worker(a.worker[0], a.worker[1], a.worker[2], int(a.worker[3]))
         return
 
     import numpy as np
 
-    n = a.n_texts or (64 if a.quick else 400)
+    n = a.n_texts or (48 if a.quick else 200)
+    shapes = a.shapes or ("gpt2-4L-256" if a.quick else "gpt2-4L-256,qwen2-2L-256-v152k")
     methods = a.methods.split(",") if a.methods else list(QUICK_METHODS if a.quick else METHODS)
     if "hf-one-at-a-time" not in methods:
         methods.insert(0, "hf-one-at-a-time")
     print(C.machine())
+    import json
+    import tempfile
+
+    repeats = a.repeats or (1 if a.quick else 3)
     tok = C.tokenizer()
-    lengths = np.array([C.n_tokens(tok, t) for t in C.corpus(tok, n)])
+    texts = C.corpus(tok, n)
+    lengths = np.array([C.n_tokens(tok, t) for t in texts])
+    fd, corpus_path = tempfile.mkstemp(suffix=".json", prefix="bench_score_corpus_")
+    with os.fdopen(fd, "w") as f:
+        json.dump(texts, f)
     print(
         f"corpus: {n} texts (seed 0), {lengths.sum()} tokens; lengths min {lengths.min()}, "
         f"median {int(np.median(lengths))}, mean {lengths.mean():.1f}, p90 "
         f"{int(np.percentile(lengths, 90))}, max {lengths.max()} (lognormal, long-tailed)"
     )
+    print(
+        f"timing: best of up to {repeats} timed runs (none started after 30 s of timed runs) "
+        "per method after a warm-up, each method in a fresh process; peak RSS +MB is the "
+        "high-water mark over warm-up and timed runs minus the RSS after setup (model built)"
+    )
     print("quantity: sum over each text's tokens of log p(token | BOS, previous tokens), nats")
     t_all = time.perf_counter()
-    for shape in a.shapes.split(","):
+    for shape in shapes.split(","):
         print(f"\n## {shape}: {C.SHAPES[shape]}")
         res: dict[str, dict[str, Any]] = {}
         for m in methods:
             t0 = time.perf_counter()
-            r = C.spawn(SCRIPT, [m, shape, str(n)])
+            r = C.spawn(SCRIPT, [m, shape, corpus_path, str(repeats)])
             res[m] = r
             if "error" in r:
                 print(f"  {m}: FAILED: {r['error']}")
             elif "skipped" in r:
                 print(f"  {m}: SKIPPED: {r['skipped']}")
             else:
-                print(f"  {m}: {r['wall_s']:.2f} s timed ({time.perf_counter() - t0:.1f} s with start-up)")
+                walls = ", ".join(f"{w:.2f}" for w in r["walls"])
+                print(
+                    f"  {m}: wall {walls} s, best CPU {r['cpu_s']:.2f} s, load {r['load']} "
+                    f"({time.perf_counter() - t0:.0f} s with start-up)"
+                )
         ref = res["hf-one-at-a-time"]
         if "result" not in ref:
             print("reference loop failed; no table")
@@ -232,7 +268,9 @@ def main() -> None:
         for m in methods:
             r = res[m]
             if "result" not in r:
-                rows.append([m, "-", "-", "-", "-", "-", "-", "-", r.get("skipped") or "failed"])
+                rows.append(
+                    [m, "-", "-", "-", "-", "-", "-", "-", "-", r.get("skipped") or "failed"]
+                )
                 continue
             tps = r["tokens_scored"] / r["wall_s"]
             diff = float(np.max(np.abs(np.array(r["result"]) - ref_lp)))
@@ -240,6 +278,7 @@ def main() -> None:
                 [
                     m,
                     f"{r['wall_s']:.2f}",
+                    f"{r['cpu_s']:.2f}",
                     f"{tps:,.0f}",
                     f"{ref['wall_s'] / r['wall_s']:.2f}x",
                     f"{r['tokens_fed']:,}",
@@ -255,6 +294,7 @@ def main() -> None:
                 [
                     "method",
                     "wall s",
+                    "CPU s",
                     "scored tok/s",
                     "speed vs 1-at-a-time",
                     "tokens fed",
@@ -265,13 +305,14 @@ def main() -> None:
                 ],
             )
         )
-        print(f"(reference total log-prob of the corpus: {ref_lp.sum():.3f} nats; "
-              f"{int(ref['tokens_scored'])} tokens scored by every method)")
-        for m in methods:
-            if m in METHODS:
-                pass
+        print(
+            f"(reference total log-prob of the corpus: {ref_lp.sum():.3f} nats; "
+            f"{int(ref['tokens_scored'])} tokens scored by every method)"
+        )
         print("methods: " + "; ".join(f"{m} = {METHODS[m]}" for m in methods))
+    os.unlink(corpus_path)
     print(f"\ntotal wall time {time.perf_counter() - t_all:.0f} s")
+    print(f"surprisal source at the end: {C.source_revision()}")
 
 
 if __name__ == "__main__":
