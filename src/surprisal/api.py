@@ -285,37 +285,21 @@ def score(
             "process; launch with torchrun (or accelerate launch) and call "
             "torch.distributed.init_process_group() first"
         )
+    opts: dict[str, Any] = {
+        "separator": separator,
+        "extras": extras,
+        "top_k": top_k,
+        "add_bos": add_bos,
+        "max_length": max_length,
+        "stride": stride,
+        "truncate_context": truncate_context,
+        "batch_tokens": batch_tokens,
+        "padding_side": padding_side,
+        "progress": progress,
+    }
     if world is not None and distributed is not False:
-        return parallel.score_sharded(
-            lm,
-            items,
-            context,
-            separator=separator,
-            extras=extras,
-            top_k=top_k,
-            add_bos=add_bos,
-            max_length=max_length,
-            stride=stride,
-            truncate_context=truncate_context,
-            batch_tokens=batch_tokens,
-            padding_side=padding_side,
-            progress=progress,
-        )
-    return _score(
-        lm,
-        items,
-        context,
-        separator=separator,
-        extras=extras,
-        top_k=top_k,
-        add_bos=add_bos,
-        max_length=max_length,
-        stride=stride,
-        truncate_context=truncate_context,
-        batch_tokens=batch_tokens,
-        padding_side=padding_side,
-        progress=progress,
-    )[0]
+        return parallel.score_sharded(lm, items, context, **opts)
+    return _score(lm, items, context, **opts)[0]
 
 
 def _score(
