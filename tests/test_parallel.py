@@ -34,8 +34,10 @@ def _worker(rank: int, world: int, port: int, model_dir: str, out_dir: str) -> N
         s = surprisal.score(TEXTS, model=lm, context=[None, "A context."] * 11 + [None])
         with open(os.path.join(out_dir, f"rank{rank}.pkl"), "wb") as fh:
             pickle.dump(([t.logprobs for t in s], [t.text for t in s], s.stats), fh)
+        torch.distributed.barrier()  # nobody tears down while the other still talks
     finally:
         torch.distributed.destroy_process_group()
+    os._exit(0)  # skip interpreter teardown: gloo's threads can abort there (not our code)
 
 
 def test_two_process_gloo_run_equals_single_process(tmp_path, gpt2_lm):

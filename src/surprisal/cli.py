@@ -531,10 +531,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _init_distributed() -> None:
-    """Join the process group torchrun (or accelerate launch) set up in the environment."""
+def _init_distributed() -> bool:
+    """Join the process group torchrun (or accelerate launch) set up in the environment;
+    True when this call created it (and so must destroy it)."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or "RANK" not in os.environ:
-        return
+        return False
     import torch
 
     dist = torch.distributed
@@ -543,20 +544,32 @@ def _init_distributed() -> None:
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend)
+        return True
+    return False
+
+
+def _finish_distributed() -> None:
+    import torch
+
+    torch.distributed.barrier()  # no rank tears down while another still gathers
+    torch.distributed.destroy_process_group()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``surprisal`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    _init_distributed()
+    owns_group = _init_distributed()
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # the command shows its own progress
     if getattr(args, "html", None) == "":
         args.html = None
     try:
-        return int(args.func(args))
+        status = int(args.func(args))
+        if owns_group:
+            _finish_distributed()
+        return status
     except (_UserError, SurprisalError, ValueError, TypeError, FileNotFoundError) as exc:
         print(f"surprisal: error: {exc}", file=sys.stderr)
         return 2
