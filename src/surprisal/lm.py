@@ -19,6 +19,7 @@ import torch
 from ._compat import dtype_kwargs
 from .errors import SurprisalError
 from .head import HeadSpec, fused_head, plain_head
+from .tokenize import WORD_START
 
 __all__ = ["LM", "BosPolicy", "clear_cache", "load", "resolve_model"]
 
@@ -34,8 +35,6 @@ _DTYPES = {
     "fp16": torch.float16,
     "half": torch.float16,
 }
-
-_WORD_START = ("Ġ", "▁", " ", "Ċ", "ĉ", "\n", "\t", "\r", "č")
 
 
 def _as_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
@@ -187,7 +186,7 @@ class LM:
             pieces = tok.convert_ids_to_tokens(list(range(len(tok))))
             mask = torch.zeros(self.vocab_size, dtype=torch.bool)
             for i, p in enumerate(pieces):
-                if p and p.startswith(_WORD_START):
+                if p and p.startswith(WORD_START):
                     mask[i] = True
             if tok.eos_token_id is not None:
                 mask[tok.eos_token_id] = True

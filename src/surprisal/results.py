@@ -16,6 +16,7 @@ from typing import Any, Literal, overload
 import numpy as np
 
 from .errors import SurprisalError
+from .tokenize import WORD_START
 
 __all__ = ["Scores", "TextScore", "Unit", "WordScore", "convert"]
 
@@ -194,7 +195,7 @@ def _words(ts: TextScore, correction: str | None) -> WordScore:
         if correction is not None and ts.bow is not None:
             bow = ts.bow.astype(np.float64)
             s -= bow[b]
-            if ts.tokens[a][:1] in ("Ġ", "▁", " ", "Ċ", "ĉ", "\n", "\t"):
+            if ts.tokens[a].startswith(WORD_START):  # the same markers as LM.bow_mask
                 s += bow[a]
         surp[w] = s
     return WordScore(
