@@ -12,8 +12,9 @@ membership experiments. All log-probabilities are natural logs (nats), float32.
 """
 
 from .api import score, score_iter
+from .corpus import FileRun, score_to_file
 from .delta import Delta, DeltaSummary, Ranking, delta, rank_explanations
-from .errors import SurprisalError
+from .errors import NonFiniteError, SurprisalError
 from .lm import LM, clear_cache, load
 from .results import Scores, TextScore, WordScore
 
@@ -23,6 +24,8 @@ __all__ = [
     "LM",
     "Delta",
     "DeltaSummary",
+    "FileRun",
+    "NonFiniteError",
     "Ranking",
     "Scores",
     "SurprisalError",
@@ -35,4 +38,5 @@ __all__ = [
     "rank_explanations",
     "score",
     "score_iter",
+    "score_to_file",
 ]

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .engine import Extras, Job, JobResult, RunStats, run_jobs
-from .errors import SurprisalError
+from .errors import NonFiniteError, SurprisalError
 from .lm import LM, resolve_model
 from .results import Scores, TextScore
 from .tokenize import Encoded, check_texts, encode, windows
@@ -160,10 +160,11 @@ def _check_finite(items: Sequence[TextScore], plans: Sequence[_Plan], lm: LM) ->
         if not np.isfinite(ts.logprobs[p.unscored :]).all()
     ]
     if bad:
-        raise SurprisalError(
+        raise NonFiniteError(
             f"non-finite log-probabilities in {len(bad)} text(s), indices {bad[:10]}"
             f"{' ...' if len(bad) > 10 else ''}, with {lm.dtype} weights; the model overflowed. "
-            "Load it in float32 or bfloat16 (dtype='float32'); float16 often overflows."
+            "Load it in float32 or bfloat16 (dtype='float32'); float16 often overflows.",
+            bad,
         )
 
 

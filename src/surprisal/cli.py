@@ -3,7 +3,9 @@
 ``surprisal score`` streams its output: records are written chunk by chunk and flushed, a
 sidecar ``OUTPUT.meta.json`` records the model and options, and ``--resume`` continues an
 interrupted run: records already complete are kept, a record cut by the interruption is
-dropped and redone, and settings that differ from the first run are refused.
+dropped and redone, and settings that differ from the first run are refused. The file
+work is :func:`surprisal.corpus.score_to_file`; under torchrun each rank writes a part
+file and rank 0 merges them in input order at the end.
 
 User mistakes print one line, ``surprisal: error: ...``, and exit with status 2.
 """
@@ -11,9 +13,6 @@ User mistakes print one line, ``surprisal: error: ...``, and exit with status 2.
 from __future__ import annotations
 
 import argparse
-import csv
-import hashlib
-import io
 import json
 import os
 import sys
@@ -25,8 +24,6 @@ from typing import Any, TextIO
 from .errors import SurprisalError
 
 __all__ = ["main"]
-
-_TOKEN_COLUMNS = ["id", "n_tokens", "token_index", "piece", "start", "end", "surprisal"]
 
 
 class _UserError(Exception):
@@ -118,89 +115,6 @@ def _format_of(args: argparse.Namespace) -> str:
     return "jsonl"
 
 
-def _score_record(
-    rid: str, ts: Any, unit: str, words: bool, extras: Sequence[str]
-) -> dict[str, Any]:
-    from .results import convert
-
-    rec: dict[str, Any] = {
-        "id": rid,
-        "text": ts.text,
-        "unit": unit,
-        "n_tokens": len(ts),
-        "total": ts.total(unit),
-        "mean": _num(ts.mean(unit)),
-        "perplexity": _num(ts.perplexity()),
-        "pieces": ts.pieces,
-        "spans": ts.spans.tolist(),
-        "surprisal": [_num(x) for x in ts.surprisal(unit).tolist()],
-    }
-    if "entropy" in extras and ts.entropy is not None:
-        rec["entropy"] = [_num(x) for x in convert(ts.entropy.astype(float), unit).tolist()]
-    if "rank" in extras and ts.rank is not None:
-        rec["rank"] = ts.rank.tolist()
-    if words:
-        w = ts.words()
-        rec["words"] = w.words
-        rec["word_surprisal"] = [_num(x) for x in w.surprisal(unit).tolist()]
-    return rec
-
-
-def _num(x: float) -> float | None:
-    return None if x != x else float(x)  # NaN -> null in JSON
-
-
-def _token_rows(rec: dict[str, Any], extras: Sequence[str]) -> list[list[Any]]:
-    rows = []
-    for i, piece in enumerate(rec["pieces"]):
-        a, b = rec["spans"][i]
-        row = [rec["id"], rec["n_tokens"], i, piece, a, b, rec["surprisal"][i]]
-        for e in extras:
-            row.append(rec[e][i] if e in rec else "")
-        rows.append(row)
-    return rows
-
-
-def _completed_ids(path: Path, fmt: str) -> set[str]:
-    """Ids whose records are complete in an output file; cut a torn tail off the file."""
-    if not path.exists():
-        return set()
-    data = path.read_bytes()
-    keep = data.rfind(b"\n") + 1  # a line cut by the interruption is not a record
-    done: set[str] = set()
-    if fmt == "jsonl":
-        for line in data[:keep].decode("utf-8").splitlines():
-            if line.strip():
-                done.add(str(json.loads(line)["id"]))
-        _truncate(path, keep)
-        return done
-    delim = "," if fmt == "csv" else "\t"
-    text = data[:keep].decode("utf-8")
-    rows = list(csv.reader(io.StringIO(text), delimiter=delim))
-    if not rows:
-        _truncate(path, 0)
-        return done
-    counts: dict[str, tuple[int, int]] = {}
-    for r in rows[1:]:
-        n, c = counts.get(r[0], (int(r[1]), 0))
-        counts[r[0]] = (n, c + 1)
-    complete = {k for k, (n, c) in counts.items() if c == n}
-    if len(complete) != len(counts):  # rewrite without the torn record
-        buf = io.StringIO()
-        w = csv.writer(buf, delimiter=delim, lineterminator="\n")
-        w.writerow(rows[0])
-        w.writerows(r for r in rows[1:] if r[0] in complete)
-        path.write_text(buf.getvalue(), encoding="utf-8")
-    else:
-        _truncate(path, keep)
-    return complete
-
-
-def _truncate(path: Path, size: int) -> None:
-    with path.open("r+b") as fh:
-        fh.truncate(size)
-
-
 # ---------------------------------------------------------------- commands
 
 
@@ -215,119 +129,78 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    import torch
-
-    from . import parallel
-    from .api import _score
-
     extras = [e.strip() for e in (args.extras or "").split(",") if e.strip()]
     bad = sorted(set(extras) - {"entropy", "rank"})
     if bad:
         raise _UserError(f"--extras takes entropy and/or rank, got {', '.join(bad)}")
-    records = _iter_records(args.files, args.text)  # streamed: memory stays flat
     fmt = _format_of(args)
     if args.words and fmt != "jsonl":
         raise _UserError("--words needs JSONL output (csv/tsv has one row per token)")
-    meta = {
-        "command": "score",
-        "model": args.model,
-        "dtype": args.dtype,
-        "unit": args.unit,
-        "extras": extras,
-        "words": bool(args.words),
-        "context": args.context,
-        "format": fmt,
-    }
-    out_path = Path(args.output) if args.output else None
-    pos = parallel.world()  # under torchrun: every rank scores a shard, rank 0 writes
-    lead = pos is None or pos[0] == 0
-    lm = _load(args)
-    meta["fingerprint"] = lm.fingerprint()
-    run_id = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:12]
-    state: dict[str, Any] = {"done": set(), "error": None}
-    if out_path is not None and lead:
-        try:
-            state["done"] = _prepare_output(out_path, meta, fmt, args.resume)
-        except _UserError as exc:
-            state["error"] = str(exc)
-    if pos is not None:  # every rank learns what rank 0 found
-        box = [state]
-        torch.distributed.broadcast_object_list(box, src=0)
-        state = box[0]
-    if state["error"]:
-        raise _UserError(state["error"])
-    done: set[str] = state["done"]
-    todo = ((rid, t) for rid, t in records if rid not in done)
+    records = _iter_records(args.files, args.text)  # streamed: memory stays flat
     context = _read_text_arg(args.context, "context") if args.context else None
+    lm = _load(args)
+    if args.output:
+        from .corpus import score_to_file
 
-    fh: TextIO = (
-        out_path.open("a", encoding="utf-8", newline="")
-        if out_path is not None and lead
-        else (sys.stdout if lead else open(os.devnull, "w"))  # noqa: SIM115 - closed below
-    )
-    writer = None
-    if fmt in ("csv", "tsv"):
-        writer = csv.writer(fh, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
-        if out_path is None or not lead or out_path.stat().st_size == 0:
-            writer.writerow(_TOKEN_COLUMNS + extras)
-    bar = None
-    n_chunks = 0
+        score_to_file(
+            records,
+            args.output,
+            model=lm,
+            context=context,
+            format=fmt,  # type: ignore[arg-type]
+            resume=args.resume,
+            unit=args.unit,
+            words=args.words,
+            extras=extras,
+            chunk_size=args.chunk_size,
+            batch_tokens=args.batch_tokens,
+            progress=False if args.quiet else None,
+            settings={"command": "score", "model": args.model, "dtype": args.dtype},
+        )
+        return 0
+    return _score_to_stdout(args, lm, records, context, fmt, extras)
+
+
+def _score_to_stdout(
+    args: argparse.Namespace,
+    lm: Any,
+    records: Iterator[tuple[str, str]],
+    context: str | None,
+    fmt: str,
+    extras: list[str],
+) -> int:
+    """Records to stdout as they are scored; under torchrun each chunk is sharded over the
+    ranks, gathered, and printed by rank 0."""
+    from . import parallel
+    from .api import _score
+    from .corpus import header, record, render
+
+    pos = parallel.world()
+    lead = pos is None or pos[0] == 0
+    fh: TextIO = sys.stdout if lead else open(os.devnull, "w")  # noqa: SIM115 - closed below
+    fh.write(header(fmt, extras))
+    index = 0
     try:
-        while chunk := list(islice(todo, args.chunk_size)):
-            n_chunks += 1
-            if bar is None and n_chunks == 2 and lead and not args.quiet:  # silent when small
-                from tqdm.auto import tqdm
-
-                bar = tqdm(initial=len(done) + args.chunk_size, unit="text", file=sys.stderr)
+        while chunk := list(islice(records, args.chunk_size)):
             texts = [t for _, t in chunk]
             kw: dict[str, Any] = {"extras": extras, "batch_tokens": args.batch_tokens}
             if pos is not None:
                 s = parallel.score_sharded(lm, texts, context, progress=False, **kw)
             else:
                 s, _ = _score(lm, texts, context, progress=False, **kw)
-            lines = []
-            for (rid, _), ts in zip(chunk, s, strict=True):
-                rec = _score_record(rid, ts, args.unit, args.words, extras)
-                rec["run"] = run_id  # the same for every record of one setting
-                if writer is None:
-                    lines.append(json.dumps(rec, ensure_ascii=False) + "\n")
-                else:
-                    buf = io.StringIO()
-                    csv.writer(
-                        buf, delimiter="," if fmt == "csv" else "\t", lineterminator="\n"
-                    ).writerows(_token_rows(rec, extras))
-                    lines.append(buf.getvalue())
-            fh.write("".join(lines))
+            recs = [
+                record(rid, index + k, ts, args.unit, args.words, extras, "")
+                for k, ((rid, _), ts) in enumerate(zip(chunk, s, strict=True))
+            ]
+            for r in recs:
+                del r["run"]  # no settings file on stdout
+            index += len(chunk)
+            fh.write(render(recs, fmt, extras))
             fh.flush()
-            if out_path is not None and lead:
-                os.fsync(fh.fileno())
-            if bar is not None:
-                bar.update(len(chunk))
     finally:
-        if bar is not None:
-            bar.close()
         if fh is not sys.stdout:
             fh.close()
     return 0
-
-
-def _prepare_output(out_path: Path, meta: dict[str, Any], fmt: str, resume: bool) -> set[str]:
-    """Check an output file against this run's settings; return the ids already complete."""
-    meta_path = out_path.with_name(out_path.name + ".meta.json")
-    done: set[str] = set()
-    if resume and meta_path.exists():
-        old = json.loads(meta_path.read_text(encoding="utf-8"))
-        if old != meta:
-            diff = sorted(k for k in meta if old.get(k) != meta[k])
-            raise _UserError(
-                f"--resume: {out_path} was written with other settings ({', '.join(diff)}); "
-                "use the same options or a new --output"
-            )
-        done = _completed_ids(out_path, fmt)
-    elif out_path.exists() and not resume and out_path.stat().st_size > 0:
-        raise _UserError(f"{out_path} exists; pass --resume to continue it or remove it first")
-    meta_path.write_text(json.dumps(meta, indent=1), encoding="utf-8")
-    return done
 
 
 def _cmd_delta(args: argparse.Namespace) -> int:

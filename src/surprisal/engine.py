@@ -233,7 +233,7 @@ def _run_batch(
         if prefix is not None:
             flat = torch.cat([flat, prefix.last_hidden[None].to(flat.dtype)], 0)
         out = fused_head(
-            flat[src_t.to(flat.device)].to(lm.head.weight.device),  # device_map: head's device
+            flat[src_t.to(flat.device)],  # fused_head moves it to the head's device
             tgt_t,
             lm.head,
             entropy=extras.entropy,

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -45,6 +46,12 @@ class HeadSpec:
         scale: multiply logits by this (Cohere ``logit_scale``), or None.
         divisor: divide logits by this (Granite ``logits_scaling``), or None.
         softcap: ``z = softcap * tanh(z / softcap)`` (Gemma-2 ``final_logit_softcapping``), or None.
+        module: the head module itself, set when its weight cannot be read directly: offloaded
+            by accelerate (a ``meta`` tensor until the module's hook loads it) or quantized
+            (not a float tensor). Logits then come from calling the module a chunk of rows at
+            a time, in the model's dtype, upcast to float32 before any reduction.
+        vocab: V, the number of logits (from ``weight`` unless ``module`` says otherwise).
+        device: where the logits are computed (the hook's execution device when offloaded).
     """
 
     weight: torch.Tensor
@@ -52,6 +59,15 @@ class HeadSpec:
     scale: float | None = None
     divisor: float | None = None
     softcap: float | None = None
+    module: Any = None
+    vocab: int = 0
+    device: torch.device | None = None
+
+    def __post_init__(self) -> None:
+        if not self.vocab:
+            object.__setattr__(self, "vocab", int(self.weight.shape[0]))
+        if self.device is None:
+            object.__setattr__(self, "device", self.weight.device)
 
     def transform(self, z: torch.Tensor) -> torch.Tensor:
         """Apply the scalar logit transforms in float32, in the order the models apply them."""
@@ -64,7 +80,11 @@ class HeadSpec:
         return z
 
     def describe(self) -> str:
-        parts = [f"V={self.weight.shape[0]}", f"H={self.weight.shape[1]}"]
+        parts = [f"V={self.vocab}"]
+        if self.module is not None:
+            parts.append(f"module={type(self.module).__name__}")
+        else:
+            parts.append(f"H={self.weight.shape[1]}")
         if self.bias is not None:
             parts.append("bias")
         if self.scale is not None:
@@ -113,6 +133,37 @@ def _logits(h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> torc
     return torch.addmm(bias.to(torch.float32), h, w.T)
 
 
+def _reduce_block(
+    z: torch.Tensor,  # (n, V) float32 transformed logits
+    t: torch.Tensor,  # (n,) targets
+    n0: int,
+    out: HeadOut,
+    top_k: int,
+    bow_mask: torch.Tensor | None,
+) -> None:
+    """Every reduction over one full-vocabulary block, written to rows ``n0:n0+n`` of ``out``."""
+    V = z.shape[1]
+    zt = z.gather(1, t[:, None])  # (n, 1)
+    lse = torch.logsumexp(z, dim=1, keepdim=True)  # (n, 1)
+    sl = slice(n0, n0 + z.shape[0])
+    out.logprob[sl] = (zt - lse)[:, 0]
+    if out.rank is not None:
+        out.rank[sl] = (z > zt).sum(dim=1) + 1
+    if out.topk_ids is not None and out.topk_logprobs is not None:
+        v, i = z.topk(min(top_k, V), dim=1)
+        k = v.shape[1]
+        out.topk_ids[sl, :k], out.topk_logprobs[sl, :k] = i, v - lse
+        out.topk_ids[sl, k:], out.topk_logprobs[sl, k:] = -1, -math.inf
+    if out.bow is not None and bow_mask is not None:
+        masked = z.masked_fill(~bow_mask[None, :], -math.inf)
+        out.bow[sl] = (torch.logsumexp(masked, dim=1, keepdim=True) - lse)[:, 0]
+        del masked
+    if out.entropy is not None:
+        p = torch.exp(z - lse)  # (n, V) probabilities
+        out.entropy[sl] = lse[:, 0] - (p * z).sum(dim=1)
+        del p
+
+
 def fused_head(
     hidden: torch.Tensor,  # (N, H) any float dtype
     targets: torch.Tensor,  # (N,) int64
@@ -130,12 +181,13 @@ def fused_head(
     over positions and, for half-precision weights, over the vocabulary (online log-sum-exp).
     """
     N, H = hidden.shape
-    V = head.weight.shape[0]
-    device = head.weight.device  # under a device_map the head may live on another device
+    V = head.vocab
+    device = head.device  # under a device_map the head may live on another device
+    assert device is not None
     hidden, targets = hidden.to(device), targets.to(device)
     bow_mask = None if bow_mask is None else bow_mask.to(device)
     f32 = torch.float32
-    weight_is_f32 = head.weight.dtype == f32
+    weight_is_f32 = head.module is not None or head.weight.dtype == f32
     n_c, v_c = _chunks(N, V, H, weight_is_f32, chunk_bytes)
     out_lp = torch.empty(N, dtype=f32, device=device)
     out_ent = torch.empty(N, dtype=f32, device=device) if entropy else None
@@ -143,33 +195,23 @@ def fused_head(
     out_tk_ids = torch.empty(N, top_k, dtype=torch.int64, device=device) if top_k else None
     out_tk_lp = torch.empty(N, top_k, dtype=f32, device=device) if top_k else None
     out_bow = torch.empty(N, dtype=f32, device=device) if bow_mask is not None else None
+    outs = HeadOut(out_lp, out_ent, out_rank, out_tk_ids, out_tk_lp, out_bow)
+    if head.module is not None:
+        # Offloaded or quantized head: the module makes each (n, V) block of logits.
+        for n0 in range(0, N, n_c):
+            z = head.module(hidden[n0 : n0 + n_c]).to(device=device, dtype=f32)
+            _reduce_block(head.transform(z), targets[n0 : n0 + n_c], n0, outs, top_k, bow_mask)
+            del z
+        return outs
     w_rows = head.weight if weight_is_f32 else None
     target_logit_direct = None
     if v_c == V and w_rows is not None:
         # One vocabulary chunk: fused reductions (logsumexp, topk) on each (n, V) block.
         for n0 in range(0, N, n_c):
             z = head.transform(_logits(hidden[n0 : n0 + n_c].to(f32), w_rows, head.bias))
-            t = targets[n0 : n0 + n_c, None]  # (n, 1)
-            zt = z.gather(1, t)  # (n, 1)
-            lse = torch.logsumexp(z, dim=1, keepdim=True)  # (n, 1)
-            sl = slice(n0, n0 + z.shape[0])
-            out_lp[sl] = (zt - lse)[:, 0]
-            if out_rank is not None:
-                out_rank[sl] = (z > zt).sum(dim=1) + 1
-            if out_tk_ids is not None and out_tk_lp is not None:
-                v, i = z.topk(min(top_k, V), dim=1)
-                out_tk_ids[sl, : v.shape[1]], out_tk_lp[sl, : v.shape[1]] = i, v - lse
-                out_tk_ids[sl, v.shape[1] :], out_tk_lp[sl, v.shape[1] :] = -1, -math.inf
-            if out_bow is not None and bow_mask is not None:
-                masked = z.masked_fill(~bow_mask[None, :], -math.inf)
-                out_bow[sl] = (torch.logsumexp(masked, dim=1, keepdim=True) - lse)[:, 0]
-                del masked
-            if out_ent is not None:
-                p = torch.exp(z - lse)  # (n, V) probabilities
-                out_ent[sl] = lse[:, 0] - (p * z).sum(dim=1)
-                del p
+            _reduce_block(z, targets[n0 : n0 + n_c], n0, outs, top_k, bow_mask)
             del z
-        return HeadOut(out_lp, out_ent, out_rank, out_tk_ids, out_tk_lp, out_bow)
+        return outs
 
     for n0 in range(0, N, n_c):
         h = hidden[n0 : n0 + n_c].to(f32)  # (n, H)

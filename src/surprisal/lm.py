@@ -9,6 +9,7 @@ path, with a warning, when they disagree.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 import weakref
@@ -104,12 +105,14 @@ class LM:
         model.eval()
         self.model = model
         self.tokenizer = tokenizer
-        self.device = next(model.parameters()).device
-        self.dtype = next(model.parameters()).dtype
+        self.device = _input_device(model)
+        self.dtype = next(
+            (p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32
+        )
         self.name = name or str(getattr(model.config, "name_or_path", "") or type(model).__name__)
         self.body = _decoder_body(model)
         self.head = _head_spec(model)
-        V = self.head.weight.shape[0]
+        V = self.head.vocab
         if len(tokenizer) > V:
             raise SurprisalError(
                 f"the tokenizer has {len(tokenizer)} tokens but the model's head predicts only "
@@ -158,8 +161,11 @@ class LM:
         cfg = self.model.config
         w = hashlib.sha256()
         with torch.no_grad():
-            for name, p in self.model.named_parameters():
-                w.update(f"{name}:{tuple(p.shape)}:{float(p.double().sum()):.10e};".encode())
+            for name, p in _named_values(self.model):
+                total = (
+                    "offloaded" if p.device.type == "meta" else f"{float(p.double().sum()):.10e}"
+                )
+                w.update(f"{name}:{tuple(p.shape)}:{total};".encode())
         tok = getattr(self.tokenizer, "backend_tokenizer", None)
         tok_bytes = tok.to_str().encode() if tok is not None else repr(self.tokenizer).encode()
         return {
@@ -250,6 +256,33 @@ def _check_tokenizer(tokenizer: Any) -> None:
         )
 
 
+def _input_device(model: Any) -> torch.device:
+    """Where input ids go: the model's device or, under an accelerate ``device_map``, the
+    device of its first module that is not offloaded (hooks move inputs onward)."""
+    dmap = getattr(model, "hf_device_map", None)
+    if dmap:
+        for where in dmap.values():
+            if where not in ("cpu", "disk", "meta"):
+                return torch.device(f"cuda:{where}" if isinstance(where, int) else where)
+        return torch.device("cpu")
+    for p in model.parameters():
+        if p.device.type != "meta":
+            return p.device
+    return torch.device("cpu")
+
+
+def _named_values(model: Any) -> Any:
+    """(name, tensor) for every parameter, reading offloaded ones from their hook's store."""
+    for mod_name, mod in model.named_modules():
+        hook = getattr(mod, "_hf_hook", None)
+        store = getattr(hook, "weights_map", None)
+        for p_name, p in mod.named_parameters(recurse=False):
+            if p.device.type == "meta" and store is not None:
+                with contextlib.suppress(KeyError):
+                    p = store[p_name]
+            yield (f"{mod_name}.{p_name}" if mod_name else p_name), p
+
+
 def _decoder_body(model: Any) -> Any:
     body = model.base_model
     if body is model or not callable(body):
@@ -265,6 +298,14 @@ def _head_spec(model: Any) -> HeadSpec:
             f"the output embedding of {type(model).__name__} is not a linear layer"
         )
     bias = getattr(lin, "bias", None)
+    module = None
+    device = weight.device
+    if weight.device.type == "meta" or not weight.is_floating_point():
+        # Offloaded (accelerate keeps the weight elsewhere until the hook loads it) or
+        # quantized: the module computes the logits; its hook knows where it runs.
+        module = lin
+        hook = getattr(lin, "_hf_hook", None)
+        device = torch.device(getattr(hook, "execution_device", None) or "cpu")
     cfg = model.config
     text_cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
     softcap = getattr(text_cfg, "final_logit_softcapping", None)
@@ -276,6 +317,9 @@ def _head_spec(model: Any) -> HeadSpec:
         scale=float(scale) if scale not in (None, 1, 1.0) else None,
         divisor=float(divisor) if divisor not in (None, 1, 1.0) else None,
         softcap=float(softcap) if softcap else None,
+        module=module,
+        vocab=int(getattr(lin, "out_features", 0) or weight.shape[0]),
+        device=device,
     )
 
 

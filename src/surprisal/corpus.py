@@ -1,0 +1,468 @@
+"""Resumable corpus scoring into a file: :func:`score_to_file` (what ``surprisal score -o`` runs).
+
+On disk, for ``output="scores.jsonl"``:
+
+* ``scores.jsonl``: the records, in input order. JSONL has one object per text; CSV and TSV
+  have one row per token.
+* ``scores.jsonl.meta.json``: the model's :meth:`~surprisal.LM.fingerprint` and the scoring
+  options. A resume with other settings is refused, so results never mix.
+* ``scores.jsonl.rank{R}.part``: one per process, only while a multi-process run (torchrun,
+  ``accelerate launch``) goes on or after one was interrupted. Each holds that rank's
+  records as JSONL. At the end rank 0 merges them into ``scores.jsonl`` in input order and
+  removes them.
+
+Crash safety. Records are written a chunk at a time, flushed and fsynced. An interruption
+can cut at most the last line of a file. On resume that line is dropped, complete records
+are kept, and only the missing ones are scored. A merge that was itself interrupted is
+simply finished by the next resume: records already in the output are skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import hashlib
+import io
+import json
+import os
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import NonFiniteError, SurprisalError
+
+__all__ = ["TOKEN_COLUMNS", "FileRun", "score_to_file"]
+
+TOKEN_COLUMNS = ["id", "n_tokens", "token_index", "piece", "start", "end", "surprisal"]
+_FORMATS = ("jsonl", "csv", "tsv")
+_FILE_EXTRAS = ("entropy", "rank")
+
+
+@dataclass(frozen=True)
+class FileRun:
+    """What one :func:`score_to_file` call did.
+
+    Attributes:
+        path: the output file.
+        scored: records scored by this call (summed over all processes).
+        skipped: records that were already complete from an earlier, interrupted run.
+        run_id: a 12-hex-digit hash of the settings. It is stored in every record, so
+            records from one setting can be told apart from those of another.
+    """
+
+    path: Path
+    scored: int
+    skipped: int
+    run_id: str
+
+
+# ---------------------------------------------------------------- records
+
+
+def _normalize(records: Iterable[Any]) -> Iterator[tuple[int, str, str]]:
+    """(index, id, text) for each input: a str (its id is its 0-based position), an
+    ``(id, text)`` pair, or a mapping with ``"text"`` and optionally ``"id"``."""
+    if isinstance(records, (str, bytes)):
+        raise TypeError("score_to_file takes an iterable of texts or records, not one string")
+    seen: set[str] = set()
+    for i, r in enumerate(records):
+        if isinstance(r, str):
+            rid, text = str(i), r
+        elif isinstance(r, tuple) and len(r) == 2:
+            rid, text = str(r[0]), r[1]
+        elif isinstance(r, Mapping) and "text" in r:
+            rid, text = str(r.get("id", i)), r["text"]
+        else:
+            raise TypeError(
+                f"record {i} is {type(r).__name__}; give a str, an (id, text) pair or a "
+                "mapping with 'text' (and optionally 'id')"
+            )
+        if not isinstance(text, str):
+            raise TypeError(f"record {i} (id {rid!r}): text is {type(text).__name__}, not str")
+        if rid in seen:
+            raise SurprisalError(f"duplicate id {rid!r} (record {i}); ids must be unique to resume")
+        seen.add(rid)
+        yield i, rid, text
+
+
+def _num(x: float) -> float | None:
+    return None if x != x else float(x)  # NaN -> null in JSON
+
+
+def record(
+    rid: str,
+    index: int,
+    ts: Any,
+    unit: str,
+    words: bool,
+    extras: Sequence[str],
+    run_id: str,
+) -> dict[str, Any]:
+    """The output record of one scored text (surprisal in ``unit``; NaN written as null)."""
+    from .results import convert
+
+    rec: dict[str, Any] = {
+        "id": rid,
+        "index": index,
+        "text": ts.text,
+        "unit": unit,
+        "n_tokens": len(ts),
+        "total": ts.total(unit),
+        "mean": _num(ts.mean(unit)),
+        "perplexity": _num(ts.perplexity()),
+        "pieces": ts.pieces,
+        "spans": ts.spans.tolist(),
+        "surprisal": [_num(x) for x in ts.surprisal(unit).tolist()],
+    }
+    if "entropy" in extras and ts.entropy is not None:
+        rec["entropy"] = [_num(x) for x in convert(ts.entropy.astype(float), unit).tolist()]
+    if "rank" in extras and ts.rank is not None:
+        rec["rank"] = ts.rank.tolist()
+    if words:
+        w = ts.words()
+        rec["words"] = w.words
+        rec["word_surprisal"] = [_num(x) for x in w.surprisal(unit).tolist()]
+    rec["run"] = run_id
+    return rec
+
+
+def token_rows(rec: Mapping[str, Any], extras: Sequence[str]) -> list[list[Any]]:
+    """One CSV/TSV row per token of a record: :data:`TOKEN_COLUMNS` plus the extras."""
+    rows = []
+    for i, piece in enumerate(rec["pieces"]):
+        a, b = rec["spans"][i]
+        row = [rec["id"], rec["n_tokens"], i, piece, a, b, rec["surprisal"][i]]
+        for e in extras:
+            row.append(rec[e][i] if e in rec else "")
+        rows.append(row)
+    return rows
+
+
+def render(recs: Sequence[Mapping[str, Any]], fmt: str, extras: Sequence[str]) -> str:
+    """Records as text in ``fmt`` (no CSV header)."""
+    if fmt == "jsonl":
+        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs)
+    buf = io.StringIO()
+    w = csv.writer(buf, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
+    for r in recs:
+        w.writerows(token_rows(r, extras))
+    return buf.getvalue()
+
+
+def header(fmt: str, extras: Sequence[str]) -> str:
+    """The CSV/TSV header line ("" for JSONL)."""
+    if fmt == "jsonl":
+        return ""
+    return ("," if fmt == "csv" else "\t").join(TOKEN_COLUMNS + list(extras)) + "\n"
+
+
+# ---------------------------------------------------------------- files
+
+
+def _truncate(path: Path, size: int) -> None:
+    with path.open("r+b") as fh:
+        fh.truncate(size)
+
+
+def completed_ids(path: Path, fmt: str) -> set[str]:
+    """Ids whose records are complete in an output file; a torn tail is cut off the file."""
+    if not path.exists():
+        return set()
+    data = path.read_bytes()
+    keep = data.rfind(b"\n") + 1  # a line cut by the interruption is not a record
+    done: set[str] = set()
+    if fmt == "jsonl":
+        for line in data[:keep].decode("utf-8").splitlines():
+            if line.strip():
+                done.add(str(json.loads(line)["id"]))
+        if keep != len(data):
+            _truncate(path, keep)
+        return done
+    delim = "," if fmt == "csv" else "\t"
+    rows = list(csv.reader(io.StringIO(data[:keep].decode("utf-8")), delimiter=delim))
+    if not rows:
+        _truncate(path, 0)
+        return done
+    counts: dict[str, tuple[int, int]] = {}
+    for r in rows[1:]:
+        n, c = counts.get(r[0], (int(r[1]), 0))
+        counts[r[0]] = (n, c + 1)
+    complete = {k for k, (n, c) in counts.items() if c == n}
+    if len(complete) != len(counts):  # rewrite without the torn record
+        buf = io.StringIO()
+        w = csv.writer(buf, delimiter=delim, lineterminator="\n")
+        w.writerow(rows[0])
+        w.writerows(r for r in rows[1:] if r[0] in complete)
+        path.write_text(buf.getvalue(), encoding="utf-8")
+    elif keep != len(data):
+        _truncate(path, keep)
+    return complete
+
+
+def part_files(out: Path) -> list[Path]:
+    """The per-rank part files of ``out`` left by a multi-process run, in rank order."""
+    found = glob.glob(glob.escape(str(out)) + ".rank*.part")
+    return sorted((Path(p) for p in found), key=lambda p: (len(p.name), p.name))
+
+
+def _prepare(out: Path, meta: dict[str, Any], fmt: str, resume: bool) -> tuple[set[str], bool]:
+    """Check the output against this run's settings; the ids already complete and whether
+    part files exist."""
+    meta_path = out.with_name(out.name + ".meta.json")
+    parts = part_files(out)
+    started = (out.exists() and out.stat().st_size > 0) or bool(parts)
+    done: set[str] = set()
+    if started and not resume:
+        raise SurprisalError(f"{out} exists; resume it (--resume, resume=True) or remove it first")
+    if resume and started:
+        if not meta_path.exists():
+            raise SurprisalError(
+                f"cannot resume {out}: its settings file {meta_path.name} is missing, so "
+                "nothing shows which model and options wrote it; use a new output"
+            )
+        old = json.loads(meta_path.read_text(encoding="utf-8"))
+        if old != meta:
+            diff = sorted(k for k in set(meta) | set(old) if old.get(k) != meta.get(k))
+            raise SurprisalError(
+                f"cannot resume {out}: it was written with other settings ({', '.join(diff)}); "
+                "use the same model and options, or a new output"
+            )
+        done = completed_ids(out, fmt)
+        for p in parts:
+            done |= completed_ids(p, "jsonl")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta_path.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    return done, bool(parts)
+
+
+def _merge(out: Path, fmt: str, extras: Sequence[str]) -> int:
+    """Append the part files' records to ``out`` in input order, then remove the parts.
+
+    Records already in ``out`` (from an earlier, interrupted merge) are skipped, so a merge
+    cut short is finished by running it again. Returns the number of records appended.
+    """
+    parts = part_files(out)
+    if not parts:
+        return 0
+    done = completed_ids(out, fmt)
+    entries: list[tuple[int, int, int, int, str]] = []  # (index, part, offset, length, id)
+    for k, p in enumerate(parts):
+        completed_ids(p, "jsonl")  # cut a torn tail
+        off = 0
+        with p.open("rb") as fh:
+            for line in fh:
+                rec = json.loads(line)
+                entries.append((int(rec["index"]), k, off, len(line), str(rec["id"])))
+                off += len(line)
+    entries.sort()
+    handles = [p.open("rb") for p in parts]
+    n = 0
+    try:
+        with out.open("a", encoding="utf-8", newline="") as fo:
+            if fo.tell() == 0:
+                fo.write(header(fmt, extras))
+            for _, k, off, length, rid in entries:
+                if rid in done:
+                    continue
+                done.add(rid)
+                handles[k].seek(off)
+                text = handles[k].read(length).decode("utf-8")
+                fo.write(text if fmt == "jsonl" else render([json.loads(text)], fmt, extras))
+                n += 1
+            fo.flush()
+            os.fsync(fo.fileno())
+    finally:
+        for h in handles:
+            h.close()
+    for p in parts:
+        p.unlink()
+    return n
+
+
+# ---------------------------------------------------------------- the job
+
+
+def score_to_file(
+    records: Iterable[str | tuple[Any, str] | Mapping[str, Any]],
+    output: str | os.PathLike[str],
+    *,
+    model: Any,
+    context: str | None = None,
+    separator: str = "\n",
+    format: Literal["jsonl", "csv", "tsv"] | None = None,
+    resume: bool = False,
+    unit: Literal["nats", "bits"] = "nats",
+    words: bool = False,
+    extras: Collection[str] = (),
+    max_length: int | None = None,
+    stride: int | None = None,
+    chunk_size: int = 256,
+    batch_tokens: int | None = None,
+    progress: bool | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> FileRun:
+    """Score a corpus of any size into a file, incrementally and resumably.
+
+    Records stream through ``chunk_size`` at a time, so memory stays flat. Each chunk's
+    records are appended and fsynced once they are scored. After a crash or kill, call
+    again with ``resume=True``: complete records are kept, a record cut by the
+    interruption is redone, and the file ends with every record exactly once.
+
+    Under ``torchrun`` or ``accelerate launch`` (torch.distributed initialized with more
+    than one process), every rank reads the same stream. Within each chunk, a rank scores
+    its share, balanced by token count, and writes its own part file. The ranks never wait
+    for each other until the end, when rank 0 merges the parts into ``output`` in input
+    order. A resume may use a different number of processes.
+
+    Args:
+        records: texts (a text's id is its 0-based position), ``(id, text)`` pairs, or
+            mappings with ``"text"`` and optionally ``"id"``. Ids must be unique.
+        output: the file to write; ``.csv`` and ``.tsv`` suffixes select those formats.
+        model: a :class:`surprisal.LM`, a name or path, or a ``(model, tokenizer)`` pair.
+        context: scored after this text (see :func:`surprisal.score`).
+        separator: between context and text.
+        format: ``"jsonl"`` (one object per text), ``"csv"`` or ``"tsv"`` (one row per
+            token); default from the suffix, else JSONL.
+        resume: continue an existing output; without it, an existing output is an error.
+        unit: ``"nats"`` or ``"bits"``, for every surprisal written.
+        words: add word-level surprisal (JSONL only).
+        extras: any of ``"entropy"`` (in ``unit``) and ``"rank"``.
+        max_length, stride: the window settings of :func:`surprisal.score`.
+        chunk_size: records per write (and per resume step).
+        batch_tokens: the token budget per batch (results do not depend on it).
+        progress: a tqdm bar on stderr (default: on; only rank 0 shows one).
+        settings: more items for the settings file (the CLI records its arguments).
+
+    Returns:
+        :class:`FileRun`, the same on every rank.
+
+    Each JSONL record holds ``id``, ``index`` (the position in the input), ``text``,
+    ``unit``, ``n_tokens``, ``total``, ``mean``, ``perplexity``, ``pieces``, ``spans``,
+    ``surprisal`` (per token; null where unscored), the optional extras, and ``run``.
+
+    >>> import tempfile, os, json
+    >>> from surprisal.testing import tiny_lm
+    >>> path = os.path.join(tempfile.mkdtemp(), "s.jsonl")
+    >>> run = score_to_file(["a b", "c d e"], path, model=tiny_lm("gpt2"), progress=False)
+    >>> run.scored, [json.loads(x)["id"] for x in open(path)]
+    (2, ['0', '1'])
+    """
+    import torch
+
+    from . import parallel
+    from .api import _score
+    from .lm import resolve_model
+    from .tokenize import encode
+
+    out = Path(output)
+    fmt = format or {".csv": "csv", ".tsv": "tsv"}.get(out.suffix.lower(), "jsonl")
+    if fmt not in _FORMATS:
+        raise SurprisalError(f"format must be one of {', '.join(_FORMATS)}, got {format!r}")
+    if unit not in ("nats", "bits"):
+        raise SurprisalError(f"unit must be 'nats' or 'bits', got {unit!r}")
+    if isinstance(extras, str):
+        extras = [e.strip() for e in extras.split(",") if e.strip()]
+    ex = list(extras)
+    bad = sorted(set(ex) - set(_FILE_EXTRAS))
+    if bad:
+        raise SurprisalError(f"extras for a file take entropy and/or rank, got {', '.join(bad)}")
+    if words and fmt != "jsonl":
+        raise SurprisalError("words=True needs JSONL output (CSV/TSV have one row per token)")
+    if chunk_size < 1:
+        raise SurprisalError(f"chunk_size must be at least 1, got {chunk_size}")
+    if context is not None and not isinstance(context, str):
+        raise TypeError("score_to_file takes one context string for all records (or None)")
+    lm = resolve_model(model)
+    meta: dict[str, Any] = {
+        **dict(settings or {}),
+        "fingerprint": lm.fingerprint(),
+        "unit": unit,
+        "extras": ex,
+        "words": bool(words),
+        "context_sha": None
+        if context is None
+        else hashlib.sha256(context.encode()).hexdigest()[:16],
+        "separator": separator,
+        "max_length": max_length,
+        "stride": stride,
+        "format": fmt,
+    }
+    run_id = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:12]
+
+    pos = parallel.world()
+    rank, size = pos if pos is not None else (0, 1)
+    state: dict[str, Any] = {"done": set(), "parts": False, "error": None}
+    if rank == 0:
+        try:
+            state["done"], state["parts"] = _prepare(out, meta, fmt, resume)
+        except SurprisalError as exc:
+            state["error"] = str(exc)
+    if size > 1:  # every rank learns what rank 0 found
+        box = [state]
+        torch.distributed.broadcast_object_list(box, src=0)
+        state = box[0]
+    if state["error"]:
+        raise SurprisalError(state["error"])
+    done: set[str] = state["done"]
+    use_parts = size > 1 or state["parts"]
+    sink = out.with_name(f"{out.name}.rank{rank}.part") if use_parts else out
+    sink_fmt = "jsonl" if use_parts else fmt
+    opts: dict[str, Any] = {
+        "separator": separator,
+        "extras": ex,
+        "max_length": max_length,
+        "stride": stride,
+        "batch_tokens": batch_tokens,
+        "progress": False,
+    }
+
+    bar = None
+    if rank == 0 and progress is not False:
+        from tqdm.auto import tqdm
+
+        # default: shown on a terminal only
+        bar = tqdm(unit="text", desc="surprisal", disable=None if progress is None else False)
+    scored = skipped = 0
+    stream = _normalize(records)
+    with sink.open("a", encoding="utf-8", newline="") as fh:
+        if fh.tell() == 0:
+            fh.write(header(sink_fmt, ex))
+        while chunk := list(islice(stream, chunk_size)):
+            todo = [r for r in chunk if r[1] not in done]
+            skipped += len(chunk) - len(todo)
+            if size > 1 and todo:
+                lengths = [len(e.ids) for e in encode(lm.tokenizer, [t for _, _, t in todo])]
+                todo = [todo[i] for i in parallel.balance(lengths, size)[rank]]
+            if todo:
+                try:
+                    s, _ = _score(lm, [t for _, _, t in todo], context, **opts)
+                except NonFiniteError as exc:
+                    ids = [todo[i][1] for i in exc.indices]
+                    raise NonFiniteError(
+                        f"{exc} Record ids: {ids[:10]}. Records before this chunk are saved "
+                        f"in {sink}.",
+                        [todo[i][0] for i in exc.indices],
+                    ) from None
+                recs = [
+                    record(rid, i, ts, unit, words, ex, run_id)
+                    for (i, rid, _), ts in zip(todo, s, strict=True)
+                ]
+                fh.write(render(recs, sink_fmt, ex))
+                fh.flush()
+                os.fsync(fh.fileno())
+                scored += len(recs)
+            if bar is not None:
+                bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
+    if size > 1:
+        counts: list[Any] = [None] * size
+        torch.distributed.all_gather_object(counts, scored)
+        scored = sum(counts)
+    if use_parts and rank == 0:
+        _merge(out, fmt, ex)
+    if size > 1:
+        torch.distributed.barrier()  # the merged file exists on return, on every rank
+    return FileRun(path=out, scored=scored, skipped=skipped, run_id=run_id)
