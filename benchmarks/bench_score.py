@@ -43,6 +43,7 @@ METHODS: dict[str, str] = {
     "hf-one-at-a-time": "HF loop, one text per forward, log_softmax + gather",
     "surprisal": "surprisal.score, default batch_tokens (4096 on CPU)",
     "surprisal-bt1024": "surprisal.score, batch_tokens=1024",
+    "surprisal-packed": "surprisal.score, pack=True (texts share rows; no padding fed)",
     "hf-batched-16": "HF loop, 16 texts per forward in input order, padded, full log_softmax",
     "minicons-16": "minicons IncrementalLMScorer.sequence_score, 16 texts per call",
     "lmeval-rolling-16": "lm-eval HFLM.loglikelihood_rolling, batch_size=16",
@@ -129,12 +130,13 @@ def worker(method: str, shape: str, corpus_path: str, repeats: int) -> None:
     if method.startswith("surprisal"):
         import surprisal
 
-        bt = {"surprisal": None, "surprisal-bt1024": 1024}[method]
+        bt = {"surprisal": None, "surprisal-bt1024": 1024, "surprisal-packed": None}[method]
+        pack = method == "surprisal-packed"
         lm = surprisal.LM(model, tok)
         holder: dict[str, Any] = {}
 
         def run(ts: list[str]) -> list[float]:
-            s = surprisal.score(ts, model=lm, batch_tokens=bt, progress=False)
+            s = surprisal.score(ts, model=lm, batch_tokens=bt, pack=pack, progress=False)
             holder["stats"] = s.stats
             return [-t.total() for t in s]
 

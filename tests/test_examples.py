@@ -66,3 +66,26 @@ def test_grammar_explanation_experiment(tmp_path):
     for condition in ("none", "explanation", "control"):
         assert re.search(rf"^  {condition} +[+-]\d\.\d{{3}} \[", out, re.M), condition
     assert "done in" in out
+
+
+def test_gpu_benchmark_script_runs_in_smoke_mode(tmp_path):
+    """benchmarks/bench_gpu.py is run by hand on a lent GPU; its CPU smoke mode keeps it
+    from rotting between those runs (it prints a table, never a timing claim)."""
+    script = EXAMPLES.parent / "benchmarks" / "bench_gpu.py"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--smoke",
+            "--methods",
+            "surprisal,surprisal-packed,hf-batched",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| surprisal-packed |" in proc.stdout and "| hf-batched" in proc.stdout

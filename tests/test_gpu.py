@@ -45,3 +45,30 @@ def test_fused_head_peak_memory_does_not_grow_with_vocab_times_length():
     lm.fused = True
     full_logits = 8 * 401 * V * 4  # one float32 (B, T, V) tensor
     assert peaks[True] < full_logits / 2 < peaks[False]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_packing_on_cuda_is_on_by_default_and_agrees(dtype):
+    lm = tiny_lm("llama", device="cuda", dtype=dtype)
+    assert lm.can_pack and lm.pack
+    texts = [*TEXTS, "", "the cat " * 20]
+    packed = surprisal.score(texts, model=lm)
+    padded = surprisal.score(texts, model=lm, pack=False)
+    tol = 1e-4 if dtype == "float32" else 0.1
+    for a, b in zip(packed, padded, strict=True):
+        if len(a):
+            assert np.nanmax(np.abs(a.logprobs - b.logprobs)) < tol
+    assert packed.stats.tokens_fed <= padded.stats.tokens_fed
+
+
+def test_head_offloaded_to_cpu_runs_on_its_hook_device(tmp_path):
+    pytest.importorskip("accelerate")
+    small = tiny_lm("llama")
+    small.model.save_pretrained(tmp_path)
+    small.tokenizer.save_pretrained(tmp_path)
+    dmap = {"model": 0, "lm_head": "cpu"}
+    lm = surprisal.load(tmp_path, device_map=dmap)
+    assert lm.device.type == "cuda"
+    s = surprisal.score(TEXTS, model=lm)
+    for text, ts in zip(TEXTS, s, strict=True):
+        assert np.nanmax(np.abs(ts.logprobs - ref_scores(small, text))) < 1e-4, text

@@ -231,6 +231,7 @@ def score(
     truncate_context: Literal["error", "left"] = "error",
     batch_tokens: int | None = None,
     padding_side: Literal["right", "left"] = "right",
+    pack: bool | None = None,
     progress: bool | None = None,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
@@ -260,6 +261,9 @@ def score(
             context's cached rows may reach 8x it);
             halves itself on out-of-memory.
         padding_side: how batches are padded; results do not depend on it.
+        pack: put several texts in one row, told apart by position ids, so that no padding
+            is fed (texts without a context only). Default: ``lm.pack`` (on for GPUs when
+            the model passed the packing probe). Results do not depend on it.
         progress: tqdm bar on stderr (default: only for long jobs).
         device, dtype: used when ``model`` is a name to load.
         distributed: under ``torchrun`` (torch.distributed initialized, world size > 1) each
@@ -296,6 +300,7 @@ def score(
         "truncate_context": truncate_context,
         "batch_tokens": batch_tokens,
         "padding_side": padding_side,
+        "pack": pack,
         "progress": progress,
     }
     if world is not None and distributed is not False:
@@ -317,6 +322,7 @@ def _score(
     truncate_context: str = "error",
     batch_tokens: int | None = None,
     padding_side: str = "right",
+    pack: bool | None = None,
     progress: bool | None = None,
     prefix_scores: bool = False,
 ) -> tuple[Scores, dict[str, TextScore]]:
@@ -369,6 +375,7 @@ def _score(
         extras=ex,
         batch_tokens=batch_tokens,
         padding_side=padding_side,
+        pack=pack,
         progress=progress,
         stats=stats,
         prefix_scores=own,

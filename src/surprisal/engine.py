@@ -102,18 +102,63 @@ MAX_PADDING = 0.25  # a batch's shortest row is at least 3/4 of its longest: lit
 # A shared prefix is not fed again, only attended to: its expanded KV rows (B * P) are
 # allowed to reach 8x the token budget before they cut a batch.
 PREFIX_ROWS = 8
+# A packed batch looks at most this many further jobs for ones that fill its rows' gaps.
+PACK_SCAN = 4096
 
 
 def _next_batch(
-    live: list[int], pos: int, jobs: Sequence[Job], budget: int, plens: list[int]
-) -> list[int]:
-    """The next batch from ``live[pos:]`` (sorted longest first within a prefix group):
-    as many jobs as fit ``B * T_max <= budget`` (tokens fed) and ``B * P <= PREFIX_ROWS *
-    budget`` (cached prefix rows attended to), all sharing one prefix, none shorter than
-    ``(1 - MAX_PADDING) * T_max`` (so padding stays under that share); at least one."""
+    live: list[int],
+    pos: int,
+    jobs: Sequence[Job],
+    budget: int,
+    plens: list[int],
+    pack: bool,
+    taken: bytearray,
+) -> tuple[list[int], list[tuple[int, int]] | None]:
+    """The next batch from ``live[pos:]`` (sorted longest first within a prefix group), as
+    positions in ``live`` (``live[pos]`` first; ``taken`` marks positions already done),
+    and for a packed batch each job's (row, offset).
+
+    Padded: as many jobs as fit ``B * T_max <= budget`` (tokens fed) and ``B * P <=
+    PREFIX_ROWS * budget`` (cached prefix rows attended to), all sharing one prefix, none
+    shorter than ``(1 - MAX_PADDING) * T_max`` (so padding stays under that share).
+
+    Packed (jobs without a prefix): rows of ``T_max`` tokens, at most ``budget // T_max``
+    of them, filled first-fit in decreasing length. Once no new row may be opened, shorter
+    jobs further on still fill the rows' gaps (up to ``PACK_SCAN`` of them are looked at).
+    """
     first = jobs[live[pos]]
-    p = plens[first.prefix] if first.prefix is not None else 0
     t_max = len(first.ids)  # the longest, since the group is sorted longest first
+    if pack and first.prefix is None:
+        n_rows = max(1, budget // t_max)
+        used = [t_max]  # tokens placed in each row; the first job fills row 0
+        place = [(0, 0)]
+        chosen = [pos]
+        q, scanned, gap = pos + 1, 0, 0  # gap: the largest room left once rows are full
+        while q < len(live) and scanned < PACK_SCAN and jobs[live[q]].prefix is None:
+            n = len(jobs[live[q]].ids)
+            if taken[q] or (len(used) == n_rows and n > gap):
+                q += 1
+                scanned += len(used) == n_rows
+                continue
+            row = next((r for r, u in enumerate(used) if u + n <= t_max), None)
+            if row is None:
+                if len(used) < n_rows:
+                    row = len(used)
+                    used.append(0)
+                else:
+                    q += 1
+                    continue
+            place.append((row, used[row]))
+            used[row] += n
+            chosen.append(q)
+            if len(used) == n_rows:
+                gap = t_max - min(used)
+                if gap == 0:
+                    break
+            q += 1
+        return chosen, place
+    p = plens[first.prefix] if first.prefix is not None else 0
     n_max = max(1, min(budget // t_max, (PREFIX_ROWS * budget) // p if p else budget))
     t_min = t_max * (1.0 - MAX_PADDING)
     end = pos + 1
@@ -124,7 +169,7 @@ def _next_batch(
         and len(jobs[live[end]].ids) >= t_min
     ):
         end += 1
-    return live[pos:end]
+    return list(range(pos, end)), None
 
 
 @torch.no_grad()
@@ -159,28 +204,44 @@ def _run_batch(
     plain: bool,
     padding_side: str,
     chunk_bytes: int,
+    place: list[tuple[int, int]] | None = None,
 ) -> tuple[list[JobResult], int]:
-    B = len(batch)
     T = max(len(j.ids) for j in batch)
     P = prefix.length if prefix is not None else 0
     dev = lm.device
     pad = lm.boundary_id if lm.boundary_id is not None else 0  # masked out, any id will do
+    packed = place is not None
+    if place is not None:
+        # Several jobs per row; position ids restart at 0 for each, which is how
+        # transformers tells packed sequences apart (no attention across them).
+        where = place
+        B = 1 + max(r for r, _ in where)
+    else:
+        where = [(b, 0) for b in range(len(batch))]
+        B = len(batch)
     ids = torch.full((B, T), pad, dtype=torch.long)  # (B, T)
     mask = torch.zeros((B, T), dtype=torch.long)  # (B, T)
-    starts = []
-    for b, job in enumerate(batch):
+    pos = torch.zeros((B, T), dtype=torch.long)  # (B, T)
+    starts = []  # flat index of each job's first token
+    for (row, off), job in zip(where, batch, strict=True):
         L = len(job.ids)
-        s = T - L if padding_side == "left" else 0
-        ids[b, s : s + L] = torch.tensor(job.ids)
-        mask[b, s : s + L] = 1
-        starts.append(s)
-    pos = (mask.cumsum(1) - 1).clamp(min=0) + P  # (B, T) positions continue after the prefix
-    attn = mask if prefix is None else torch.cat([torch.ones((B, P), dtype=torch.long), mask], 1)
-    kwargs: dict[str, object] = {
-        "input_ids": ids.to(dev),
-        "attention_mask": attn.to(dev),
-        "position_ids": pos.to(dev),
-    }
+        s = off + (T - L if padding_side == "left" and not packed else 0)
+        assert not bool(mask[row, s : s + L].any()), "two jobs placed on the same positions"
+        ids[row, s : s + L] = torch.tensor(job.ids)
+        mask[row, s : s + L] = 1
+        pos[row, s : s + L] = torch.arange(P, P + L)  # positions continue after the prefix
+        starts.append(row * T + s)
+    if packed:
+        for row in range(B):  # the free tail of a row is one more sequence, never read
+            tail = int(mask[row].sum())
+            pos[row, tail:] = torch.arange(T - tail)
+
+    kwargs: dict[str, object] = {"input_ids": ids.to(dev), "position_ids": pos.to(dev)}
+    if not packed:
+        attn = (
+            mask if prefix is None else torch.cat([torch.ones((B, P), dtype=torch.long), mask], 1)
+        )
+        kwargs["attention_mask"] = attn.to(dev)
     if prefix is not None:
         kwargs["past_key_values"] = expand_cache(prefix.cache, B)
         kwargs["use_cache"] = True
@@ -197,11 +258,11 @@ def _run_batch(
         L = len(job.ids)
         n = 0
         for j in range(job.score_from, L):
-            src.append(B * T if j == 0 else b * T + s + j - 1)
+            src.append(B * T if j == 0 else s + j - 1)
             tgt.append(job.ids[j])
             n += 1
         if job.tail:
-            src.append(b * T + s + L - 1)
+            src.append(s + L - 1)
             tgt.append(0)
         counts.append((n, job.tail))
     src_t = torch.tensor(src, dtype=torch.long, device=dev)  # (N,)
@@ -285,6 +346,7 @@ def run_jobs(
     chunk_bytes: int | None = None,
     stats: RunStats | None = None,
     prefix_scores: dict[int, JobResult] | None = None,
+    pack: bool | None = None,
 ) -> list[JobResult]:
     """Score every job; results are returned in the order of ``jobs``.
 
@@ -301,6 +363,8 @@ def run_jobs(
         stats: filled with counts of what was done.
         prefix_scores: if given, filled with each run prefix's own token scores (tokens
             1..P-1 of the prefix, from the forward that builds its cache).
+        pack: put several jobs in one row (jobs without a prefix), so no padding is fed;
+            default: the LM's ``pack`` setting. Needs a model that passed the packing probe.
     """
     from .head import CPU_CHUNK_BYTES, DEFAULT_CHUNK_BYTES
 
@@ -312,6 +376,13 @@ def run_jobs(
             f"batch_tokens must be a positive number of tokens, got {batch_tokens}"
         )
     use_plain = (not lm.fused) if plain is None else plain
+    use_pack = lm.pack if pack is None else bool(pack)
+    if use_pack and not lm.can_pack:
+        raise SurprisalError(
+            f"pack=True, but {type(lm.model).__name__} with attention "
+            f"{lm.attn_implementation!r} failed the packing probe (sequences in one row "
+            "attended to each other); use pack=False"
+        )
     chunk = int(
         chunk_bytes or (CPU_CHUNK_BYTES if lm.device.type == "cpu" else DEFAULT_CHUNK_BYTES)
     )
@@ -348,9 +419,14 @@ def run_jobs(
 
     current: tuple[int | None, _Prefix | None] = (None, None)
     pos = 0
+    taken = bytearray(len(live))  # positions in live already scored (packing skips ahead)
     try:
         while pos < len(live):
-            batch_idx = _next_batch(live, pos, jobs, budget, plens)
+            if taken[pos]:
+                pos += 1
+                continue
+            sel, place = _next_batch(live, pos, jobs, budget, plens, use_pack, taken)
+            batch_idx = [live[q] for q in sel]
             batch = [jobs[i] for i in batch_idx]
             pk = batch[0].prefix
             try:
@@ -369,7 +445,7 @@ def run_jobs(
                         stats.forward_calls += 1
                     prefix_state = current[1]
                 out, fed = _run_batch(
-                    lm, batch, prefix_state, extras, use_plain, padding_side, chunk
+                    lm, batch, prefix_state, extras, use_plain, padding_side, chunk, place
                 )
             except Exception as exc:
                 if not is_oom(exc):
@@ -394,7 +470,8 @@ def run_jobs(
             stats.tokens_scored += scored
             if bar is not None:
                 bar.update(scored)
-            pos += len(batch_idx)
+            for q in sel:
+                taken[q] = 1
     finally:
         if bar is not None:
             bar.close()

@@ -22,7 +22,7 @@ from .errors import SurprisalError
 from .head import HeadSpec, fused_head, plain_head
 from .tokenize import WORD_START
 
-__all__ = ["LM", "BosPolicy", "clear_cache", "load", "resolve_model"]
+__all__ = ["LM", "BosPolicy", "clear_cache", "load", "pack_by_default", "resolve_model"]
 
 BosPolicy = Literal["bos", "eos", "none"]
 
@@ -76,6 +76,11 @@ class LM:
             boundary token: a text's first token has no context and scores NaN).
         boundary_id: the token id prepended, or None.
         fused: True when the fused head passed its probe (else the plain path is used).
+        can_pack: True when the model passed the packing probe: several texts in one row,
+            told apart by position ids, give the same hidden states as alone.
+        pack: whether scoring packs texts into rows instead of padding them (default: on
+            where it can and where it pays, see :func:`surprisal.lm.pack_by_default`);
+            settable.
 
     >>> from surprisal.testing import tiny_lm
     >>> lm = tiny_lm("gpt2")
@@ -137,8 +142,12 @@ class LM:
         self._bow_mask: torch.Tensor | None = None
         self.fused = True
         self.verify_error: float | None = None
+        self.attn_implementation = str(getattr(model.config, "_attn_implementation", None))
+        self.can_pack = False
         if verify:
             self.verify_error = self._verify()
+            self.can_pack = self._probe_packing()
+        self.pack = self.can_pack and pack_by_default(self)
 
     def __repr__(self) -> str:
         path = "fused" if self.fused else "plain"
@@ -200,6 +209,27 @@ class LM:
         return self._bow_mask
 
     @torch.no_grad()
+    def _probe_packing(self) -> bool:
+        """Two sequences in one row, position ids restarting at the second: do both get the
+        hidden states they get alone? (transformers >= 5 builds a block-diagonal mask from
+        such position ids; older versions, and some attention kernels, do not.)"""
+        gen = torch.Generator().manual_seed(1)
+        hi = min(len(self.tokenizer), self.vocab_size)
+        a, b = (min(n, self.max_length) for n in (7, 5))
+        x = torch.randint(0, hi, (1, a + b), generator=gen).to(self.device)
+        pos = torch.cat([torch.arange(a), torch.arange(b)])[None].to(self.device)
+        try:
+            packed = self.body(input_ids=x, position_ids=pos, use_cache=False)
+            one = self.body(input_ids=x[:, :a], use_cache=False).last_hidden_state[0]
+            two = self.body(input_ids=x[:, a:], use_cache=False).last_hidden_state[0]
+        except Exception:  # a model that rejects the layout cannot pack
+            return False
+        h = packed.last_hidden_state[0]
+        err = max(float((h[:a] - one).abs().max()), float((h[a:] - two).abs().max()))
+        scale = max(1.0, float(one.abs().max()))
+        return err <= (1e-3 if self.dtype in (torch.float32, torch.float64) else 5e-2) * scale
+
+    @torch.no_grad()
     def _verify(self) -> float:
         """Compare fused and plain head on a probe; switch to plain when they disagree."""
         gen = torch.Generator().manual_seed(0)
@@ -225,6 +255,17 @@ class LM:
             )
             self.fused = False
         return err
+
+
+def pack_by_default(lm: LM) -> bool:
+    """Whether an LM that can pack does so by default: on accelerators only.
+
+    On CPU the padded path is as fast (batches are already cut so that padding stays under
+    a quarter, and a block-diagonal mask costs what padding saves); on a GPU, packing
+    feeds no padding at all and, with ``attn_implementation="flash_attention_2"``, attends
+    within each text only.
+    """
+    return lm.device.type != "cpu"
 
 
 def _check_causal_lm(model: Any) -> None:
