@@ -188,12 +188,10 @@ def _score_to_stdout(
                 s = parallel.score_sharded(lm, texts, context, progress=False, **kw)
             else:
                 s, _ = _score(lm, texts, context, progress=False, **kw)
-            recs = [
-                record(rid, index + k, ts, args.unit, args.words, extras, "")
+            recs = [  # no settings file on stdout, so no run id
+                record(rid, index + k, ts, args.unit, args.words, extras, None)
                 for k, ((rid, _), ts) in enumerate(zip(chunk, s, strict=True))
             ]
-            for r in recs:
-                del r["run"]  # no settings file on stdout
             index += len(chunk)
             fh.write(render(recs, fmt, extras))
             fh.flush()
@@ -276,32 +274,20 @@ def _cmd_grammar(args: argparse.Namespace) -> int:
         explanation = explanation or (g.explanation or None)
         control = control or (g.control or None)
     lm = _load(args)
+    same: dict[str, Any] = {  # what membership and generation are both given
+        "explanation": explanation,
+        "control": control,
+        "shots": args.shots,
+        "max_len": args.max_len,
+        "seed": args.seed,
+    }
     m = grammar.membership(
-        lm,
-        g,
-        explanation=explanation,
-        control=control,
-        shots=args.shots,
-        n=args.n,
-        min_len=args.min_len,
-        max_len=args.max_len,
-        seed=args.seed,
-        batch_tokens=args.batch_tokens,
+        lm, g, n=args.n, min_len=args.min_len, batch_tokens=args.batch_tokens, **same
     )
     print(m)
     html = m.to_html()
     if args.generate:
-        gen = grammar.generation(
-            lm,
-            g,
-            explanation=explanation,
-            control=control,
-            shots=args.shots,
-            n=args.generate,
-            max_len=args.max_len,
-            temperature=args.temperature,
-            seed=args.seed,
-        )
+        gen = grammar.generation(lm, g, n=args.generate, temperature=args.temperature, **same)
         print(gen)
         html = html.replace("</body>", f"<h2>Generation</h2><pre>{_escape(str(gen))}</pre></body>")
     if args.html:

@@ -98,9 +98,10 @@ def record(
     unit: str,
     words: bool,
     extras: Sequence[str],
-    run_id: str,
+    run_id: str | None,
 ) -> dict[str, Any]:
-    """The output record of one scored text (surprisal in ``unit``; NaN written as null)."""
+    """The output record of one scored text (surprisal in ``unit``; NaN written as null);
+    ``run`` is left out when ``run_id`` is None (no settings file, as on stdout)."""
     from .results import convert
 
     rec: dict[str, Any] = {
@@ -124,7 +125,8 @@ def record(
         w = ts.words()
         rec["words"] = w.words
         rec["word_surprisal"] = [_num(x) for x in w.surprisal(unit).tolist()]
-    rec["run"] = run_id
+    if run_id is not None:
+        rec["run"] = run_id
     return rec
 
 
@@ -249,10 +251,11 @@ def _merge(out: Path, fmt: str, extras: Sequence[str]) -> int:
     done = completed_ids(out, fmt)
     entries: list[tuple[int, int, int, int, str]] = []  # (index, part, offset, length, id)
     for k, p in enumerate(parts):
-        completed_ids(p, "jsonl")  # cut a torn tail
         off = 0
         with p.open("rb") as fh:
             for line in fh:
+                if not line.endswith(b"\n"):
+                    break  # a torn last write: not a record (its text is redone or in OUT)
                 rec = json.loads(line)
                 entries.append((int(rec["index"]), k, off, len(line), str(rec["id"])))
                 off += len(line)
@@ -354,7 +357,6 @@ def score_to_file(
     from . import parallel
     from .api import _score
     from .lm import resolve_model
-    from .tokenize import encode
 
     out = Path(output)
     fmt = format or {".csv": "csv", ".tsv": "tsv"}.get(out.suffix.lower(), "jsonl")
@@ -433,8 +435,7 @@ def score_to_file(
             todo = [r for r in chunk if r[1] not in done]
             skipped += len(chunk) - len(todo)
             if size > 1 and todo:
-                lengths = [len(e.ids) for e in encode(lm.tokenizer, [t for _, _, t in todo])]
-                todo = [todo[i] for i in parallel.balance(lengths, size)[rank]]
+                todo = [todo[i] for i in parallel.share(lm, [t for _, _, t in todo], rank, size)]
             if todo:
                 try:
                     s, _ = _score(lm, [t for _, _, t in todo], context, **opts)

@@ -208,15 +208,19 @@ class LM:
             self._bow_mask = mask.to(self.device)
         return self._bow_mask
 
+    def _probe_ids(self, n: int, seed: int) -> torch.Tensor:
+        """(1, n) seeded random ids that both the tokenizer and the head know."""
+        gen = torch.Generator().manual_seed(seed)
+        hi = min(len(self.tokenizer), self.vocab_size)
+        return torch.randint(0, hi, (1, n), generator=gen).to(self.device)
+
     @torch.no_grad()
     def _probe_packing(self) -> bool:
         """Two sequences in one row, position ids restarting at the second: do both get the
         hidden states they get alone? (transformers >= 5 builds a block-diagonal mask from
         such position ids; older versions, and some attention kernels, do not.)"""
-        gen = torch.Generator().manual_seed(1)
-        hi = min(len(self.tokenizer), self.vocab_size)
         a, b = (min(n, self.max_length) for n in (7, 5))
-        x = torch.randint(0, hi, (1, a + b), generator=gen).to(self.device)
+        x = self._probe_ids(a + b, seed=1)
         pos = torch.cat([torch.arange(a), torch.arange(b)])[None].to(self.device)
         try:
             packed = self.body(input_ids=x, position_ids=pos, use_cache=False)
@@ -232,10 +236,7 @@ class LM:
     @torch.no_grad()
     def _verify(self) -> float:
         """Compare fused and plain head on a probe; switch to plain when they disagree."""
-        gen = torch.Generator().manual_seed(0)
-        T = min(16, self.max_length)
-        hi = min(len(self.tokenizer), self.vocab_size)
-        ids = torch.randint(0, hi, (1, T), generator=gen).to(self.device)
+        ids = self._probe_ids(min(16, self.max_length), seed=0)
         out = self.model(input_ids=ids, use_cache=False)
         logits = out.logits[0, :-1]  # (T-1, V)
         hidden = self.body(input_ids=ids, use_cache=False).last_hidden_state[0, :-1]  # (T-1, H)

@@ -22,7 +22,7 @@ from .lm import LM
 from .results import Scores
 from .tokenize import encode
 
-__all__ = ["balance", "score_sharded", "world"]
+__all__ = ["balance", "score_sharded", "share", "world"]
 
 
 def world() -> tuple[int, int] | None:
@@ -49,6 +49,13 @@ def balance(costs: Sequence[int], n_shards: int) -> list[list[int]]:
     return [sorted(s) for s in shards]
 
 
+def share(lm: LM, texts: Sequence[str], rank: int, size: int) -> list[int]:
+    """The indices of ``texts`` that ``rank`` of ``size`` scores: shards balanced by token
+    count (every rank computes the same split, so no message is needed)."""
+    lengths = [len(e.ids) for e in encode(lm.tokenizer, list(texts))]
+    return balance(lengths, size)[rank]
+
+
 def score_sharded(
     lm: LM, items: list[str], context: str | Sequence[str | None] | None, **kwargs: Any
 ) -> Scores:
@@ -58,8 +65,7 @@ def score_sharded(
     pos = world()
     assert pos is not None
     rank, size = pos
-    lengths = [len(e.ids) for e in encode(lm.tokenizer, items)]
-    mine = balance(lengths, size)[rank]
+    mine = share(lm, items, rank, size)
     if context is None or isinstance(context, str):
         ctx: str | list[str | None] | None = context
     else:
