@@ -110,7 +110,7 @@ def test_non_finite_log_probabilities_are_reported(gpt2_lm, monkeypatch):
 
     def broken(hidden, targets, head, **kw):
         out = real(hidden, targets, head, **kw)
-        out.logprob[-1] = float("nan")  # as a float16 overflow would
+        out["logprobs"][-1] = float("nan")  # as a float16 overflow would
         return out
 
     monkeypatch.setattr(engine, "fused_head", broken)

@@ -13,7 +13,7 @@ membership experiments. All log-probabilities are natural logs (nats), float32.
 
 from .api import score, score_iter
 from .corpus import FileRun, score_to_file
-from .delta import Delta, DeltaSummary, Ranking, delta, rank_explanations
+from .deltas import Delta, DeltaSummary, Ranking, delta, rank_explanations
 from .errors import NonFiniteError, SurprisalError
 from .lm import LM, clear_cache, load
 from .results import Scores, TextScore, WordScore

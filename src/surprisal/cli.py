@@ -17,7 +17,6 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -34,8 +33,10 @@ class _UserError(Exception):
 
 
 def _read_records(paths: Sequence[str], texts: Sequence[str] | None) -> list[tuple[str, str]]:
-    """All (id, text) pairs at once (see :func:`_iter_records`)."""
-    return list(_iter_records(paths, texts))
+    """All (id, text) pairs at once (see :func:`_iter_records`), ids checked unique."""
+    from .corpus import normalize_records
+
+    return [(rid, text) for _, rid, text in normalize_records(_iter_records(paths, texts))]
 
 
 def _iter_records(paths: Sequence[str], texts: Sequence[str] | None) -> Iterator[tuple[str, str]]:
@@ -43,15 +44,9 @@ def _iter_records(paths: Sequence[str], texts: Sequence[str] | None) -> Iterator
 
     Plain files: one text per line; ids are line numbers from 1 for one input, ``file:line``
     for several. ``.jsonl`` files (or stdin lines that start with ``{``): objects with ``text``
-    and optionally ``id``. Ids must be unique (resuming relies on them).
+    and optionally ``id``. Ids must be unique (resuming relies on them): the scoring
+    functions check that, once, as records stream through.
     """
-    seen: set[str] = set()
-
-    def emit(rid: str, text: str) -> tuple[str, str]:
-        if rid in seen:
-            raise _UserError(f"duplicate id {rid!r} in the input; ids must be unique to resume")
-        seen.add(rid)
-        return rid, text
 
     sources: list[tuple[str, TextIO]] = []
     if paths:
@@ -69,7 +64,7 @@ def _iter_records(paths: Sequence[str], texts: Sequence[str] | None) -> Iterator
         sources.append(("-", sys.stdin))
     many = len(sources) > 1 or bool(texts)
     for i, t in enumerate(texts or []):
-        yield emit(f"text:{i + 1}" if many and paths else str(i + 1), t)
+        yield f"text:{i + 1}" if many and paths else str(i + 1), t
     for name, fh in sources:
         jsonl = name.endswith(".jsonl")
         for lineno, line in enumerate(fh):
@@ -86,9 +81,9 @@ def _iter_records(paths: Sequence[str], texts: Sequence[str] | None) -> Iterator
                 if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
                     raise _UserError(f"{name}:{lineno + 1}: a JSONL record needs a string 'text'")
                 rid = obj.get("id", f"{name}:{lineno + 1}" if many else lineno + 1)
-                yield emit(str(rid), obj["text"])
+                yield str(rid), obj["text"]
             else:
-                yield emit(f"{name}:{lineno + 1}" if many else str(lineno + 1), line)
+                yield f"{name}:{lineno + 1}" if many else str(lineno + 1), line
         if fh is not sys.stdin:
             fh.close()
 
@@ -101,18 +96,6 @@ def _read_text_arg(value: str | None, what: str) -> str | None:
     if not p.is_file():
         raise _UserError(f"{what} file not found: {value} (give a path to a text file)")
     return p.read_text(encoding="utf-8").rstrip("\n")
-
-
-# ---------------------------------------------------------------- output
-
-
-def _format_of(args: argparse.Namespace) -> str:
-    if args.format:
-        return str(args.format)
-    if args.output:
-        suffix = Path(args.output).suffix.lower()
-        return {".csv": "csv", ".tsv": "tsv"}.get(suffix, "jsonl")
-    return "jsonl"
 
 
 # ---------------------------------------------------------------- commands
@@ -129,80 +112,38 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    extras = [e.strip() for e in (args.extras or "").split(",") if e.strip()]
-    bad = sorted(set(extras) - {"entropy", "rank"})
-    if bad:
-        raise _UserError(f"--extras takes entropy and/or rank, got {', '.join(bad)}")
-    fmt = _format_of(args)
-    if args.words and fmt != "jsonl":
-        raise _UserError("--words needs JSONL output (csv/tsv has one row per token)")
+    from .corpus import format_of, score_to_file, score_to_stream
+
+    fmt = format_of(args.output, args.format)
     records = _iter_records(args.files, args.text)  # streamed: memory stays flat
     context = _read_text_arg(args.context, "context") if args.context else None
     lm = _load(args)
+    same: dict[str, Any] = {  # what the file and the stream are both given
+        "model": lm,
+        "context": context,
+        "format": fmt,
+        "unit": args.unit,
+        "words": args.words,
+        "extras": args.extras or "",
+        "chunk_size": args.chunk_size,
+        "batch_tokens": args.batch_tokens,
+    }
     if args.output:
-        from .corpus import score_to_file
-
         score_to_file(
             records,
             args.output,
-            model=lm,
-            context=context,
-            format=fmt,  # type: ignore[arg-type]
             resume=args.resume,
-            unit=args.unit,
-            words=args.words,
-            extras=extras,
-            chunk_size=args.chunk_size,
-            batch_tokens=args.batch_tokens,
             progress=False if args.quiet else None,
             settings={"command": "score", "model": args.model, "dtype": args.dtype},
+            **same,
         )
-        return 0
-    return _score_to_stdout(args, lm, records, context, fmt, extras)
-
-
-def _score_to_stdout(
-    args: argparse.Namespace,
-    lm: Any,
-    records: Iterator[tuple[str, str]],
-    context: str | None,
-    fmt: str,
-    extras: list[str],
-) -> int:
-    """Records to stdout as they are scored; under torchrun each chunk is sharded over the
-    ranks, gathered, and printed by rank 0."""
-    from . import parallel
-    from .api import _score
-    from .corpus import header, record, render
-
-    pos = parallel.world()
-    lead = pos is None or pos[0] == 0
-    fh: TextIO = sys.stdout if lead else open(os.devnull, "w")  # noqa: SIM115 - closed below
-    fh.write(header(fmt, extras))
-    index = 0
-    try:
-        while chunk := list(islice(records, args.chunk_size)):
-            texts = [t for _, t in chunk]
-            kw: dict[str, Any] = {"extras": extras, "batch_tokens": args.batch_tokens}
-            if pos is not None:
-                s = parallel.score_sharded(lm, texts, context, progress=False, **kw)
-            else:
-                s, _ = _score(lm, texts, context, progress=False, **kw)
-            recs = [  # no settings file on stdout, so no run id
-                record(rid, index + k, ts, args.unit, args.words, extras, None)
-                for k, ((rid, _), ts) in enumerate(zip(chunk, s, strict=True))
-            ]
-            index += len(chunk)
-            fh.write(render(recs, fmt, extras))
-            fh.flush()
-    finally:
-        if fh is not sys.stdout:
-            fh.close()
+    else:
+        score_to_stream(records, sys.stdout, **same)
     return 0
 
 
 def _cmd_delta(args: argparse.Namespace) -> int:
-    from .delta import delta
+    from .deltas import delta
 
     explanation = _read_text_arg(args.explanation, "explanation")
     control = _read_text_arg(args.control, "control")

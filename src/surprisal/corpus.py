@@ -29,11 +29,18 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 from .errors import NonFiniteError, SurprisalError
 
-__all__ = ["TOKEN_COLUMNS", "FileRun", "score_to_file"]
+__all__ = [
+    "TOKEN_COLUMNS",
+    "FileRun",
+    "format_of",
+    "normalize_records",
+    "score_to_file",
+    "score_to_stream",
+]
 
 TOKEN_COLUMNS = ["id", "n_tokens", "token_index", "piece", "start", "end", "surprisal"]
 _FORMATS = ("jsonl", "csv", "tsv")
@@ -61,7 +68,7 @@ class FileRun:
 # ---------------------------------------------------------------- records
 
 
-def _normalize(records: Iterable[Any]) -> Iterator[tuple[int, str, str]]:
+def normalize_records(records: Iterable[Any]) -> Iterator[tuple[int, str, str]]:
     """(index, id, text) for each input: a str (its id is its 0-based position), an
     ``(id, text)`` pair, or a mapping with ``"text"`` and optionally ``"id"``."""
     if isinstance(records, (str, bytes)):
@@ -287,6 +294,61 @@ def _merge(out: Path, fmt: str, extras: Sequence[str]) -> int:
 # ---------------------------------------------------------------- the job
 
 
+def format_of(output: str | os.PathLike[str] | None, format: str | None) -> str:
+    """The output format: ``format`` if given, else from ``output``'s suffix, else JSONL."""
+    fmt = format or {".csv": "csv", ".tsv": "tsv"}.get(Path(output or "").suffix.lower(), "jsonl")
+    if fmt not in _FORMATS:
+        raise SurprisalError(f"format must be one of {', '.join(_FORMATS)}, got {format!r}")
+    return fmt
+
+
+def _record_options(
+    fmt: str, unit: str, words: bool, extras: Collection[str] | str, chunk_size: int
+) -> list[str]:
+    """Check what a record holds; the extras as a list."""
+    if unit not in ("nats", "bits"):
+        raise SurprisalError(f"unit must be 'nats' or 'bits', got {unit!r}")
+    if isinstance(extras, str):
+        extras = [e.strip() for e in extras.split(",") if e.strip()]
+    ex = list(extras)
+    bad = sorted(set(ex) - set(_FILE_EXTRAS))
+    if bad:
+        raise SurprisalError(f"extras for a file take entropy and/or rank, got {', '.join(bad)}")
+    if words and fmt != "jsonl":
+        raise SurprisalError("words=True needs JSONL output (CSV/TSV have one row per token)")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int):
+        raise TypeError(f"chunk_size must be an int, got {type(chunk_size).__name__}")
+    if chunk_size < 1:
+        raise SurprisalError(f"chunk_size must be at least 1, got {chunk_size}")
+    return ex
+
+
+def _score_chunk(
+    lm: Any,
+    todo: list[tuple[int, str, str]],
+    context: str | None,
+    opts: Any,
+    where: str,
+    sharded: bool,
+) -> Any:
+    """Scores of one chunk's texts; a non-finite score names the record ids affected."""
+    from . import parallel
+    from .core import contexts_for, run
+
+    texts = [t for _, _, t in todo]
+    ctxs = contexts_for(context, len(texts))
+    try:
+        if sharded:
+            return parallel.score_sharded(lm, texts, ctxs, opts)
+        return run(lm, texts, ctxs, opts)
+    except NonFiniteError as exc:
+        ids = [todo[i][1] for i in exc.indices]
+        raise NonFiniteError(
+            f"{exc} Record ids: {ids[:10]}. Records before this chunk are saved {where}.",
+            [todo[i][0] for i in exc.indices],
+        ) from None
+
+
 def score_to_file(
     records: Iterable[str | tuple[Any, str] | Mapping[str, Any]],
     output: str | os.PathLike[str],
@@ -352,32 +414,85 @@ def score_to_file(
     >>> run.scored, [json.loads(x)["id"] for x in open(path)]
     (2, ['0', '1'])
     """
-    import torch
-
     from . import parallel
-    from .api import _score
+    from .core import RunOptions
     from .lm import resolve_model
 
     out = Path(output)
-    fmt = format or {".csv": "csv", ".tsv": "tsv"}.get(out.suffix.lower(), "jsonl")
-    if fmt not in _FORMATS:
-        raise SurprisalError(f"format must be one of {', '.join(_FORMATS)}, got {format!r}")
-    if unit not in ("nats", "bits"):
-        raise SurprisalError(f"unit must be 'nats' or 'bits', got {unit!r}")
-    if isinstance(extras, str):
-        extras = [e.strip() for e in extras.split(",") if e.strip()]
-    ex = list(extras)
-    bad = sorted(set(ex) - set(_FILE_EXTRAS))
-    if bad:
-        raise SurprisalError(f"extras for a file take entropy and/or rank, got {', '.join(bad)}")
-    if words and fmt != "jsonl":
-        raise SurprisalError("words=True needs JSONL output (CSV/TSV have one row per token)")
-    if chunk_size < 1:
-        raise SurprisalError(f"chunk_size must be at least 1, got {chunk_size}")
+    fmt = format_of(out, format)
+    ex = _record_options(fmt, unit, words, extras, chunk_size)
     if context is not None and not isinstance(context, str):
         raise TypeError("score_to_file takes one context string for all records (or None)")
+    opts = RunOptions.make(
+        separator=separator,
+        extras=ex,
+        max_length=max_length,
+        stride=stride,
+        batch_tokens=batch_tokens,
+        progress=False,
+    )
     lm = resolve_model(model)
-    meta: dict[str, Any] = {
+    meta = _settings(lm, settings, unit, ex, words, context, separator, max_length, stride, fmt)
+    run_id = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:12]
+    pos = parallel.world()
+    rank, size = pos if pos is not None else (0, 1)
+    done, had_parts = _agree_on_state(out, meta, fmt, resume, rank, size)
+    use_parts = size > 1 or had_parts
+    sink = out.with_name(f"{out.name}.rank{rank}.part") if use_parts else out
+    sink_fmt = "jsonl" if use_parts else fmt
+
+    bar = None
+    if rank == 0 and progress is not False:
+        from tqdm.auto import tqdm
+
+        # default: shown on a terminal only
+        bar = tqdm(unit="text", desc="surprisal", disable=None if progress is None else False)
+    scored = skipped = 0
+    stream = normalize_records(records)
+    with sink.open("a", encoding="utf-8", newline="") as fh:
+        if fh.tell() == 0:
+            fh.write(header(sink_fmt, ex))
+        while chunk := list(islice(stream, chunk_size)):
+            todo = [r for r in chunk if r[1] not in done]
+            skipped += len(chunk) - len(todo)
+            if size > 1 and todo:
+                todo = [todo[i] for i in parallel.share(lm, [t for _, _, t in todo], rank, size)]
+            if todo:
+                s = _score_chunk(lm, todo, context, opts, f"in {sink}", sharded=False)
+                recs = [
+                    record(rid, i, ts, unit, words, ex, run_id)
+                    for (i, rid, _), ts in zip(todo, s, strict=True)
+                ]
+                fh.write(render(recs, sink_fmt, ex))
+                fh.flush()
+                os.fsync(fh.fileno())
+                scored += len(recs)
+            if bar is not None:
+                bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
+    return FileRun(
+        path=out,
+        scored=_finish(out, fmt, ex, scored, use_parts, rank, size),
+        skipped=skipped,
+        run_id=run_id,
+    )
+
+
+def _settings(
+    lm: Any,
+    settings: Mapping[str, Any] | None,
+    unit: str,
+    ex: list[str],
+    words: bool,
+    context: str | None,
+    separator: str,
+    max_length: int | None,
+    stride: int | None,
+    fmt: str,
+) -> dict[str, Any]:
+    """What the settings file records: a resume with anything else is refused."""
+    return {
         **dict(settings or {}),
         "fingerprint": lm.fingerprint(),
         "unit": unit,
@@ -391,79 +506,101 @@ def score_to_file(
         "stride": stride,
         "format": fmt,
     }
-    run_id = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:12]
 
-    pos = parallel.world()
-    rank, size = pos if pos is not None else (0, 1)
+
+def _agree_on_state(
+    out: Path, meta: dict[str, Any], fmt: str, resume: bool, rank: int, size: int
+) -> tuple[set[str], bool]:
+    """Rank 0 checks the output against the settings; every rank learns the ids already
+    complete and whether part files exist (or the error, raised on every rank)."""
     state: dict[str, Any] = {"done": set(), "parts": False, "error": None}
     if rank == 0:
         try:
             state["done"], state["parts"] = _prepare(out, meta, fmt, resume)
         except SurprisalError as exc:
             state["error"] = str(exc)
-    if size > 1:  # every rank learns what rank 0 found
+    if size > 1:
+        import torch
+
         box = [state]
         torch.distributed.broadcast_object_list(box, src=0)
         state = box[0]
     if state["error"]:
         raise SurprisalError(state["error"])
-    done: set[str] = state["done"]
-    use_parts = size > 1 or state["parts"]
-    sink = out.with_name(f"{out.name}.rank{rank}.part") if use_parts else out
-    sink_fmt = "jsonl" if use_parts else fmt
-    opts: dict[str, Any] = {
-        "separator": separator,
-        "extras": ex,
-        "max_length": max_length,
-        "stride": stride,
-        "batch_tokens": batch_tokens,
-        "progress": False,
-    }
+    return state["done"], state["parts"]
 
-    bar = None
-    if rank == 0 and progress is not False:
-        from tqdm.auto import tqdm
 
-        # default: shown on a terminal only
-        bar = tqdm(unit="text", desc="surprisal", disable=None if progress is None else False)
-    scored = skipped = 0
-    stream = _normalize(records)
-    with sink.open("a", encoding="utf-8", newline="") as fh:
-        if fh.tell() == 0:
-            fh.write(header(sink_fmt, ex))
-        while chunk := list(islice(stream, chunk_size)):
-            todo = [r for r in chunk if r[1] not in done]
-            skipped += len(chunk) - len(todo)
-            if size > 1 and todo:
-                todo = [todo[i] for i in parallel.share(lm, [t for _, _, t in todo], rank, size)]
-            if todo:
-                try:
-                    s, _ = _score(lm, [t for _, _, t in todo], context, **opts)
-                except NonFiniteError as exc:
-                    ids = [todo[i][1] for i in exc.indices]
-                    raise NonFiniteError(
-                        f"{exc} Record ids: {ids[:10]}. Records before this chunk are saved "
-                        f"in {sink}.",
-                        [todo[i][0] for i in exc.indices],
-                    ) from None
-                recs = [
-                    record(rid, i, ts, unit, words, ex, run_id)
-                    for (i, rid, _), ts in zip(todo, s, strict=True)
-                ]
-                fh.write(render(recs, sink_fmt, ex))
-                fh.flush()
-                os.fsync(fh.fileno())
-                scored += len(recs)
-            if bar is not None:
-                bar.update(len(chunk))
-    if bar is not None:
-        bar.close()
+def _finish(
+    out: Path, fmt: str, ex: list[str], scored: int, use_parts: bool, rank: int, size: int
+) -> int:
+    """Sum the ranks' counts, merge part files (rank 0); the merged file exists on return,
+    on every rank. Returns the records scored by all ranks."""
     if size > 1:
+        import torch
+
         counts: list[Any] = [None] * size
         torch.distributed.all_gather_object(counts, scored)
         scored = sum(counts)
     if use_parts and rank == 0:
         _merge(out, fmt, ex)
     if size > 1:
-        torch.distributed.barrier()  # the merged file exists on return, on every rank
-    return FileRun(path=out, scored=scored, skipped=skipped, run_id=run_id)
+        import torch
+
+        torch.distributed.barrier()
+    return scored
+
+
+def score_to_stream(
+    records: Iterable[str | tuple[Any, str] | Mapping[str, Any]],
+    stream: TextIO,
+    *,
+    model: Any,
+    context: str | None = None,
+    separator: str = "\n",
+    format: Literal["jsonl", "csv", "tsv"] = "jsonl",
+    unit: Literal["nats", "bits"] = "nats",
+    words: bool = False,
+    extras: Collection[str] = (),
+    max_length: int | None = None,
+    stride: int | None = None,
+    chunk_size: int = 256,
+    batch_tokens: int | None = None,
+) -> int:
+    """:func:`score_to_file`'s records written to an open text stream (stdout, say) as each
+    chunk is scored; no settings file, so no resume and no ``run`` field. Under torchrun
+    each chunk is sharded over the ranks and gathered, and rank 0 writes. Returns the
+    number of records written."""
+    from . import parallel
+    from .core import RunOptions
+    from .lm import resolve_model
+
+    fmt = format_of(None, format)
+    ex = _record_options(fmt, unit, words, extras, chunk_size)
+    if context is not None and not isinstance(context, str):
+        raise TypeError("score_to_stream takes one context string for all records (or None)")
+    opts = RunOptions.make(
+        separator=separator,
+        extras=ex,
+        max_length=max_length,
+        stride=stride,
+        batch_tokens=batch_tokens,
+        progress=False,
+    )
+    lm = resolve_model(model)
+    pos = parallel.world()
+    lead = pos is None or pos[0] == 0
+    if lead:
+        stream.write(header(fmt, ex))
+    n = 0
+    it = normalize_records(records)
+    while chunk := list(islice(it, chunk_size)):
+        s = _score_chunk(lm, chunk, context, opts, "in the output so far", pos is not None)
+        if lead:
+            recs = [
+                record(rid, i, ts, unit, words, ex, None)
+                for (i, rid, _), ts in zip(chunk, s, strict=True)
+            ]
+            stream.write(render(recs, fmt, ex))
+            stream.flush()
+        n += len(chunk)
+    return n

@@ -191,7 +191,7 @@ def _run_demo(
     t0: float, *, html_path: str | Path | None, quick: bool, seed: int, progress: bool
 ) -> DemoReport:
     from .api import score
-    from .delta import delta
+    from .deltas import delta
     from .grammar import membership, zoo
     from .viz import token_heatmap_html
 

@@ -29,20 +29,11 @@ import torch
 
 from ._compat import expand_cache, is_oom
 from .errors import SurprisalError
+from .fields import Extras
 from .head import HeadOut, fused_head, plain_head
 from .lm import LM
 
-__all__ = ["Extras", "Job", "JobResult", "RunStats", "default_batch_tokens", "run_jobs"]
-
-
-@dataclass(frozen=True)
-class Extras:
-    """Optional per-token outputs, computed in the same head pass."""
-
-    entropy: bool = False
-    rank: bool = False
-    top_k: int = 0
-    bow: bool = False
+__all__ = ["Job", "JobResult", "RunStats", "default_batch_tokens", "run_jobs"]
 
 
 @dataclass(frozen=True)
@@ -59,15 +50,17 @@ class Job:
 
 @dataclass
 class JobResult:
-    """Arrays over the job's scored tokens (n,), plus ``tail_bow`` when asked."""
+    """One job's results: ``arrays`` maps field names (:data:`surprisal.fields.FIELDS`) to
+    arrays over the job's scored tokens, (n,) or (n, K); ``tail_bow`` is the word-start mass
+    after the job's last token, when the job asked for its tail."""
 
-    logprob: np.ndarray
-    entropy: np.ndarray | None = None
-    rank: np.ndarray | None = None
-    topk_ids: np.ndarray | None = None
-    topk_logprobs: np.ndarray | None = None
-    bow: np.ndarray | None = None
+    arrays: dict[str, np.ndarray]
     tail_bow: float | None = None
+
+    @property
+    def logprobs(self) -> np.ndarray:
+        """(n,) float32 log-probabilities of the scored tokens, nats."""
+        return self.arrays["logprobs"]
 
 
 @dataclass
@@ -81,6 +74,17 @@ class RunStats:
     forward_calls: int = 0
     oom_retries: int = 0
     batch_tokens: int = 0
+
+    def __add__(self, other: RunStats) -> RunStats:
+        """Counts summed (two calls, or two ranks); ``batch_tokens`` is the larger budget."""
+        return RunStats(
+            tokens_fed=self.tokens_fed + other.tokens_fed,
+            tokens_scored=self.tokens_scored + other.tokens_scored,
+            prefix_tokens=self.prefix_tokens + other.prefix_tokens,
+            forward_calls=self.forward_calls + other.forward_calls,
+            oom_retries=self.oom_retries + other.oom_retries,
+            batch_tokens=max(self.batch_tokens, other.batch_tokens),
+        )
 
 
 def default_batch_tokens(lm: LM) -> int:
@@ -308,26 +312,15 @@ def _run_batch(
 
 
 def _split(out: HeadOut, counts: list[tuple[int, bool]]) -> list[JobResult]:
-    def np_(t: torch.Tensor | None) -> np.ndarray | None:
-        return None if t is None else t.detach().cpu().numpy()
-
-    lp, ent, rk = np_(out.logprob), np_(out.entropy), np_(out.rank)
-    tki, tkl, bow = np_(out.topk_ids), np_(out.topk_logprobs), np_(out.bow)
+    """Cut the head's (N,) outputs into per-job arrays; one device-to-host copy per field."""
+    host = {k: v.detach().cpu().numpy() for k, v in out.items()}
     res = []
     i = 0
     for n, tail in counts:
-        sl = slice(i, i + n)
-        r = JobResult(
-            logprob=lp[sl],  # type: ignore[index]
-            entropy=None if ent is None else ent[sl],
-            rank=None if rk is None else rk[sl],
-            topk_ids=None if tki is None else tki[sl],
-            topk_logprobs=None if tkl is None else tkl[sl],
-            bow=None if bow is None else bow[sl],
-        )
+        r = JobResult({k: v[i : i + n] for k, v in host.items()})
         i += n
         if tail:
-            r.tail_bow = None if bow is None else float(bow[i])
+            r.tail_bow = float(host["bow"][i]) if "bow" in host else None
             i += 1
         res.append(r)
     return res
@@ -338,7 +331,7 @@ def run_jobs(
     jobs: Sequence[Job],
     prefixes: Sequence[Sequence[int]] = (),
     *,
-    extras: Extras = Extras(),
+    extras: Extras | None = None,
     batch_tokens: int | None = None,
     padding_side: str = "right",
     plain: bool | None = None,
@@ -368,6 +361,7 @@ def run_jobs(
     """
     from .head import CPU_CHUNK_BYTES, DEFAULT_CHUNK_BYTES
 
+    extras = extras if extras is not None else Extras()
     if padding_side not in ("right", "left"):
         raise SurprisalError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
     budget = int(batch_tokens or default_batch_tokens(lm))
@@ -404,7 +398,7 @@ def run_jobs(
     live = [i for i, j in enumerate(jobs) if len(j.ids) > 0]
     for i, j in enumerate(jobs):
         if not j.ids:
-            results[i] = JobResult(logprob=np.zeros(0, np.float32))
+            results[i] = JobResult({"logprobs": np.zeros(0, np.float32)})
     # Group by prefix (None first), longest first inside a group: little padding, and each
     # prefix's cache is alive for exactly one contiguous run of batches.
     live.sort(key=lambda i: (-1 if jobs[i].prefix is None else jobs[i].prefix, -len(jobs[i].ids)))

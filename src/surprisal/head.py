@@ -25,7 +25,7 @@ tests and the fallback when the fused head cannot prove itself on a probe.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -79,43 +79,11 @@ class HeadSpec:
             z = torch.tanh(z / self.softcap) * self.softcap
         return z
 
-    def describe(self) -> str:
-        parts = [f"V={self.vocab}"]
-        if self.module is not None:
-            parts.append(f"module={type(self.module).__name__}")
-        else:
-            parts.append(f"H={self.weight.shape[1]}")
-        if self.bias is not None:
-            parts.append("bias")
-        if self.scale is not None:
-            parts.append(f"scale={self.scale}")
-        if self.divisor is not None:
-            parts.append(f"divisor={self.divisor}")
-        if self.softcap is not None:
-            parts.append(f"softcap={self.softcap}")
-        return ", ".join(parts)
 
-
-@dataclass
-class HeadOut:
-    """Per-position results, all (N,) float32 unless noted; extras are None unless asked.
-
-    Attributes:
-        logprob: log p(target), nats.
-        entropy: entropy of the predictive distribution, nats.
-        rank: 1 + number of vocabulary entries with a strictly larger logit (int64).
-        topk_ids: (N, K) int64 most likely next tokens, best first.
-        topk_logprobs: (N, K) their log-probabilities, nats.
-        bow: log of the probability mass on "word-start" tokens (``bow_mask``), nats.
-    """
-
-    logprob: torch.Tensor
-    entropy: torch.Tensor | None = None
-    rank: torch.Tensor | None = None
-    topk_ids: torch.Tensor | None = None
-    topk_logprobs: torch.Tensor | None = None
-    bow: torch.Tensor | None = None
-    extra: dict[str, torch.Tensor] = field(default_factory=dict)
+HeadOut = dict[str, torch.Tensor]
+"""Per-position results keyed by :data:`surprisal.fields.FIELDS` names: ``"logprobs"`` (N,)
+always; ``"entropy"``, ``"rank"``, ``"topk_ids"``/``"topk_logprobs"`` (N, K) and ``"bow"``
+when asked. float32 nats, int64 ids and ranks."""
 
 
 def _chunks(n: int, v: int, h: int, weight_is_f32: bool, chunk_bytes: int) -> tuple[int, int]:
@@ -146,21 +114,21 @@ def _reduce_block(
     zt = z.gather(1, t[:, None])  # (n, 1)
     lse = torch.logsumexp(z, dim=1, keepdim=True)  # (n, 1)
     sl = slice(n0, n0 + z.shape[0])
-    out.logprob[sl] = (zt - lse)[:, 0]
-    if out.rank is not None:
-        out.rank[sl] = (z > zt).sum(dim=1) + 1
-    if out.topk_ids is not None and out.topk_logprobs is not None:
+    out["logprobs"][sl] = (zt - lse)[:, 0]
+    if "rank" in out:
+        out["rank"][sl] = (z > zt).sum(dim=1) + 1
+    if "topk_ids" in out:
         v, i = z.topk(min(top_k, V), dim=1)
         k = v.shape[1]
-        out.topk_ids[sl, :k], out.topk_logprobs[sl, :k] = i, v - lse
-        out.topk_ids[sl, k:], out.topk_logprobs[sl, k:] = -1, -math.inf
-    if out.bow is not None and bow_mask is not None:
+        out["topk_ids"][sl, :k], out["topk_logprobs"][sl, :k] = i, v - lse
+        out["topk_ids"][sl, k:], out["topk_logprobs"][sl, k:] = -1, -math.inf
+    if "bow" in out and bow_mask is not None:
         masked = z.masked_fill(~bow_mask[None, :], -math.inf)
-        out.bow[sl] = (torch.logsumexp(masked, dim=1, keepdim=True) - lse)[:, 0]
+        out["bow"][sl] = (torch.logsumexp(masked, dim=1, keepdim=True) - lse)[:, 0]
         del masked
-    if out.entropy is not None:
+    if "entropy" in out:
         p = torch.exp(z - lse)  # (n, V) probabilities
-        out.entropy[sl] = lse[:, 0] - (p * z).sum(dim=1)
+        out["entropy"][sl] = lse[:, 0] - (p * z).sum(dim=1)
         del p
 
 
@@ -195,7 +163,16 @@ def fused_head(
     out_tk_ids = torch.empty(N, top_k, dtype=torch.int64, device=device) if top_k else None
     out_tk_lp = torch.empty(N, top_k, dtype=f32, device=device) if top_k else None
     out_bow = torch.empty(N, dtype=f32, device=device) if bow_mask is not None else None
-    outs = HeadOut(out_lp, out_ent, out_rank, out_tk_ids, out_tk_lp, out_bow)
+    outs: HeadOut = {"logprobs": out_lp}
+    for name, t in (
+        ("entropy", out_ent),
+        ("rank", out_rank),
+        ("topk_ids", out_tk_ids),
+        ("topk_logprobs", out_tk_lp),
+        ("bow", out_bow),
+    ):
+        if t is not None:
+            outs[name] = t
     if head.module is not None:
         # Offloaded or quantized head: the module makes each (n, V) block of logits.
         for n0 in range(0, N, n_c):
@@ -288,7 +265,7 @@ def fused_head(
                 out_tk_lp[n0 : n0 + n, kk:] = -math.inf
         if out_bow is not None and bow_acc is not None:
             out_bow[n0 : n0 + n] = torch.log(bow_acc) + m - lse
-    return HeadOut(out_lp, out_ent, out_rank, out_tk_ids, out_tk_lp, out_bow)
+    return outs
 
 
 def plain_head(
@@ -303,12 +280,12 @@ def plain_head(
     """The plain twin of :func:`fused_head`: a full float32 log-softmax of given logits."""
     z = logits.to(torch.float32)
     lp = torch.log_softmax(z, dim=-1)  # (N, V)
-    out = HeadOut(lp.gather(1, targets[:, None])[:, 0])
+    out: HeadOut = {"logprobs": lp.gather(1, targets[:, None])[:, 0]}
     if entropy:
-        out.entropy = -(lp.exp() * lp).sum(-1)
+        out["entropy"] = -(lp.exp() * lp).sum(-1)
     if rank:
         zt = z.gather(1, targets[:, None])
-        out.rank = (z > zt).sum(-1) + 1
+        out["rank"] = (z > zt).sum(-1) + 1
     if top_k:
         k = min(top_k, z.shape[1])
         v, i = lp.topk(k, dim=1)
@@ -316,7 +293,7 @@ def plain_head(
             pad = top_k - k
             v = torch.cat([v, v.new_full((v.shape[0], pad), -math.inf)], 1)
             i = torch.cat([i, i.new_full((i.shape[0], pad), -1)], 1)
-        out.topk_logprobs, out.topk_ids = v, i
+        out["topk_ids"], out["topk_logprobs"] = i, v
     if bow_mask is not None:
-        out.bow = torch.logsumexp(lp.masked_fill(~bow_mask[None, :], -math.inf), dim=-1)
+        out["bow"] = torch.logsumexp(lp.masked_fill(~bow_mask[None, :], -math.inf), dim=-1)
     return out

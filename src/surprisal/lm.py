@@ -241,8 +241,8 @@ class LM:
         logits = out.logits[0, :-1]  # (T-1, V)
         hidden = self.body(input_ids=ids, use_cache=False).last_hidden_state[0, :-1]  # (T-1, H)
         targets = ids[0, 1:]
-        ref = plain_head(logits, targets).logprob
-        got = fused_head(hidden, targets, self.head).logprob
+        ref = plain_head(logits, targets)["logprobs"]
+        got = fused_head(hidden, targets, self.head)["logprobs"]
         err = float((ref - got).abs().max())
         tol = 1e-3 if self.dtype in (torch.float32, torch.float64) else 0.25
         if not err <= tol:

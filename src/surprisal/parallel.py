@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from .engine import RunStats
+from .core import RunOptions, run
 from .lm import LM
 from .results import Scores
 from .tokenize import encode
@@ -57,42 +57,20 @@ def share(lm: LM, texts: Sequence[str], rank: int, size: int) -> list[int]:
 
 
 def score_sharded(
-    lm: LM, items: list[str], context: str | Sequence[str | None] | None, **kwargs: Any
+    lm: LM, items: list[str], contexts: list[str | None] | None, opts: RunOptions
 ) -> Scores:
     """Score this rank's shard and gather all shards (see the module docstring)."""
-    from .api import _score
-
     pos = world()
     assert pos is not None
     rank, size = pos
     mine = share(lm, items, rank, size)
-    if context is None or isinstance(context, str):
-        ctx: str | list[str | None] | None = context
-    else:
-        ctx = [list(context)[i] for i in mine]
-    local, _ = _score(lm, [items[i] for i in mine], ctx, **kwargs)
-    gathered: list[Any] = [None] * size
-    torch.distributed.all_gather_object(gathered, (mine, local.items, local.stats))
-    out: list[Any] = [None] * len(items)
-    stats = RunStats(batch_tokens=local.stats.batch_tokens if local.stats else 0)
-    for idx, shard_items, st in gathered:
-        for i, ts in zip(idx, shard_items, strict=True):
-            out[i] = ts
-        for f in ("tokens_fed", "tokens_scored", "prefix_tokens", "forward_calls", "oom_retries"):
-            setattr(stats, f, getattr(stats, f) + getattr(st, f))
-    contexts: tuple[str | None, ...] | None
-    if context is None:
-        contexts = None
-    elif isinstance(context, str):
-        contexts = (context,) * len(items)
-    else:
-        contexts = tuple(context)
-    return Scores(
-        items=tuple(out),
-        model=local.model,
-        bos_policy=local.bos_policy,
-        max_length=local.max_length,
-        stride=local.stride,
-        contexts=contexts,
-        stats=stats,
+    local = run(
+        lm,
+        [items[i] for i in mine],
+        None if contexts is None else [contexts[i] for i in mine],
+        opts,
     )
+    gathered: list[Any] = [None] * size
+    torch.distributed.all_gather_object(gathered, (mine, local))
+    order = [i for idx, _ in gathered for i in idx]
+    return Scores.concat([part for _, part in gathered], order=order)

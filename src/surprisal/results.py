@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, overload
 
 import numpy as np
 
 from .errors import SurprisalError
+from .fields import FIELDS
 from .tokenize import WORD_START
 
 __all__ = ["Scores", "TextScore", "Unit", "WordScore", "convert"]
@@ -235,13 +236,52 @@ class Scores(Sequence[TextScore]):
     stride: int = 0
     contexts: tuple[str | None, ...] | None = None
     stats: Any = field(default=None, compare=False, repr=False)
+    prefix_scores: dict[str, TextScore] | None = field(default=None, compare=False, repr=False)
 
     @overload
     def __getitem__(self, i: int) -> TextScore: ...
     @overload
-    def __getitem__(self, i: slice) -> Sequence[TextScore]: ...
-    def __getitem__(self, i: int | slice) -> TextScore | Sequence[TextScore]:
+    def __getitem__(self, i: slice) -> Scores: ...
+    def __getitem__(self, i: int | slice) -> TextScore | Scores:
+        """One :class:`TextScore`, or a :class:`Scores` of a slice (same run settings)."""
+        if isinstance(i, slice):
+            ctx = None if self.contexts is None else self.contexts[i]
+            if ctx is not None and all(c is None for c in ctx):
+                ctx = None
+            return replace(self, items=self.items[i], contexts=ctx)
         return self.items[i]
+
+    @classmethod
+    def concat(cls, parts: Sequence[Scores], order: Sequence[int] | None = None) -> Scores:
+        """The texts of ``parts`` one after the other, or, with ``order``, placed so that the
+        k-th text of the concatenation lands at position ``order[k]``. Run settings come from
+        the first part; ``stats`` are summed."""
+        if not parts:
+            raise SurprisalError("concat needs at least one Scores")
+        items = [t for p in parts for t in p.items]
+        has_ctx = any(p.contexts is not None for p in parts)
+        ctx: list[str | None] = [c for p in parts for c in (p.contexts or (None,) * len(p.items))]
+        if order is not None:
+            if sorted(order) != list(range(len(items))):
+                raise SurprisalError(
+                    f"order must be a permutation of range({len(items)}), got {list(order)[:10]}"
+                )
+            placed_i: list[Any] = [None] * len(items)
+            placed_c: list[str | None] = [None] * len(items)
+            for k, dst in enumerate(order):
+                placed_i[dst], placed_c[dst] = items[k], ctx[k]
+            items, ctx = placed_i, placed_c
+        stats = [p.stats for p in parts if p.stats is not None]
+        total = stats[0] if stats else None
+        for st in stats[1:]:
+            total = total + st
+        return replace(
+            parts[0],
+            items=tuple(items),
+            contexts=tuple(ctx) if has_ctx else None,
+            stats=total,
+            prefix_scores=None,
+        )
 
     def __len__(self) -> int:
         return len(self.items)
@@ -307,15 +347,10 @@ class Scores(Sequence[TextScore]):
             cols["end"] += t.spans[:, 1].tolist()
             cols["piece"] += t.pieces
             cols["logprob"] += t.logprobs.tolist()
-            for name in ("entropy", "rank"):
-                v = getattr(t, name)
+            for f in FIELDS[1:]:  # the extras computed, one column each
+                v = getattr(t, f.name)
                 if v is not None:
-                    extra_cols.setdefault(name, []).extend(v.tolist())
-            if t.bow is not None:
-                extra_cols.setdefault("bow", []).extend(t.bow[:-1].tolist())
-            if t.topk_ids is not None and t.topk_logprobs is not None:
-                extra_cols.setdefault("topk_ids", []).extend(t.topk_ids.tolist())
-                extra_cols.setdefault("topk_logprobs", []).extend(t.topk_logprobs.tolist())
+                    extra_cols.setdefault(f.name, []).extend(v[:n].tolist())
         df = pd.DataFrame(cols)
         df["surprisal"] = convert(-df["logprob"].astype("float64"), unit)
         for k, v in extra_cols.items():

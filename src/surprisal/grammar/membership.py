@@ -30,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .. import stats as _stats
-from ..api import _score
+from ..core import RunOptions, run
 from ..errors import SurprisalError
 from ..lm import LM, resolve_model
 from ..tokenize import check_texts
@@ -492,9 +492,8 @@ def membership(
     for c in conds:
         all_texts += [t + end_text for t in texts]
         all_ctx += [prefixes[c] or None] * len(texts)
-    s, _ = _score(
-        lm, all_texts, all_ctx, separator="", batch_tokens=batch_tokens, progress=progress
-    )
+    opts = RunOptions(separator="", batch_tokens=batch_tokens, progress=progress)
+    s = run(lm, all_texts, all_ctx, opts)
     n_t = len(texts)
     logprob = {c: s.total()[k * n_t : (k + 1) * n_t] * -1.0 for k, c in enumerate(conds)}
     n_tok = {

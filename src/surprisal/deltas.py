@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from . import stats as _stats
-from .api import DEFAULT_SEPARATOR, _score
+from .core import DEFAULT_SEPARATOR, RunOptions, run
 from .errors import SurprisalError
 from .lm import LM, resolve_model
 from .results import Scores, TextScore, Unit, convert
@@ -241,44 +241,17 @@ def _check_prefix(x: object, what: str) -> str:
 
 
 def _run(
-    lm: LM,
-    targets: list[str],
-    prefixes: Sequence[str],
-    *,
-    separator: str,
-    kwargs: dict[str, Any],
+    lm: LM, targets: list[str], prefixes: Sequence[str], opts: RunOptions
 ) -> tuple[Scores, list[Scores], list[TextScore]]:
     """One engine call: targets alone and after each prefix; each prefix's own cost comes
     from the same forward that builds its cache (the prefix is encoded once)."""
     n = len(targets)
-    texts = list(targets)
-    contexts: list[str | None] = [None] * n
-    for p in prefixes:
-        texts += targets
-        contexts += [p] * n
-    s, own = _score(lm, texts, contexts, separator=separator, prefix_scores=True, **kwargs)
-    missing = [p for p in prefixes if p not in own]
-    if missing:  # a prefix too long to share a window with its targets was never run alone
-        extra, _ = _score(lm, [p + separator for p in missing], None, **kwargs)
-        own.update(zip(missing, extra, strict=True))
-    base = _slice(s, 0, n)
-    conds = [_slice(s, n + j * n, n + (j + 1) * n) for j in range(len(prefixes))]
-    return base, conds, [own[p] for p in prefixes]
-
-
-def _slice(s: Scores, a: int, b: int) -> Scores:
-    ctx = None if s.contexts is None else s.contexts[a:b]
-    if ctx is not None and all(c is None for c in ctx):
-        ctx = None
-    return Scores(
-        items=s.items[a:b],
-        model=s.model,
-        bos_policy=s.bos_policy,
-        max_length=s.max_length,
-        stride=s.stride,
-        contexts=ctx,
-        stats=s.stats,
-    )
+    texts = list(targets) * (1 + len(prefixes))
+    contexts: list[str | None] = [None] * n + [p for p in prefixes for _ in range(n)]
+    s = run(lm, texts, contexts, opts, prefix_scores=True)
+    assert s.prefix_scores is not None
+    conds = [s[n + j * n : n + (j + 1) * n] for j in range(len(prefixes))]
+    return s[:n], conds, [s.prefix_scores[p] for p in prefixes]
 
 
 def delta(
@@ -288,8 +261,14 @@ def delta(
     model: LM | str | Any,
     control: str | None = None,
     separator: str = DEFAULT_SEPARATOR,
+    add_bos: bool | None = None,
+    max_length: int | None = None,
+    stride: int | None = None,
     truncate_context: Literal["error", "left"] = "error",
     batch_tokens: int | None = None,
+    padding_side: Literal["right", "left"] = "right",
+    pack: bool | None = None,
+    head: Literal["auto", "fused", "plain"] = "auto",
     progress: bool | None = None,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
@@ -304,7 +283,8 @@ def delta(
         separator: between prefix and target (default ``"\\n"``); counted in ``S(e)``.
         truncate_context: ``"error"`` when the explanation does not fit the model's context
             (the message says how long it is and the limit), or ``"left"`` to keep its end.
-        batch_tokens, progress, device, dtype: as in :func:`surprisal.score`.
+        add_bos, max_length, stride, batch_tokens, padding_side, pack, head, progress,
+            device, dtype: as in :func:`surprisal.score`.
 
     Returns:
         :class:`Delta`; ``reduction`` and friends are in nats.
@@ -315,9 +295,20 @@ def delta(
     prefixes = [_check_prefix(explanation, "explanation")]
     if control is not None:
         prefixes.append(_check_prefix(control, "control"))
+    opts = RunOptions(
+        separator=separator,
+        add_bos=add_bos,
+        max_length=max_length,
+        stride=stride,
+        truncate_context=truncate_context,
+        batch_tokens=batch_tokens,
+        padding_side=padding_side,
+        pack=pack,
+        head=head,
+        progress=progress,
+    )
     lm = resolve_model(model, device=device, dtype=dtype)
-    kw = dict(truncate_context=truncate_context, batch_tokens=batch_tokens, progress=progress)
-    base, conds, costs = _run(lm, items, prefixes, separator=separator, kwargs=kw)
+    base, conds, costs = _run(lm, items, prefixes, opts)
     return Delta(
         targets=tuple(items),
         explanation=explanation,
@@ -392,15 +383,24 @@ def rank_explanations(
     by: Literal["reduction", "two_part_gain"] = "reduction",
     seed: int = 0,
     n_boot: int = 10_000,
+    add_bos: bool | None = None,
+    max_length: int | None = None,
+    stride: int | None = None,
     truncate_context: Literal["error", "left"] = "error",
     batch_tokens: int | None = None,
+    padding_side: Literal["right", "left"] = "right",
+    pack: bool | None = None,
+    head: Literal["auto", "fused", "plain"] = "auto",
     progress: bool | None = None,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
 ) -> Ranking:
     """Rank candidate explanations by how much they reduce the targets' surprisal.
 
     All candidates (and the control) are scored in one engine call; each prefix's cache is
     built once. ``by="two_part_gain"`` ranks by the summed two-part-code gain instead,
-    which charges each candidate its own length.
+    which charges each candidate its own length. The run options (``add_bos`` ...
+    ``dtype``) are those of :func:`surprisal.score`.
     """
     items = check_texts(targets, "targets")
     if not items:
@@ -413,10 +413,21 @@ def rank_explanations(
         raise SurprisalError("candidates is empty; give at least one explanation")
     if by not in ("reduction", "two_part_gain"):
         raise SurprisalError(f"by must be 'reduction' or 'two_part_gain', got {by!r}")
-    lm = resolve_model(model)
+    opts = RunOptions(
+        separator=separator,
+        add_bos=add_bos,
+        max_length=max_length,
+        stride=stride,
+        truncate_context=truncate_context,
+        batch_tokens=batch_tokens,
+        padding_side=padding_side,
+        pack=pack,
+        head=head,
+        progress=progress,
+    )
+    lm = resolve_model(model, device=device, dtype=dtype)
     prefixes = list(dict.fromkeys(cands + ([_check_prefix(control, "control")] if control else [])))
-    kw = dict(truncate_context=truncate_context, batch_tokens=batch_tokens, progress=progress)
-    base, conds, costs = _run(lm, items, prefixes, separator=separator, kwargs=kw)
+    base, conds, costs = _run(lm, items, prefixes, opts)
     where = {p: j for j, p in enumerate(prefixes)}
     cj = where[control] if control else None
     deltas = [

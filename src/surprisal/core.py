@@ -1,0 +1,378 @@
+"""The scoring core below every public verb: options, plan, engine run, assembly.
+
+Every caller inside the package (``score``, ``score_iter``, ``delta``, grammar membership,
+``score_to_file``, the CLI, torchrun sharding) goes through :func:`run`, which returns one
+type, :class:`surprisal.Scores`.
+
+What is scored, precisely:
+
+* unconditional: ``[boundary] + tokens(text)``; every token of the text is scored, the
+  first one from the boundary token (BOS, or EOS for tokenizers without BOS). Without any
+  boundary token the first token is NaN.
+* conditional: ``[boundary] + tokens(context + separator) + tokens(text)``; only the text's
+  tokens are scored. The text is tokenized on its own, so its tokens are identical with and
+  without the context. Each distinct context is encoded once and its KV cache shared.
+* longer than ``max_length``: strided windows (:func:`surprisal.tokenize.windows`).
+
+The steps of :func:`run`: :meth:`RunOptions.resolve` (window and boundary settings for this
+LM) -> :func:`prefixes` (each distinct context tokenized once) -> :func:`plan` (one
+:class:`~surprisal.engine.Job` per window) -> :func:`surprisal.engine.run_jobs` ->
+:func:`assemble` (per-job arrays back into one :class:`~surprisal.TextScore` per text).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+
+from .engine import Job, JobResult, RunStats, run_jobs
+from .errors import NonFiniteError, SurprisalError
+from .fields import EXTRAS, Extras, parse_extras
+from .lm import LM
+from .results import Scores, TextScore
+from .tokenize import Encoded, encode, windows
+
+__all__ = [
+    "DEFAULT_SEPARATOR",
+    "EXTRAS",
+    "HEADS",
+    "RunOptions",
+    "contexts_for",
+    "run",
+]
+
+DEFAULT_SEPARATOR = "\n"  # a line break between context and text: natural for every tokenizer
+HEADS = ("auto", "fused", "plain")
+
+
+def _opt_int(name: str, v: object, least: int) -> int | None:
+    """None, or an int of at least ``least``; 0 is an error, never "not given"."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        raise TypeError(f"{name} must be an int or None, got bool")
+    try:
+        i = operator.index(v)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{name} must be an int or None, got {type(v).__name__}") from None
+    if i < least:
+        raise SurprisalError(f"{name} must be at least {least}, got {i}")
+    return i
+
+
+def _choice(name: str, v: object, choices: Sequence[object]) -> None:
+    if v not in choices:
+        raise SurprisalError(f"{name} must be one of {', '.join(map(repr, choices))}, got {v!r}")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How texts are run through the model; every public verb takes these keywords.
+
+    Validated on construction (a zero or negative number is an error, never "not given").
+    See :func:`surprisal.score` for what each option means.
+    """
+
+    separator: str = DEFAULT_SEPARATOR
+    extras: Extras = field(default_factory=Extras)
+    add_bos: bool | None = None
+    max_length: int | None = None
+    stride: int | None = None
+    truncate_context: Literal["error", "left"] = "error"
+    batch_tokens: int | None = None
+    padding_side: Literal["right", "left"] = "right"
+    pack: bool | None = None
+    head: Literal["auto", "fused", "plain"] = "auto"
+    progress: bool | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.separator, str):
+            raise TypeError(f"separator must be a str, got {type(self.separator).__name__}")
+        if not isinstance(self.extras, Extras):
+            raise TypeError("extras must be parsed with surprisal.fields.parse_extras")
+        for name in ("add_bos", "pack", "progress"):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, bool):
+                raise TypeError(f"{name} must be True, False or None, got {type(v).__name__}")
+        object.__setattr__(self, "max_length", _opt_int("max_length", self.max_length, 2))
+        object.__setattr__(self, "stride", _opt_int("stride", self.stride, 1))
+        object.__setattr__(self, "batch_tokens", _opt_int("batch_tokens", self.batch_tokens, 1))
+        _choice("truncate_context", self.truncate_context, ("error", "left"))
+        _choice("padding_side", self.padding_side, ("right", "left"))
+        _choice("head", self.head, HEADS)
+
+    @classmethod
+    def make(
+        cls, *, extras: Collection[str] | str | None = None, top_k: int = 5, **kw: Any
+    ) -> RunOptions:
+        """Options from the public keywords (``extras`` as names, ``top_k``)."""
+        return cls(extras=parse_extras(extras, top_k), **kw)
+
+    def resolve(self, lm: LM) -> _Resolved:
+        """The window length, stride and boundary token for ``lm``."""
+        M = self.max_length or lm.max_length
+        if lm.max_length < M:
+            raise SurprisalError(
+                f"max_length={M} exceeds the model's context of {lm.max_length} tokens"
+            )
+        st = self.stride or max(1, M // 2)
+        if not 1 <= st <= M - 1:
+            raise SurprisalError(f"stride must be between 1 and max_length - 1 = {M - 1}, got {st}")
+        use_bos = lm.add_bos if self.add_bos is None else self.add_bos
+        boundary = [lm.boundary_id] if (use_bos and lm.boundary_id is not None) else []
+        return _Resolved(M, st, boundary, lm.bos_policy if boundary else "none")
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    max_length: int
+    stride: int
+    boundary: list[int]
+    policy: str
+
+
+def contexts_for(context: str | Sequence[str | None] | None, n: int) -> list[str | None] | None:
+    """``context=`` as users give it (None, one string, or one per text) to one entry per
+    text, or None when no text has a context. Checked once, here."""
+    if context is None:
+        return None
+    if isinstance(context, str):
+        return [context] * n
+    if isinstance(context, bytes) or not isinstance(context, Sequence):
+        raise TypeError(
+            f"context must be a str, a list of str/None (one per text) or None, got "
+            f"{type(context).__name__}"
+        )
+    ctxs = list(context)
+    if len(ctxs) != n:
+        raise SurprisalError(
+            f"context has {len(ctxs)} items but there are {n} texts; give one "
+            "context string for all texts or exactly one per text"
+        )
+    for i, c in enumerate(ctxs):
+        if c is not None and not isinstance(c, str):
+            raise TypeError(f"context[{i}] is {type(c).__name__}; expected str or None")
+    return ctxs
+
+
+# ---------------------------------------------------------------- plan
+
+
+@dataclass
+class _Plan:
+    """How one text's tokens map onto jobs: job index, first token index it fills."""
+
+    enc: Encoded
+    parts: list[tuple[int, int]]  # (job index, token index of the job's first scored token)
+    tail_job: int | None
+    unscored: int  # leading tokens with no context (NaN)
+
+
+@dataclass(frozen=True)
+class _Prefixes:
+    """Each text's prefix index (None: no context), the prefixes' ids (boundary included)
+    and, per prefix, its context string and the encoding of the part kept."""
+
+    of: list[int | None]
+    ids: list[list[int]]
+    kept: list[tuple[str, Encoded]]
+
+
+def prefixes(lm: LM, contexts: list[str | None], opts: RunOptions, r: _Resolved) -> _Prefixes:
+    """Dedupe contexts, tokenize each once (``context + separator``), map texts to prefixes."""
+    M, boundary = r.max_length, r.boundary
+    distinct = list(dict.fromkeys(c for c in contexts if c is not None))
+    encs = encode(lm.tokenizer, [c + opts.separator for c in distinct])
+    keep = M - r.stride  # room for the target in the first window after a left truncation
+    ids_out: list[list[int]] = []
+    kept: list[tuple[str, Encoded]] = []
+    index: dict[str, int] = {}
+    for c, e in zip(distinct, encs, strict=True):
+        ids = list(boundary) + e.ids
+        if len(ids) >= M:
+            k = keep - len(boundary)
+            if opts.truncate_context != "left":
+                raise SurprisalError(
+                    f"the context is {len(ids)} tokens long (boundary and separator included) "
+                    f"but the model's context is {M}; shorten it, or pass "
+                    f"truncate_context='left' to keep its last {k} tokens"
+                )
+            if k < 1:
+                raise SurprisalError(
+                    f"truncate_context='left' keeps max_length - stride = {keep} positions, "
+                    f"which leaves no room for the context after the boundary; use a smaller stride"
+                )
+            cut = int(e.spans[-k, 0])
+            e = Encoded(e.text[cut:], e.ids[-k:], e.spans[-k:] - cut, e.tokens[-k:])
+            ids = list(boundary) + e.ids
+        index[c] = len(ids_out)
+        ids_out.append(ids)
+        kept.append((c, e))
+    of: list[int | None] = []
+    for ctx in contexts:
+        k_ = None if ctx is None else index[ctx]
+        of.append(k_ if k_ is not None and ids_out[k_] else None)
+    return _Prefixes(of, ids_out, kept)
+
+
+def plan(
+    encs: list[Encoded], pre: _Prefixes, r: _Resolved, *, want_tail: bool
+) -> tuple[list[Job], list[_Plan]]:
+    """One job per window of each text; a text that fits after its prefix is a single job on
+    the prefix's cache, others are windowed over prefix + text."""
+    M = r.max_length
+    jobs: list[Job] = []
+    plans: list[_Plan] = []
+    for enc, pk in zip(encs, pre.of, strict=True):
+        ids = enc.ids
+        n = len(ids)
+        if pk is not None and len(pre.ids[pk]) + n <= M:
+            # The common conditional case: one job on the shared prefix's cache.
+            if n == 0 and not want_tail:
+                plans.append(_Plan(enc, [], None, 0))
+                continue
+            jobs.append(Job(tuple(ids), 0, pk, tail=want_tail))
+            plans.append(_Plan(enc, [(len(jobs) - 1, 0)], len(jobs) - 1 if want_tail else None, 0))
+            continue
+        head = pre.ids[pk] if pk is not None else r.boundary
+        seq = list(head) + list(ids)
+        first = len(head) if head else 1  # no boundary: the first token cannot be scored
+        unscored = 0 if head else min(1, n)
+        parts: list[tuple[int, int]] = []
+        tail_job = None
+        if n > unscored or want_tail:
+            for w in windows(seq, first, M, r.stride):
+                if w.score_from >= len(w.ids) and not (
+                    want_tail and w.offset + len(w.ids) == len(seq)
+                ):
+                    continue  # a window of context only
+                jobs.append(Job(tuple(w.ids), w.score_from, None, tail=False))
+                parts.append((len(jobs) - 1, w.offset + w.score_from - len(head)))
+            if want_tail:
+                last = jobs[-1]
+                jobs[-1] = Job(last.ids, last.score_from, None, tail=True)
+                tail_job = len(jobs) - 1
+        plans.append(_Plan(enc, parts, tail_job, unscored))
+    return jobs, plans
+
+
+# ---------------------------------------------------------------- assembly
+
+
+def assemble(p: _Plan, results: list[JobResult], ex: Extras) -> TextScore:
+    """One text's per-window results back into arrays over its tokens (fill where unscored)."""
+    enc = p.enc
+    n = len(enc.ids)
+    arrays: dict[str, np.ndarray] = {}
+    for f in ex.fields:
+        shape: tuple[int, ...] = (n, ex.top_k) if f.topk else (n + (f.name == "bow"),)
+        arrays[f.name] = np.full(shape, f.fill, dtype=f.dtype)
+    for j, start in p.parts:
+        got = results[j].arrays
+        m = len(got["logprobs"])
+        for name, a in arrays.items():
+            if name in got:
+                a[start : start + m] = got[name]
+    if "bow" in arrays and p.tail_job is not None:
+        tb = results[p.tail_job].tail_bow
+        arrays["bow"][n] = np.nan if tb is None else tb
+    return TextScore(
+        text=enc.text,
+        token_ids=np.asarray(enc.ids, dtype=np.int64),
+        tokens=enc.tokens,
+        spans=enc.spans,
+        **arrays,
+    )
+
+
+def _check_finite(items: Sequence[TextScore], plans: Sequence[_Plan], lm: LM) -> None:
+    """Every token that should have a score has a finite one: a NaN or inf from a numerical
+    failure (an fp16 overflow, say) must never be summed or averaged away."""
+    bad = [
+        i
+        for i, (ts, p) in enumerate(zip(items, plans, strict=True))
+        if not np.isfinite(ts.logprobs[p.unscored :]).all()
+    ]
+    if bad:
+        raise NonFiniteError(
+            f"non-finite log-probabilities in {len(bad)} text(s), indices {bad[:10]}"
+            f"{' ...' if len(bad) > 10 else ''}, with {lm.dtype} weights; the model overflowed. "
+            "Load it in float32 or bfloat16 (dtype='float32'); float16 often overflows.",
+            bad,
+        )
+
+
+def _prefix_score(enc: Encoded, boundary: list[int], own: JobResult) -> TextScore:
+    """The TextScore of a context's own tokens, from the forward that built its cache."""
+    lp = own.logprobs
+    if not boundary:
+        lp = np.concatenate([[np.nan], lp]).astype(np.float32)
+    return TextScore(enc.text, np.asarray(enc.ids, dtype=np.int64), enc.tokens, enc.spans, lp)
+
+
+# ---------------------------------------------------------------- run
+
+
+def run(
+    lm: LM,
+    texts: list[str],
+    contexts: list[str | None] | None,
+    opts: RunOptions,
+    *,
+    prefix_scores: bool = False,
+) -> Scores:
+    """Score checked ``texts`` (one context per text, or None) on a resolved LM.
+
+    With ``prefix_scores=True`` the result's ``prefix_scores`` maps each context to the
+    scores of its own tokens (``context + separator`` after the boundary), read from the
+    forward that builds its cache, so no prefix is encoded twice.
+    """
+    r = opts.resolve(lm)
+    ex = opts.extras
+    ctxs: list[str | None] = contexts if contexts is not None else [None] * len(texts)
+    pre = prefixes(lm, ctxs, opts, r)
+    jobs, plans = plan(encode(lm.tokenizer, texts), pre, r, want_tail=ex.bow)
+    stats = RunStats()
+    own: dict[int, JobResult] | None = {} if prefix_scores else None
+    results = run_jobs(
+        lm,
+        jobs,
+        pre.ids,
+        extras=ex,
+        batch_tokens=opts.batch_tokens,
+        padding_side=opts.padding_side,
+        pack=opts.pack,
+        plain=None if opts.head == "auto" else opts.head == "plain",
+        progress=opts.progress,
+        stats=stats,
+        prefix_scores=own,
+    )
+    items = tuple(assemble(p, results, ex) for p in plans)
+    _check_finite(items, plans, lm)
+    got: dict[str, TextScore] | None = None
+    if prefix_scores:
+        got = {
+            pre.kept[k][0]: _prefix_score(pre.kept[k][1], r.boundary, res)
+            for k, res in (own or {}).items()
+        }
+        missing = [c for c in dict.fromkeys(c for c in ctxs if c is not None) if c not in got]
+        if missing:  # a prefix too long to share a window with its texts was never run alone
+            alone = run(
+                lm, [c + opts.separator for c in missing], None, replace(opts, extras=Extras())
+            )
+            got.update(zip(missing, alone, strict=True))
+            stats += alone.stats
+    return Scores(
+        items=items,
+        model=lm.name,
+        bos_policy=r.policy,
+        max_length=r.max_length,
+        stride=r.stride,
+        contexts=tuple(contexts) if contexts is not None else None,
+        stats=stats,
+        prefix_scores=got,
+    )
