@@ -317,27 +317,18 @@ def _prefix_score(enc: Encoded, boundary: list[int], own: JobResult) -> TextScor
 # ---------------------------------------------------------------- run
 
 
-def run(
+def _run_encoded(
     lm: LM,
-    texts: list[str],
-    contexts: list[str | None] | None,
+    encs: list[Encoded],
+    pre: _Prefixes,
+    r: _Resolved,
     opts: RunOptions,
-    *,
-    prefix_scores: bool = False,
-) -> Scores:
-    """Score checked ``texts`` (one context per text, or None) on a resolved LM.
-
-    With ``prefix_scores=True`` the result's ``prefix_scores`` maps each context to the
-    scores of its own tokens (``context + separator`` after the boundary), read from the
-    forward that builds its cache, so no prefix is encoded twice.
-    """
-    r = opts.resolve(lm)
+    stats: RunStats,
+    own: dict[int, JobResult] | None = None,
+) -> tuple[TextScore, ...]:
+    """Plan, run and assemble encoded texts (each after its prefix in ``pre``)."""
     ex = opts.extras
-    ctxs: list[str | None] = contexts if contexts is not None else [None] * len(texts)
-    pre = prefixes(lm, ctxs, opts, r)
-    jobs, plans = plan(encode(lm.tokenizer, texts), pre, r, want_tail=ex.bow)
-    stats = RunStats()
-    own: dict[int, JobResult] | None = {} if prefix_scores else None
+    jobs, plans = plan(encs, pre, r, want_tail=ex.bow)
     results = run_jobs(
         lm,
         jobs,
@@ -353,19 +344,49 @@ def run(
     )
     items = tuple(assemble(p, results, ex) for p in plans)
     _check_finite(items, plans, lm)
+    return items
+
+
+def run(
+    lm: LM,
+    texts: list[str],
+    contexts: list[str | None] | None,
+    opts: RunOptions,
+    *,
+    prefix_scores: bool = False,
+) -> Scores:
+    """Score checked ``texts`` (one context per text, or None) on a resolved LM.
+
+    With ``prefix_scores=True`` the result's ``prefix_scores`` maps each context to the
+    scores of its own tokens (the part kept of ``context + separator``, after the
+    boundary), read from the forward that builds its cache, so no prefix is encoded twice.
+    Under ``truncate_context="left"`` they are the scores of the tokens kept, the very
+    ones the texts were conditioned on, whatever the texts' lengths.
+    """
+    r = opts.resolve(lm)
+    ctxs: list[str | None] = contexts if contexts is not None else [None] * len(texts)
+    pre = prefixes(lm, ctxs, opts, r)
+    stats = RunStats()
+    own: dict[int, JobResult] | None = {} if prefix_scores else None
+    items = _run_encoded(lm, encode(lm.tokenizer, texts), pre, r, opts, stats, own)
     got: dict[str, TextScore] | None = None
-    if prefix_scores:
+    if own is not None:
         got = {
-            pre.kept[k][0]: _prefix_score(pre.kept[k][1], r.boundary, res)
-            for k, res in (own or {}).items()
+            pre.kept[k][0]: _prefix_score(pre.kept[k][1], r.boundary, res) for k, res in own.items()
         }
-        missing = [c for c in dict.fromkeys(c for c in ctxs if c is not None) if c not in got]
-        if missing:  # a prefix too long to share a window with its texts was never run alone
-            alone = run(
-                lm, [c + opts.separator for c in missing], None, replace(opts, extras=Extras())
+        # A prefix whose texts were all too long to share a window with it was never run
+        # alone: score its kept tokens after the boundary, windowed like any text.
+        missing = [k for k, (c, _) in enumerate(pre.kept) if c not in got]
+        if missing:
+            alone = _run_encoded(
+                lm,
+                [pre.kept[k][1] for k in missing],
+                _Prefixes([None] * len(missing), [], []),
+                r,
+                replace(opts, extras=Extras()),
+                stats,
             )
-            got.update(zip(missing, alone, strict=True))
-            stats += alone.stats
+            got.update((pre.kept[k][0], ts) for k, ts in zip(missing, alone, strict=True))
     return Scores(
         items=items,
         model=lm.name,

@@ -29,7 +29,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import IO, Any, Literal, TextIO
 
 from .errors import NonFiniteError, SurprisalError
 
@@ -149,12 +149,18 @@ def token_rows(rec: Mapping[str, Any], extras: Sequence[str]) -> list[list[Any]]
     return rows
 
 
+def _writer(buf: io.StringIO, fmt: str) -> Any:
+    """An RFC 4180 CSV/TSV writer: CRLF line ends, so a field holding a bare CR or LF (a
+    newline token's piece, say) is always quoted and never splits a row."""
+    return csv.writer(buf, delimiter="," if fmt == "csv" else "\t", lineterminator="\r\n")
+
+
 def render(recs: Sequence[Mapping[str, Any]], fmt: str, extras: Sequence[str]) -> str:
     """Records as text in ``fmt`` (no CSV header)."""
     if fmt == "jsonl":
         return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs)
-    buf = io.StringIO()
-    w = csv.writer(buf, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
+    buf = io.StringIO(newline="")
+    w = _writer(buf, fmt)
     for r in recs:
         w.writerows(token_rows(r, extras))
     return buf.getvalue()
@@ -164,7 +170,9 @@ def header(fmt: str, extras: Sequence[str]) -> str:
     """The CSV/TSV header line ("" for JSONL)."""
     if fmt == "jsonl":
         return ""
-    return ("," if fmt == "csv" else "\t").join(TOKEN_COLUMNS + list(extras)) + "\n"
+    buf = io.StringIO(newline="")
+    _writer(buf, fmt).writerow(TOKEN_COLUMNS + list(extras))
+    return buf.getvalue()
 
 
 # ---------------------------------------------------------------- files
@@ -183,14 +191,14 @@ def completed_ids(path: Path, fmt: str) -> set[str]:
     keep = data.rfind(b"\n") + 1  # a line cut by the interruption is not a record
     done: set[str] = set()
     if fmt == "jsonl":
-        for line in data[:keep].decode("utf-8").splitlines():
+        # Split on "\n" only: a record's text may hold U+2028 and other line breaks.
+        for line in data[:keep].split(b"\n"):
             if line.strip():
                 done.add(str(json.loads(line)["id"]))
         if keep != len(data):
             _truncate(path, keep)
         return done
-    delim = "," if fmt == "csv" else "\t"
-    rows = list(csv.reader(io.StringIO(data[:keep].decode("utf-8")), delimiter=delim))
+    rows = _csv_rows(data.decode("utf-8", errors="replace"), fmt)
     if not rows:
         _truncate(path, 0)
         return done
@@ -199,15 +207,36 @@ def completed_ids(path: Path, fmt: str) -> set[str]:
         n, c = counts.get(r[0], (int(r[1]), 0))
         counts[r[0]] = (n, c + 1)
     complete = {k for k, (n, c) in counts.items() if c == n}
-    if len(complete) != len(counts):  # rewrite without the torn record
-        buf = io.StringIO()
-        w = csv.writer(buf, delimiter=delim, lineterminator="\n")
-        w.writerow(rows[0])
-        w.writerows(r for r in rows[1:] if r[0] in complete)
-        path.write_text(buf.getvalue(), encoding="utf-8")
-    elif keep != len(data):
-        _truncate(path, keep)
+    rewrite = header(fmt, rows[0][len(TOKEN_COLUMNS) :]) + "".join(
+        _render_rows([r for r in rows[1:] if r[0] in complete], fmt)
+    )
+    if rewrite.encode("utf-8") != data:  # a torn record: the file keeps the complete ones
+        path.write_bytes(rewrite.encode("utf-8"))
     return complete
+
+
+def _csv_rows(text: str, fmt: str) -> list[list[str]]:
+    """The whole rows of a CSV/TSV text; a row torn by an interruption (inside a quoted
+    field, or short of columns) is dropped."""
+    reader = csv.reader(
+        io.StringIO(text, newline=""), delimiter="," if fmt == "csv" else "\t", strict=True
+    )
+    rows: list[list[str]] = []
+    try:
+        for row in reader:
+            rows.append(row)
+    except csv.Error:  # the tail ends inside a quoted field: that row was never yielded
+        pass
+    else:
+        if rows and not text.endswith("\n"):
+            rows.pop()  # the last row was cut before its line end
+    return [r for r in rows if rows and len(r) == len(rows[0])]
+
+
+def _render_rows(rows: list[list[str]], fmt: str) -> str:
+    buf = io.StringIO(newline="")
+    _writer(buf, fmt).writerows(rows)
+    return buf.getvalue()
 
 
 def part_files(out: Path) -> list[Path]:
@@ -216,10 +245,36 @@ def part_files(out: Path) -> list[Path]:
     return sorted((Path(p) for p in found), key=lambda p: (len(p.name), p.name))
 
 
+def _lock(out: Path) -> IO[str] | None:
+    """An exclusive advisory lock on ``OUT.lock``, held while one process writes ``out``: a
+    second writer (two ``--resume`` runs at once, say) is refused instead of writing every
+    record twice. The lock file stays (removing it would race); it holds nothing."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no advisory locks
+        return None
+    path = out.with_name(out.name + ".lock")
+    fh = path.open("a", encoding="utf-8")
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise SurprisalError(
+            f"{out} is being written by another process (it holds {path.name}); wait for it "
+            "to finish or stop it, then resume"
+        ) from None
+    return fh
+
+
 def _prepare(out: Path, meta: dict[str, Any], fmt: str, resume: bool) -> tuple[set[str], bool]:
     """Check the output against this run's settings; the ids already complete and whether
     part files exist."""
     meta_path = out.with_name(out.name + ".meta.json")
+    try:  # the output's own path in any error, not the settings file's
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.open("a", encoding="utf-8").close()
+    except OSError as exc:
+        raise SurprisalError(f"cannot write {out}: {exc.strerror or exc}") from None
     parts = part_files(out)
     started = (out.exists() and out.stat().st_size > 0) or bool(parts)
     done: set[str] = set()
@@ -241,7 +296,6 @@ def _prepare(out: Path, meta: dict[str, Any], fmt: str, resume: bool) -> tuple[s
         done = completed_ids(out, fmt)
         for p in parts:
             done |= completed_ids(p, "jsonl")
-    out.parent.mkdir(parents=True, exist_ok=True)
     meta_path.write_text(json.dumps(meta, indent=1), encoding="utf-8")
     return done, bool(parts)
 
@@ -436,47 +490,75 @@ def score_to_file(
     run_id = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:12]
     pos = parallel.world()
     rank, size = pos if pos is not None else (0, 1)
-    done, had_parts = _agree_on_state(out, meta, fmt, resume, rank, size)
-    use_parts = size > 1 or had_parts
-    sink = out.with_name(f"{out.name}.rank{rank}.part") if use_parts else out
-    sink_fmt = "jsonl" if use_parts else fmt
+    done, had_parts, lock = _agree_on_state(out, meta, fmt, resume, rank, size)
+    try:
+        use_parts = size > 1 or had_parts
+        sink = out.with_name(f"{out.name}.rank{rank}.part") if use_parts else out
+        bar = None
+        if rank == 0 and progress is not False:
+            from tqdm.auto import tqdm
 
-    bar = None
-    if rank == 0 and progress is not False:
-        from tqdm.auto import tqdm
+            # default: shown on a terminal only
+            bar = tqdm(unit="text", desc="surprisal", disable=None if progress is None else False)
+        try:
+            scored, skipped = _write_chunks(
+                normalize_records(records),
+                sink,
+                "jsonl" if use_parts else fmt,
+                lambda todo: _score_chunk(lm, todo, context, opts, f"in {sink}", sharded=False),
+                lambda i, rid, ts: record(rid, i, ts, unit, words, ex, run_id),
+                done=done,
+                chunk_size=chunk_size,
+                extras=ex,
+                shard=(lambda texts: parallel.share(lm, texts, rank, size)) if size > 1 else None,
+                bar=bar,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        scored = _finish(out, fmt, ex, scored, use_parts, rank, size)
+    finally:
+        if lock is not None:
+            lock.close()  # closing the file releases the lock
+    return FileRun(path=out, scored=scored, skipped=skipped, run_id=run_id)
 
-        # default: shown on a terminal only
-        bar = tqdm(unit="text", desc="surprisal", disable=None if progress is None else False)
+
+def _write_chunks(
+    stream: Iterator[tuple[int, str, str]],
+    sink: Path,
+    fmt: str,
+    score: Any,
+    make_record: Any,
+    *,
+    done: set[str],
+    chunk_size: int,
+    extras: list[str],
+    shard: Any,
+    bar: Any,
+) -> tuple[int, int]:
+    """Score the records not ``done``, ``chunk_size`` at a time (this rank's ``shard`` of
+    each chunk), appending each chunk to ``sink`` and fsyncing it. Returns (scored, skipped)."""
     scored = skipped = 0
-    stream = normalize_records(records)
     with sink.open("a", encoding="utf-8", newline="") as fh:
         if fh.tell() == 0:
-            fh.write(header(sink_fmt, ex))
+            fh.write(header(fmt, extras))
         while chunk := list(islice(stream, chunk_size)):
             todo = [r for r in chunk if r[1] not in done]
             skipped += len(chunk) - len(todo)
-            if size > 1 and todo:
-                todo = [todo[i] for i in parallel.share(lm, [t for _, _, t in todo], rank, size)]
+            if shard is not None and todo:
+                todo = [todo[i] for i in shard([t for _, _, t in todo])]
             if todo:
-                s = _score_chunk(lm, todo, context, opts, f"in {sink}", sharded=False)
                 recs = [
-                    record(rid, i, ts, unit, words, ex, run_id)
-                    for (i, rid, _), ts in zip(todo, s, strict=True)
+                    make_record(i, rid, ts)
+                    for (i, rid, _), ts in zip(todo, score(todo), strict=True)
                 ]
-                fh.write(render(recs, sink_fmt, ex))
+                fh.write(render(recs, fmt, extras))
                 fh.flush()
                 os.fsync(fh.fileno())
                 scored += len(recs)
             if bar is not None:
                 bar.update(len(chunk))
-    if bar is not None:
-        bar.close()
-    return FileRun(
-        path=out,
-        scored=_finish(out, fmt, ex, scored, use_parts, rank, size),
-        skipped=skipped,
-        run_id=run_id,
-    )
+    return scored, skipped
 
 
 def _settings(
@@ -510,12 +592,15 @@ def _settings(
 
 def _agree_on_state(
     out: Path, meta: dict[str, Any], fmt: str, resume: bool, rank: int, size: int
-) -> tuple[set[str], bool]:
-    """Rank 0 checks the output against the settings; every rank learns the ids already
-    complete and whether part files exist (or the error, raised on every rank)."""
+) -> tuple[set[str], bool, IO[str] | None]:
+    """Rank 0 takes the output's lock and checks the output against the settings; every
+    rank learns the ids already complete and whether part files exist (or the error,
+    raised on every rank). Returns those and the lock (rank 0), to close at the end."""
     state: dict[str, Any] = {"done": set(), "parts": False, "error": None}
+    lock = None
     if rank == 0:
         try:
+            lock = _lock(out)
             state["done"], state["parts"] = _prepare(out, meta, fmt, resume)
         except SurprisalError as exc:
             state["error"] = str(exc)
@@ -526,8 +611,10 @@ def _agree_on_state(
         torch.distributed.broadcast_object_list(box, src=0)
         state = box[0]
     if state["error"]:
+        if lock is not None:
+            lock.close()
         raise SurprisalError(state["error"])
-    return state["done"], state["parts"]
+    return state["done"], state["parts"], lock
 
 
 def _finish(

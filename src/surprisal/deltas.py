@@ -118,13 +118,31 @@ class Delta:
 
     @property
     def reduction(self) -> np.ndarray:
-        """(n,) ``S(t) - S(t | e)`` per target, nats; positive = the explanation helped."""
-        return self.base.total() - self.conditioned.total()
+        """(n,) ``S(t) - S(t | e)`` per target, nats; positive = the explanation helped.
+
+        Like is compared with like: both sums run over the target tokens scored in both
+        conditions. Without a boundary token a target's first token cannot be scored alone
+        (NaN) but can after the explanation; it is left out of both sides
+        (:attr:`unpaired_tokens` counts such tokens).
+        """
+        return _paired_difference(self.base, self.conditioned)
+
+    @property
+    def unpaired_tokens(self) -> np.ndarray:
+        """(n,) target tokens scored in one condition only, left out of every reduction."""
+        out = np.zeros(len(self), dtype=np.int64)
+        for other in (self.conditioned, self.controlled):
+            if other is not None:
+                for i, (a, b) in enumerate(zip(self.base, other, strict=True)):
+                    out[i] = max(out[i], int((np.isnan(a.logprobs) ^ np.isnan(b.logprobs)).sum()))
+        return out
 
     @property
     def control_reduction(self) -> np.ndarray | None:
         """(n,) ``S(t) - S(t | control)`` per target, nats, or None without a control."""
-        return None if self.controlled is None else self.base.total() - self.controlled.total()
+        if self.controlled is None:
+            return None
+        return _paired_difference(self.base, self.controlled)
 
     @property
     def reduction_vs_control(self) -> np.ndarray | None:
@@ -132,7 +150,7 @@ class Delta:
         control, nats, or None without a control."""
         if self.controlled is None:
             return None
-        return self.controlled.total() - self.conditioned.total()
+        return _paired_difference(self.controlled, self.conditioned)
 
     def per_token(self, i: int, unit: Unit = "nats") -> np.ndarray:
         """(n_i,) per-token reduction of target i, ``logp(tok | e, ...) - logp(tok | ...)``.
@@ -230,6 +248,16 @@ class Delta:
         if path is not None:
             write_html(html, path)
         return html
+
+
+def _paired_difference(a: Scores, b: Scores) -> np.ndarray:
+    """(n,) ``S_a - S_b`` per text, summed over the tokens scored in both (nats)."""
+    out = np.empty(len(a), dtype=np.float64)
+    for i, (x, y) in enumerate(zip(a, b, strict=True)):
+        lx, ly = x.logprobs.astype(np.float64), y.logprobs.astype(np.float64)
+        both = ~(np.isnan(lx) | np.isnan(ly))
+        out[i] = float(ly[both].sum() - lx[both].sum())
+    return out
 
 
 def _check_prefix(x: object, what: str) -> str:

@@ -383,9 +383,9 @@ def run_jobs(
     stats = stats if stats is not None else RunStats()
     stats.batch_tokens = budget
     plens = [len(p) for p in prefixes]
-    for k, p in enumerate(prefixes):
-        if not p:
-            raise SurprisalError(f"prefix {k} is empty; a shared prefix needs at least one token")
+    for k in {j.prefix for j in jobs if j.prefix is not None}:
+        if not prefixes[k]:  # core maps a context with no tokens to "no prefix"
+            raise AssertionError(f"job on prefix {k}, which has no tokens")
     for job in jobs:
         if job.score_from == 0 and job.prefix is None and (job.ids or job.tail):
             raise AssertionError("a job scoring its first token needs a prefix")
