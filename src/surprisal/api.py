@@ -88,20 +88,7 @@ def score(
     """
     items = check_texts(texts)
     ctxs = contexts_for(context, len(items))
-    opts = RunOptions.make(
-        separator=separator,
-        extras=extras,
-        top_k=top_k,
-        add_bos=add_bos,
-        max_length=max_length,
-        stride=stride,
-        truncate_context=truncate_context,
-        batch_tokens=batch_tokens,
-        padding_side=padding_side,
-        pack=pack,
-        head=head,
-        progress=progress,
-    )
+    opts = RunOptions.of(locals())
     if distributed is not None and not isinstance(distributed, bool):
         raise TypeError(
             f"distributed must be True, False or None, got {type(distributed).__name__}"
@@ -160,20 +147,7 @@ def score_iter(
         raise SurprisalError(f"chunk_size must be at least 1, got {chunk_size}")
     if context is not None and not isinstance(context, str):
         raise TypeError("score_iter takes one context string for all texts (or None)")
-    opts = RunOptions.make(
-        separator=separator,
-        extras=extras,
-        top_k=top_k,
-        add_bos=add_bos,
-        max_length=max_length,
-        stride=stride,
-        truncate_context=truncate_context,
-        batch_tokens=batch_tokens,
-        padding_side=padding_side,
-        pack=pack,
-        head=head,
-        progress=progress,
-    )
+    opts = RunOptions.of(locals())
     lm = resolve_model(model, device=device, dtype=dtype)
     it = iter(texts)
     offset = 0

@@ -23,8 +23,8 @@ LM) -> :func:`prefixes` (each distinct context tokenized once) -> :func:`plan` (
 from __future__ import annotations
 
 import operator
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -111,6 +111,13 @@ class RunOptions:
     ) -> RunOptions:
         """Options from the public keywords (``extras`` as names, ``top_k``)."""
         return cls(extras=parse_extras(extras, top_k), **kw)
+
+    @classmethod
+    def of(cls, keywords: Mapping[str, Any]) -> RunOptions:
+        """Options from a public verb's keywords (pass its ``locals()``): the run options it
+        takes are picked by name, so every verb maps them the same way."""
+        names = [f.name for f in fields(cls) if f.name != "extras"] + ["extras", "top_k"]
+        return cls.make(**{k: keywords[k] for k in names if k in keywords})
 
     def resolve(self, lm: LM) -> _Resolved:
         """The window length, stride and boundary token for ``lm``."""

@@ -272,7 +272,10 @@ def _prepare(out: Path, meta: dict[str, Any], fmt: str, resume: bool) -> tuple[s
     meta_path = out.with_name(out.name + ".meta.json")
     try:  # the output's own path in any error, not the settings file's
         out.parent.mkdir(parents=True, exist_ok=True)
+        existed = out.exists()
         out.open("a", encoding="utf-8").close()
+        if not existed:
+            os.unlink(out)  # a multi-process run writes part files first; OUT comes at the merge
     except OSError as exc:
         raise SurprisalError(f"cannot write {out}: {exc.strerror or exc}") from None
     parts = part_files(out)
@@ -477,14 +480,7 @@ def score_to_file(
     ex = _record_options(fmt, unit, words, extras, chunk_size)
     if context is not None and not isinstance(context, str):
         raise TypeError("score_to_file takes one context string for all records (or None)")
-    opts = RunOptions.make(
-        separator=separator,
-        extras=ex,
-        max_length=max_length,
-        stride=stride,
-        batch_tokens=batch_tokens,
-        progress=False,
-    )
+    opts = RunOptions.of({**locals(), "extras": ex, "progress": False})
     lm = resolve_model(model)
     meta = _settings(lm, settings, unit, ex, words, context, separator, max_length, stride, fmt)
     run_id = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:12]
@@ -665,14 +661,7 @@ def score_to_stream(
     ex = _record_options(fmt, unit, words, extras, chunk_size)
     if context is not None and not isinstance(context, str):
         raise TypeError("score_to_stream takes one context string for all records (or None)")
-    opts = RunOptions.make(
-        separator=separator,
-        extras=ex,
-        max_length=max_length,
-        stride=stride,
-        batch_tokens=batch_tokens,
-        progress=False,
-    )
+    opts = RunOptions.of({**locals(), "extras": ex, "progress": False})
     lm = resolve_model(model)
     pos = parallel.world()
     lead = pos is None or pos[0] == 0

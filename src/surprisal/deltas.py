@@ -323,18 +323,7 @@ def delta(
     prefixes = [_check_prefix(explanation, "explanation")]
     if control is not None:
         prefixes.append(_check_prefix(control, "control"))
-    opts = RunOptions(
-        separator=separator,
-        add_bos=add_bos,
-        max_length=max_length,
-        stride=stride,
-        truncate_context=truncate_context,
-        batch_tokens=batch_tokens,
-        padding_side=padding_side,
-        pack=pack,
-        head=head,
-        progress=progress,
-    )
+    opts = RunOptions.of(locals())
     lm = resolve_model(model, device=device, dtype=dtype)
     base, conds, costs = _run(lm, items, prefixes, opts)
     return Delta(
@@ -441,18 +430,7 @@ def rank_explanations(
         raise SurprisalError("candidates is empty; give at least one explanation")
     if by not in ("reduction", "two_part_gain"):
         raise SurprisalError(f"by must be 'reduction' or 'two_part_gain', got {by!r}")
-    opts = RunOptions(
-        separator=separator,
-        add_bos=add_bos,
-        max_length=max_length,
-        stride=stride,
-        truncate_context=truncate_context,
-        batch_tokens=batch_tokens,
-        padding_side=padding_side,
-        pack=pack,
-        head=head,
-        progress=progress,
-    )
+    opts = RunOptions.of(locals())
     lm = resolve_model(model, device=device, dtype=dtype)
     prefixes = list(dict.fromkeys(cands + ([_check_prefix(control, "control")] if control else [])))
     base, conds, costs = _run(lm, items, prefixes, opts)
