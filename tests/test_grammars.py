@@ -1,4 +1,6 @@
-"""Tests for surprisal.grammar.grammars and surprisal.grammar.zoo (pure Python, no torch use)."""
+"""Tests for the grammar kinds (base, context_free, regular, predicates) and the catalog.
+
+Pure Python, no torch use."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from surprisal.grammar.grammars import (
+from surprisal.grammar import (
     EDIT_KINDS,
     Grammar,
     MinimalPair,
@@ -19,7 +21,7 @@ from surprisal.grammar.grammars import (
     predicate,
     regex,
 )
-from surprisal.grammar.zoo import ZOO_NAMES, zoo
+from surprisal.grammar.catalog import ZOO_NAMES, zoo
 
 # ----------------------------------------------------------------------------------------
 # Hand-written membership cases
@@ -185,7 +187,7 @@ def test_count_ambiguous_cfg_is_exact() -> None:
 def test_count_validation() -> None:
     with pytest.raises(ValueError, match="length must be >= 0"):
         zoo["dyck1"].count(-1)
-    with pytest.raises(ValueError, match="length must be an int"):
+    with pytest.raises(TypeError, match="length must be an int"):
         zoo["dyck1"].count(2.0)  # type: ignore[arg-type]
 
 
@@ -434,7 +436,7 @@ def test_cfg_empty_language_and_non_str() -> None:
     assert g.count(3) == 0 and not g.accepts("aaa")
     with pytest.raises(ValueError, match="no members"):
         g.sample(1)
-    with pytest.raises(ValueError, match="expects the grammar as a str"):
+    with pytest.raises(TypeError, match="expects the grammar as a str"):
         cfg(123)  # type: ignore[arg-type]
 
 
@@ -443,7 +445,7 @@ def test_accepts_foreign_input() -> None:
     assert not g.accepts("(x)")
     assert not g.accepts(["(", "x", ")"])
     assert not g.accepts(["()"])
-    with pytest.raises(ValueError, match="expects a str or a tuple/list"):
+    with pytest.raises(TypeError, match="expects a str or a tuple/list"):
         g.accepts(42)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="character 'x' at position 1"):
         g.tokenize("(x)")

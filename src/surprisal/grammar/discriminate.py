@@ -34,7 +34,7 @@ from ..api import _score
 from ..errors import SurprisalError
 from ..lm import LM, resolve_model
 from ..tokenize import check_texts
-from .grammars import Grammar
+from .base import Grammar
 
 __all__ = ["Membership", "membership"]
 

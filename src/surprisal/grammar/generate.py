@@ -28,8 +28,8 @@ from .. import stats as _stats
 from .._compat import expand_cache
 from ..errors import SurprisalError
 from ..lm import LM, resolve_model
-from .grammars import Grammar
-from .membership import _end_text, examples_apart
+from .base import Grammar
+from .discriminate import _end_text, examples_apart
 
 __all__ = ["Generation", "generation"]
 
