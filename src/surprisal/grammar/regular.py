@@ -207,7 +207,7 @@ class _Parser:
             return CharSet(dot=True)
         if c == "\\":
             return self.escape(in_class=False)
-        if c in "*+?" or (c == "{" and _REPEAT_BRACES.match(self.p, self.i)):
+        if c in "*+?" or self.braces() is not None:
             raise self.error("a repeat with nothing to repeat")  # pragma: no cover - re refuses
         self.i += 1
         return CharSet(chars=c)
@@ -229,6 +229,13 @@ class _Parser:
         self.i += 1  # the ")" (re.compile checked the balance)
         return node
 
+    def braces(self) -> re.Match[str] | None:
+        """The ``{m,n}`` repeat at the cursor; None where a "{" is a literal, as in re."""
+        m = _REPEAT_BRACES.match(self.p, self.i)
+        if m is None or (m.group(1) == "" and m.group(2) is None):  # "{", "{}", "{x"
+            return None
+        return m
+
     def repeat(self, node: Node) -> Node:
         start = self.i
         c = self.peek()
@@ -236,9 +243,9 @@ class _Parser:
             self.i += 1
             lo, hi = {"*": (0, None), "+": (1, None), "?": (0, 1)}[c]
         else:
-            m = _REPEAT_BRACES.match(self.p, self.i) if c == "{" else None
-            if m is None or (m.group(1) == "" and m.group(2) is None):
-                return node  # "{" that is not a repeat is a literal, as in re
+            m = self.braces()
+            if m is None:
+                return node
             self.i = m.end()
             lo = int(m.group(1) or 0)
             hi = (
