@@ -173,6 +173,62 @@ def _parse_cfg_text(
     return order, rules, list(terminals)
 
 
+Rules = list[list[tuple[Item, ...]]]  # [nonterminal][alternative] -> symbols
+
+
+def _nullable(rules: Rules) -> list[bool]:
+    """Which nonterminals derive the empty string (fixed point)."""
+    nullable = [False] * len(rules)
+    changed = True
+    while changed:
+        changed = False
+        for a, alts in enumerate(rules):
+            if not nullable[a] and any(
+                all(isinstance(x, int) and nullable[x] for x in alt) for alt in alts
+            ):
+                nullable[a] = changed = True
+    return nullable
+
+
+def _without_epsilon(rules: Rules, nullable: list[bool], names: list[str]) -> Rules:
+    """Every way of dropping nullable nonterminals from each alternative, minus empty ones."""
+    eps_free: Rules = []
+    for a, alts in enumerate(rules):
+        variants: list[tuple[Item, ...]] = []
+        for alt in alts:
+            spots = [i for i, x in enumerate(alt) if isinstance(x, int) and nullable[x]]
+            if 2 ** len(spots) > _MAX_VARIANTS:
+                raise SurprisalError(
+                    f"CFG rule for {names[a]!r} has {len(spots)} nullable "
+                    "nonterminals in one alternative; split it into smaller rules"
+                )
+            for drop in itertools.product((False, True), repeat=len(spots)):
+                dropped = {s for s, d in zip(spots, drop, strict=True) if d}
+                v = tuple(x for i, x in enumerate(alt) if i not in dropped)
+                if v:
+                    variants.append(v)
+        eps_free.append(list(dict.fromkeys(variants)))
+    return eps_free
+
+
+def _without_units(rules: Rules) -> Rules:
+    """A gets the non-unit alternatives of every B with A =>* B (unit rules removed)."""
+
+    def is_unit(alt: tuple[Item, ...]) -> bool:
+        return len(alt) == 1 and isinstance(alt[0], int)
+
+    final: Rules = []
+    for a in range(len(rules)):
+        closure = [a]
+        for b in closure:
+            for alt in rules[b]:
+                if is_unit(alt) and alt[0] not in closure:
+                    closure.append(int(alt[0]))
+        merged = [alt for b in closure for alt in rules[b] if not is_unit(alt)]
+        final.append(list(dict.fromkeys(merged)))
+    return final
+
+
 class _SymbolLexer(Lexer):
     """A lark lexer whose input is a tuple of grammar symbols, one token per symbol."""
 
@@ -290,51 +346,12 @@ class CFGGrammar(Grammar):
     # ---- counting -----------------------------------------------------------------------
 
     def _prepare_counting(self) -> None:
-        rules = self._rules
-        k = len(rules)
-        nullable = [False] * k
-        changed = True
-        while changed:
-            changed = False
-            for a in range(k):
-                if not nullable[a] and any(
-                    all(isinstance(x, int) and nullable[x] for x in alt) for alt in rules[a]
-                ):
-                    nullable[a] = changed = True
+        """Compile the rules for counting: no epsilon rules, no unit rules."""
+        k = len(self._rules)
+        nullable = _nullable(self._rules)
         self._start_nullable = nullable[0]
-        # 1. epsilon removal: every way of dropping nullable nonterminals, minus empty rules
-        eps_free: list[list[tuple[Item, ...]]] = []
-        for a in range(k):
-            variants: list[tuple[Item, ...]] = []
-            for alt in rules[a]:
-                spots = [i for i, x in enumerate(alt) if isinstance(x, int) and nullable[x]]
-                if 2 ** len(spots) > _MAX_VARIANTS:
-                    raise SurprisalError(
-                        f"CFG rule for {self._nt_names[a]!r} has {len(spots)} nullable "
-                        "nonterminals in one alternative; split it into smaller rules"
-                    )
-                for drop in itertools.product((False, True), repeat=len(spots)):
-                    dropped = {s for s, d in zip(spots, drop, strict=True) if d}
-                    v = tuple(x for i, x in enumerate(alt) if i not in dropped)
-                    if v:
-                        variants.append(v)
-            eps_free.append(list(dict.fromkeys(variants)))
-        # 2. unit-rule removal: A gets the non-unit rules of every B with A =>* B
-        final: list[list[tuple[Item, ...]]] = []
-        for a in range(k):
-            closure = [a]
-            for b in closure:
-                for alt in eps_free[b]:
-                    if len(alt) == 1 and isinstance(alt[0], int) and alt[0] not in closure:
-                        closure.append(alt[0])
-            merged = [
-                alt
-                for b in closure
-                for alt in eps_free[b]
-                if not (len(alt) == 1 and isinstance(alt[0], int))
-            ]
-            final.append(list(dict.fromkeys(merged)))
-        self._crules = final
+        eps_free = _without_epsilon(self._rules, nullable, self._nt_names)
+        self._crules = _without_units(eps_free)
         self._derivs: list[list[int]] = [[0] for _ in range(k)]  # [nt][length]
         self._suffix: dict[tuple[int, int, int, int], int] = {}
         self._rule_cums: dict[tuple[int, int], list[int]] = {}
