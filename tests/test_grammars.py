@@ -1,4 +1,6 @@
-"""Tests for surprisal.grammar.grammars and surprisal.grammar.zoo (pure Python, no torch use)."""
+"""Tests for the grammar kinds (base, context_free, regular, predicates) and the catalog.
+
+Pure Python, no torch use."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from surprisal.grammar.grammars import (
+from surprisal.errors import SurprisalError
+from surprisal.grammar import (
     EDIT_KINDS,
     Grammar,
     MinimalPair,
@@ -19,7 +22,7 @@ from surprisal.grammar.grammars import (
     predicate,
     regex,
 )
-from surprisal.grammar.zoo import ZOO_NAMES, zoo
+from surprisal.grammar.catalog import ZOO_NAMES, zoo
 
 # ----------------------------------------------------------------------------------------
 # Hand-written membership cases
@@ -185,7 +188,7 @@ def test_count_ambiguous_cfg_is_exact() -> None:
 def test_count_validation() -> None:
     with pytest.raises(ValueError, match="length must be >= 0"):
         zoo["dyck1"].count(-1)
-    with pytest.raises(ValueError, match="length must be an int"):
+    with pytest.raises(TypeError, match="length must be an int"):
         zoo["dyck1"].count(2.0)  # type: ignore[arg-type]
 
 
@@ -434,7 +437,7 @@ def test_cfg_empty_language_and_non_str() -> None:
     assert g.count(3) == 0 and not g.accepts("aaa")
     with pytest.raises(ValueError, match="no members"):
         g.sample(1)
-    with pytest.raises(ValueError, match="expects the grammar as a str"):
+    with pytest.raises(TypeError, match="expects the grammar as a str"):
         cfg(123)  # type: ignore[arg-type]
 
 
@@ -443,7 +446,7 @@ def test_accepts_foreign_input() -> None:
     assert not g.accepts("(x)")
     assert not g.accepts(["(", "x", ")"])
     assert not g.accepts(["()"])
-    with pytest.raises(ValueError, match="expects a str or a tuple/list"):
+    with pytest.raises(TypeError, match="expects a str or a tuple/list"):
         g.accepts(42)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="character 'x' at position 1"):
         g.tokenize("(x)")
@@ -472,7 +475,38 @@ REGEX_CASES: list[tuple[str, str | None]] = [
 ]
 
 
-@pytest.mark.parametrize(("pattern", "alphabet"), REGEX_CASES)
+# syntax the regex parser must read as re does
+PARSER_CASES: list[tuple[str, str | None]] = [
+    (r"a\.b", None),  # escaped punctuation is a literal
+    (r"[]a]b", None),  # "]" first in a class is a literal
+    ("[a-]+", None),  # "-" last in a class is a literal
+    ("[-a]{2}", None),
+    ("a{,2}b", None),
+    ("a{2}", None),
+    ("a{,}b", None),
+    ("a{}", None),  # not a repeat: literal braces
+    ("a{", None),
+    ("(?P<x>ab)|c", None),
+    ("((a|b)c)*", None),
+    (r"\x61\u0062+", None),
+    (r"\N{LATIN SMALL LETTER A}b?", None),
+    (r"[\da]b", "0a1b"),
+    (r"[^\s]a", "a b"),
+    (r"\w\W", "a-1"),
+    (r"[\]\\]x", None),
+    ("a|", None),
+    ("(|a)b", None),
+    ("a{1,3}?b{0,1}", None),
+    ("(?:)a", None),
+    (r"\ta\n", None),
+    (r"\0a", None),
+    ("a$", None),
+    (".a", "a\nb"),
+    (r"[\b]a", None),
+]
+
+
+@pytest.mark.parametrize(("pattern", "alphabet"), REGEX_CASES + PARSER_CASES)
 def test_regex_counts_and_samples_match_re(pattern: str, alphabet: str | None) -> None:
     g = regex(pattern, alphabet=alphabet)
     for length in range(6):
@@ -548,3 +582,115 @@ def test_predicate_with_sampler_and_words() -> None:
         predicate(fn, alphabet=["x", "x"])
     with pytest.raises(ValueError, match="alphabet is empty"):
         predicate(fn, alphabet=[])
+
+
+# ----------------------------------------------------------------------------------------
+# The regex parser (grammar.regular): agrees with re on the subset it accepts
+# ----------------------------------------------------------------------------------------
+
+
+def test_regex_parser_infers_the_alphabet() -> None:
+    assert regex(r"[]a]b").alphabet == ("]", "a", "b")
+    assert regex(r"\x61\u0062+").alphabet == ("a", "b")
+    assert regex("a{}").alphabet == ("a", "{", "}")
+    assert regex(r"a\.b").alphabet == (".", "a", "b")
+
+
+_ATOMS = st.sampled_from(["a", "b", "c", "[ab]", "[^a]", ".", r"\.", "[a-c]", "(?:)"])
+
+
+def _pattern(depth: int) -> st.SearchStrategy[str]:
+    if depth == 0:
+        return _ATOMS
+    sub = _pattern(depth - 1)
+    suffix = st.sampled_from(["", "*", "+", "?", "{2}", "{,2}", "{1,}", "{0,2}", "*?"])
+    return st.one_of(
+        _ATOMS,
+        st.builds(lambda x, s: f"({x}){s}", sub, suffix),
+        st.builds(lambda x, y: x + y, sub, sub),
+        st.builds(lambda x, y: f"{x}|{y}", sub, sub),
+    )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pattern=_pattern(3))
+def test_regex_counts_match_re_on_random_patterns(pattern: str) -> None:
+    """Counting on the DFA built from our AST agrees with re.fullmatch, string by string."""
+    g = regex(pattern, alphabet="abc.")
+    for length in range(4):
+        strings = ["".join(s) for s in itertools.product(g.alphabet, repeat=length)]
+        assert g.count(length) == sum(bool(re.fullmatch(pattern, s)) for s in strings), (
+            pattern,
+            length,
+        )
+
+
+@pytest.mark.parametrize(
+    ("pattern", "what", "pos"),
+    [
+        (r"ab(c)\1", "back-references", 5),
+        ("a(?!b)", "look-arounds", 1),
+        ("a(?<=a)", "look-arounds", 1),
+        ("(?>a)", "atomic groups", 0),
+        ("a(?#note)", "comments", 1),
+        ("(a)(?(1)b|c)", "conditional groups", 3),
+        ("a(?s:.)", "inline flags", 1),
+        (r"a\b", "anchor", 1),
+        (r"\Aa", "anchor", 0),
+        ("ab^", "anchors other than", 2),
+        ("a$b", "anchors other than", 1),
+        ("ab+?c++", "possessive repeats", 5),
+    ],
+)
+def test_regex_unsupported_syntax_names_its_position(pattern: str, what: str, pos: int) -> None:
+    with pytest.raises(SurprisalError, match=f"{what}.*at position {pos} of"):
+        regex(pattern)
+
+
+def test_regex_type_and_value_errors() -> None:
+    with pytest.raises(TypeError, match="pattern as a str"):
+        regex(b"ab")  # type: ignore[arg-type]
+    with pytest.raises(SurprisalError, match="invalid regular expression"):
+        regex("a{2,1}")
+    with pytest.raises(SurprisalError, match="names no characters"):
+        regex("(?:)")
+
+
+def test_wrong_types_raise_type_error() -> None:
+    with pytest.raises(TypeError, match="separator must be a str"):
+        predicate(lambda s: True, alphabet="ab", separator=None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="symbol must be a str"):
+        predicate(lambda s: True, alphabet=["a", 1])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="iterable of str"):
+        predicate(lambda s: True, alphabet=3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="callable"):
+        predicate("not callable", alphabet="ab")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="sampler must be"):
+        predicate(lambda s: True, alphabet="ab", sampler=3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="needs alphabet"):
+        predicate(lambda s: True, alphabet=None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="tokenize expects a str"):
+        zoo["dyck1"].tokenize(["("])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="n must be an int"):
+        zoo["dyck1"].sample("3")  # type: ignore[arg-type]
+    with pytest.raises(SurprisalError, match="non-empty str"):
+        predicate(lambda s: True, alphabet=["a", ""])
+
+
+def test_modules_are_not_shadowed_by_functions() -> None:
+    import importlib
+    import pkgutil
+    import types
+
+    import surprisal.grammar as pkg
+    import surprisal.grammar.discriminate as m
+
+    for info in pkgutil.iter_modules(pkg.__path__):  # every module is reachable as itself
+        importlib.import_module(f"surprisal.grammar.{info.name}")
+        assert isinstance(getattr(pkg, info.name), types.ModuleType), info.name
+
+    assert m.Membership is pkg.Membership and callable(m.membership)
+    public = set(pkg.__all__)
+    modules = {n for n in dir(pkg) if isinstance(getattr(pkg, n), types.ModuleType)}
+    assert not public & modules, public & modules
+    assert {"membership", "generation", "zoo", "cfg", "regex", "predicate"} <= public

@@ -151,7 +151,7 @@ def test_generation_uses_the_prefix_cache(trained_lm):
     """Sampling after the prefix equals sampling from the concatenated prompt."""
     lm = trained_lm
     gen = torch.Generator().manual_seed(0)
-    from surprisal.grammar.generation import _sample
+    from surprisal.grammar.generate import _sample
 
     ids = [lm.boundary_id, *lm.tokenizer("(()\n", add_special_tokens=False)["input_ids"]]
     texts, _ = _sample(

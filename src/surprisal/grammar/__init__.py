@@ -6,16 +6,26 @@ membership, sampling of members and guaranteed non-members (minimal pairs).
 natural-language explanation of the grammar in context; :func:`generation` asks whether
 what it generates belongs to the grammar.
 
+One module per idea: :mod:`.base` (the :class:`Grammar` class, minimal pairs, negatives),
+:mod:`.sampling` (length-spread sampling), :mod:`.context_free` (:func:`cfg`),
+:mod:`.regular` (:func:`regex`), :mod:`.predicates` (:func:`predicate`), :mod:`.catalog`
+(the zoo), :mod:`.prompts` (end markers and few-shot examples), :mod:`.discriminate`
+(:func:`membership`) and :mod:`.generate` (:func:`generation`). No module is named like a
+function, so ``import surprisal.grammar.discriminate as m; m.Membership`` works.
+
 >>> from surprisal import grammar
 >>> g = grammar.zoo["dyck1"]
 >>> g.accepts("(()())"), g.accepts("(()")
 (True, False)
 """
 
-from .generation import Generation, generation
-from .grammars import EDIT_KINDS, Grammar, MinimalPair, Negative, cfg, predicate, regex
-from .membership import Membership, membership
-from .zoo import ZOO_NAMES, zoo
+from .base import EDIT_KINDS, Grammar, MinimalPair, Negative
+from .catalog import ZOO_NAMES, zoo
+from .context_free import cfg
+from .discriminate import Membership, membership
+from .generate import Generation, generation
+from .predicates import predicate
+from .regular import regex
 
 __all__ = [
     "EDIT_KINDS",

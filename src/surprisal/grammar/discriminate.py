@@ -34,22 +34,12 @@ from ..core import RunOptions, run
 from ..errors import SurprisalError
 from ..lm import LM, resolve_model
 from ..tokenize import check_texts
-from .grammars import Grammar
+from .base import Grammar
+from .prompts import end_marker, grammar_conditions
 
 __all__ = ["Membership", "membership"]
 
 ScoreKind = Literal["logprob", "mean", "slor"]
-
-
-def _end_text(lm: LM, end: str) -> str:
-    if end == "eos":
-        tok = lm.tokenizer
-        if tok.eos_token is None:
-            raise SurprisalError("end='eos' needs a tokenizer with an EOS token; use end='\\n'")
-        return str(tok.eos_token)
-    if not isinstance(end, str) or not end:
-        raise SurprisalError(f"end must be a non-empty string or 'eos', got {end!r}")
-    return end
 
 
 @dataclass(frozen=True)
@@ -387,27 +377,6 @@ def _candidates(
     return texts, labels, kinds, lengths, pairs
 
 
-def examples_apart(
-    grammar: Grammar, k: int, exclude: set[str], min_len: int, max_len: int, seed: int
-) -> list[str]:
-    """k members of the grammar that are not in ``exclude`` (for few-shot prefixes)."""
-    want = k + len(exclude)
-    try:
-        avail = sum(grammar.count(L) for L in range(min_len, max_len + 1))
-        want = min(want, avail)
-    except ValueError:  # a grammar that cannot count: sample what we want, the error says
-        pass
-    pool = grammar.sample(want, min_len, max_len, seed=seed)
-    examples = [t for t in pool if t not in exclude][:k]
-    if len(examples) < k:
-        raise SurprisalError(
-            f"grammar {grammar.name!r} has only {len(examples)} members of length "
-            f"[{min_len}, {max_len}] apart from the {len(exclude)} candidates, but shots={k}; "
-            "lower shots or n, or widen the length range"
-        )
-    return examples
-
-
 def membership(
     model: LM | str | Any,
     grammar: Grammar | None = None,
@@ -434,7 +403,8 @@ def membership(
         model: an LM, a name/path, or a ``(model, tokenizer)`` pair.
         grammar: a :class:`Grammar` (members and minimal-pair non-members are sampled from
             it), or None with ``positives`` and ``negatives`` given.
-        explanation, control: prefix texts; each adds a condition. A grammar's own
+        explanation, control: prefix texts (non-blank; see
+            :class:`~surprisal.conditions.Conditions`); each adds a condition. A grammar's own
             ``explanation``/``control`` are not used unless passed.
         shots: add a "shots" condition whose prefix is this many example members (sampled
             apart from the candidates), each followed by the end marker.
@@ -457,36 +427,63 @@ def membership(
     (('none', 'explanation'), True)
     """
     lm = resolve_model(model)
-    end_text = _end_text(lm, end)
+    end_text = end_marker(lm, end)
     if not 0.0 < test_fraction < 1.0:
         raise SurprisalError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    if shots < 0:
-        raise SurprisalError(f"shots must be >= 0, got {shots}")
     texts, labels, kinds, lengths, pairs = _candidates(
         grammar, positives, negatives, n, min_len, max_len, negative_kinds, seed
     )
-    prefixes: dict[str, str] = {"none": ""}
-    if explanation is not None:
-        if not isinstance(explanation, str) or not explanation.strip():
-            raise SurprisalError("explanation must be a non-empty string")
-        prefixes["explanation"] = explanation + "\n"
-    if control is not None:
-        if not isinstance(control, str) or not control.strip():
-            raise SurprisalError("control must be a non-empty string")
-        prefixes["control"] = control + "\n"
-    if shots:
-        if grammar is None:
-            pool = [t for t, lab in zip(texts, labels, strict=True) if lab == 1]
-            raise SurprisalError(
-                f"shots needs a grammar to draw examples from (got {len(pool)} given positives; "
-                "put examples into the explanation instead)"
-            )
-        members = {t for t, lab in zip(texts, labels, strict=True) if lab == 1}
-        examples = examples_apart(grammar, shots, members, min_len, max_len, seed + 7)
-        prefixes["shots"] = "".join(t + end_text for t in examples)
-    conds = tuple(prefixes)
+    conditions = grammar_conditions(
+        grammar,
+        explanation=explanation,
+        control=control,
+        shots=shots,
+        end_text=end_text,
+        exclude={t for t, lab in zip(texts, labels, strict=True) if lab == 1},
+        min_len=min_len,
+        max_len=max_len,
+        seed=seed,
+    )
+    prefixes = {c: p or "" for c, p in conditions.prefixes().items()}
+    logprob, n_tok, base_items = _score_conditions(
+        lm, texts, prefixes, end_text, batch_tokens=batch_tokens, progress=progress
+    )
+    lab = np.array(labels, dtype=np.int64)
+    test = _stratified_test_split(labels, test_fraction, seed)
+    unigram = _unigram_logprob(base_items, (lab == 1) & ~test, lm.vocab_size)
+    return Membership(
+        grammar=grammar.name if grammar is not None else "given",
+        conditions=tuple(prefixes),
+        prefixes=prefixes,
+        texts=tuple(texts),
+        labels=lab,
+        kinds=tuple(kinds),
+        lengths=np.array(lengths, dtype=np.int64),
+        test=test,
+        pairs=np.array(pairs, dtype=np.int64).reshape(-1, 2),
+        logprob=logprob,
+        n_tokens=n_tok,
+        unigram_logprob=unigram,
+        end=end_text,
+        seed=seed,
+        n_boot=n_boot,
+    )
 
-    # one engine call: every condition's strings, each prefix encoded once
+
+def _score_conditions(
+    lm: LM,
+    texts: list[str],
+    prefixes: dict[str, str],
+    end_text: str,
+    *,
+    batch_tokens: int | None,
+    progress: bool | None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[Any]]:
+    """Score every string + end marker under every condition in one engine call (each
+    prefix is encoded once). Returns, per condition, the (n,) total log-probabilities in nats
+    and the (n,) numbers of scored tokens, and the per-text results of the "none" condition.
+    """
+    conds = tuple(prefixes)
     all_texts: list[str] = []
     all_ctx: list[str | None] = []
     for c in conds:
@@ -502,36 +499,26 @@ def membership(
         )
         for k, c in enumerate(conds)
     }
-    lab = np.array(labels, dtype=np.int64)
-    # split, stratified by label; SLOR's unigram model comes from calibration members only
+    return logprob, n_tok, list(s.items[:n_t])
+
+
+def _stratified_test_split(labels: list[int], test_fraction: float, seed: int) -> np.ndarray:
+    """(n,) True for the test strings: ``test_fraction`` of each label, seeded."""
     rng = random.Random(seed)
-    test = np.zeros(n_t, dtype=bool)
+    test = np.zeros(len(labels), dtype=bool)
     for value in (0, 1):
-        idx = [i for i in range(n_t) if labels[i] == value]
+        idx = [i for i in range(len(labels)) if labels[i] == value]
         rng.shuffle(idx)
         test[idx[: round(len(idx) * test_fraction)]] = True
-    base_items = s.items[:n_t]
-    V = lm.vocab_size
-    counts = np.zeros(V, dtype=np.float64)
-    for i in range(n_t):
-        if lab[i] == 1 and not test[i]:
-            np.add.at(counts, base_items[i].token_ids, 1.0)
-    uni = np.log((counts + 1.0) / (counts.sum() + V))
-    unigram = np.array([float(uni[t.token_ids].sum()) for t in base_items])
-    return Membership(
-        grammar=grammar.name if grammar is not None else "given",
-        conditions=conds,
-        prefixes=prefixes,
-        texts=tuple(texts),
-        labels=lab,
-        kinds=tuple(kinds),
-        lengths=np.array(lengths, dtype=np.int64),
-        test=test,
-        pairs=np.array(pairs, dtype=np.int64).reshape(-1, 2),
-        logprob=logprob,
-        n_tokens=n_tok,
-        unigram_logprob=unigram,
-        end=end_text,
-        seed=seed,
-        n_boot=n_boot,
-    )
+    return test
+
+
+def _unigram_logprob(items: list[Any], fit: np.ndarray, vocab_size: int) -> np.ndarray:
+    """(n,) log-probability, nats, of each item's tokens under an add-one smoothed unigram
+    model fitted on the items where ``fit`` is True (SLOR's baseline)."""
+    counts = np.zeros(vocab_size, dtype=np.float64)
+    for i, item in enumerate(items):
+        if fit[i]:
+            np.add.at(counts, item.token_ids, 1.0)
+    uni = np.log((counts + 1.0) / (counts.sum() + vocab_size))
+    return np.array([float(uni[t.token_ids].sum()) for t in items])

@@ -1,6 +1,6 @@
 """A zoo of small formal languages for membership experiments with language models.
 
-``zoo`` is a read-only mapping from a name to a :class:`~surprisal.grammar.grammars.Grammar`;
+``zoo`` is a read-only mapping from a name to a :class:`~surprisal.grammar.Grammar`;
 ``ZOO_NAMES`` lists the names in a fixed order. Every zoo grammar carries an
 ``explanation`` — a short natural-language description precise enough to decide membership —
 and a ``control`` — a text of about the same length (within 20% in characters) about
@@ -19,10 +19,10 @@ name            type    language
 =============== ======= ============================================================
 
 All zoo CFGs are unambiguous (declared with ``unambiguous=True``), so their
-:meth:`~surprisal.grammar.grammars.Grammar.count` is exact at every length and sampling is
+:meth:`~surprisal.grammar.Grammar.count` is exact at every length and sampling is
 uniform within each length.
 
->>> from surprisal.grammar.zoo import zoo, ZOO_NAMES
+>>> from surprisal.grammar.catalog import zoo, ZOO_NAMES
 >>> ZOO_NAMES[:3]
 ('dyck1', 'dyck2', 'anbn')
 >>> zoo["dyck2"].accepts("([])[]"), zoo["dyck2"].accepts("([)]")
@@ -35,7 +35,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from surprisal.grammar.grammars import Grammar, cfg, regex
+from .base import Grammar
+from .context_free import cfg
+from .regular import regex
 
 __all__ = ["ZOO_NAMES", "zoo"]
 

@@ -28,8 +28,8 @@ from .. import stats as _stats
 from .._compat import expand_cache
 from ..errors import SurprisalError
 from ..lm import LM, resolve_model
-from .grammars import Grammar
-from .membership import _end_text, examples_apart
+from .base import Grammar
+from .prompts import end_marker, grammar_conditions
 
 __all__ = ["Generation", "generation"]
 
@@ -214,6 +214,20 @@ def _sample(
     return texts, done_flags
 
 
+def _enough_tokens(lm: LM, grammar: Grammar, max_len: int) -> int:
+    """New tokens enough for ``max_len`` symbols (the longest symbol, each with a separator)
+    and an end marker."""
+    sym_tokens = max(
+        len(lm.tokenizer(s, add_special_tokens=False)["input_ids"]) for s in grammar.alphabet
+    )
+    sep_tokens = (
+        len(lm.tokenizer(grammar.separator, add_special_tokens=False)["input_ids"])
+        if grammar.separator
+        else 0
+    )
+    return max_len * (sym_tokens + sep_tokens) + 4
+
+
 def generation(
     model: LM | str | Any,
     grammar: Grammar,
@@ -237,8 +251,10 @@ def generation(
     Args:
         model: an LM, a name/path, or a ``(model, tokenizer)`` pair.
         grammar: the grammar whose membership decides validity.
-        explanation, control: prefix texts; each adds a condition.
-        shots: add a "shots" condition with this many example members as the prefix.
+        explanation, control: prefix texts (non-blank; see
+            :class:`~surprisal.conditions.Conditions`); each adds a condition.
+        shots: add a "shots" condition with this many example members as the prefix, each
+            followed by the end marker.
         n: samples per condition.
         min_len, max_len: lengths of the shot examples, in symbols.
         max_new_tokens: cut-off per sample (default: enough for ``max_len`` symbols).
@@ -254,30 +270,25 @@ def generation(
     (4, True)
     """
     lm = resolve_model(model)
-    end_text = _end_text(lm, end)
+    end_text = end_marker(lm, end)
     if not temperature > 0:
         raise SurprisalError(f"temperature must be > 0, got {temperature}")
     if n < 1:
         raise SurprisalError(f"n must be at least 1, got {n}")
-    prefixes: dict[str, str] = {"none": ""}
-    if explanation is not None:
-        prefixes["explanation"] = explanation + "\n"
-    if control is not None:
-        prefixes["control"] = control + "\n"
-    known_set = set(known)
-    if shots:
-        examples = examples_apart(grammar, shots, set(), min_len, max_len, seed + 7)
-        known_set.update(examples)
-        prefixes["shots"] = "".join(t + end_text for t in examples)
-    sym_tokens = max(
-        len(lm.tokenizer(s, add_special_tokens=False)["input_ids"]) for s in grammar.alphabet
+    conditions = grammar_conditions(
+        grammar,
+        explanation=explanation,
+        control=control,
+        shots=shots,
+        end_text=end_text,
+        exclude=set(),
+        min_len=min_len,
+        max_len=max_len,
+        seed=seed,
     )
-    sep_tokens = (
-        len(lm.tokenizer(grammar.separator, add_special_tokens=False)["input_ids"])
-        if grammar.separator
-        else 0
-    )
-    max_new = max_new_tokens or (max_len * (sym_tokens + sep_tokens) + 4)
+    prefixes = {c: p or "" for c, p in conditions.prefixes().items()}
+    known_set = set(known) | set(conditions.shots)
+    max_new = max_new_tokens or _enough_tokens(lm, grammar, max_len)
     gen = torch.Generator().manual_seed(seed)
     boundary = [lm.boundary_id] if lm.boundary_id is not None else []
     samples: dict[str, list[str]] = {}
@@ -304,12 +315,8 @@ def generation(
             batch_size=batch_size,
             generator=gen,
         )
-        ok = []
-        for s, d in zip(strs, done, strict=True):
-            try:
-                ok.append(bool(d) and grammar.accepts(s))
-            except ValueError:  # not over the alphabet
-                ok.append(False)
+        # accepts() is False (no error) for text that is not over the alphabet
+        ok = [bool(d) and grammar.accepts(s) for s, d in zip(strs, done, strict=True)]
         samples[c] = strs
         terminated[c] = np.array(done, dtype=bool)
         valid[c] = np.array(ok, dtype=bool)
