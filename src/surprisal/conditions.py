@@ -26,10 +26,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .api import DEFAULT_SEPARATOR
+from .core import DEFAULT_SEPARATOR
 from .errors import SurprisalError
 
-__all__ = ["CONDITION_NAMES", "Conditions"]
+__all__ = ["CONDITION_NAMES", "Conditions", "check_prefix_text"]
 
 #: Every condition name, in the fixed order results list them.
 CONDITION_NAMES: tuple[str, ...] = ("none", "explanation", "control", "shots")
@@ -66,7 +66,7 @@ class Conditions:
 
     def __post_init__(self) -> None:
         for field in ("explanation", "control"):
-            _check_prefix_text(field, getattr(self, field))
+            check_prefix_text(field, getattr(self, field))
         object.__setattr__(self, "shots", _check_shots(self.shots))
         if not isinstance(self.separator, str):
             raise TypeError(
@@ -105,17 +105,23 @@ class Conditions:
         return out
 
 
-def _check_prefix_text(field: str, value: object) -> None:
-    if value is None:
+def check_prefix_text(field: str, value: object, *, required: bool = False) -> None:
+    """The one check of a prefix text: a non-blank ``str``, or None unless ``required``."""
+    if value is None and not required:
         return
     if not isinstance(value, str):
         raise TypeError(
-            f"{field} must be a str or None, got {type(value).__name__}; pass the text itself"
+            f"{field} must be a str{'' if required else ' or None'}, got "
+            f"{type(value).__name__}; pass the text itself"
         )
     if not value.strip():
         raise SurprisalError(
-            f"{field} must be a non-empty string, got {value!r}; pass None to leave the "
-            f"{field} condition out"
+            f"{field} must be a non-empty string ({field} is empty: {value!r}); "
+            + (
+                "give the text whose effect you want to measure"
+                if required
+                else f"pass None to leave the {field} condition out"
+            )
         )
 
 

@@ -18,7 +18,7 @@ shared by every target (see :mod:`surprisal.engine`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from . import stats as _stats
+from .conditions import Conditions, check_prefix_text
 from .core import DEFAULT_SEPARATOR, RunOptions, run
 from .errors import SurprisalError
 from .lm import LM, resolve_model
@@ -250,6 +251,12 @@ class Delta:
         return html
 
 
+def _candidate(x: object, what: str) -> str:
+    check_prefix_text(what, x, required=True)
+    assert isinstance(x, str)
+    return x
+
+
 def _paired_difference(a: Scores, b: Scores) -> np.ndarray:
     """(n,) ``S_a - S_b`` per text, summed over the tokens scored in both (nats)."""
     out = np.empty(len(a), dtype=np.float64)
@@ -258,14 +265,6 @@ def _paired_difference(a: Scores, b: Scores) -> np.ndarray:
         both = ~(np.isnan(lx) | np.isnan(ly))
         out[i] = float(ly[both].sum() - lx[both].sum())
     return out
-
-
-def _check_prefix(x: object, what: str) -> str:
-    if not isinstance(x, str):
-        raise TypeError(f"{what} must be a str, got {type(x).__name__}")
-    if not x.strip():
-        raise SurprisalError(f"{what} is empty; give the text whose effect you want to measure")
-    return x
 
 
 def _run(
@@ -320,10 +319,10 @@ def delta(
     items = check_texts(targets, "targets")
     if not items:
         raise SurprisalError("targets is empty; give at least one target text")
-    prefixes = [_check_prefix(explanation, "explanation")]
-    if control is not None:
-        prefixes.append(_check_prefix(control, "control"))
-    opts = RunOptions.of(locals())
+    check_prefix_text("explanation", explanation, required=True)
+    conditions = Conditions(explanation=explanation, control=control, separator=separator)
+    prefixes = [p for p in conditions.prefixes().values() if p is not None]
+    opts = replace(RunOptions.of(locals()), separator="")  # the prefixes hold the separator
     lm = resolve_model(model, device=device, dtype=dtype)
     base, conds, costs = _run(lm, items, prefixes, opts)
     return Delta(
@@ -423,7 +422,7 @@ def rank_explanations(
     if not items:
         raise SurprisalError("targets is empty; give at least one target text")
     cands = [
-        _check_prefix(c, f"candidates[{i}]")
+        _candidate(c, f"candidates[{i}]")
         for i, c in enumerate(check_texts(candidates, "candidates"))
     ]
     if not cands:
@@ -432,7 +431,8 @@ def rank_explanations(
         raise SurprisalError(f"by must be 'reduction' or 'two_part_gain', got {by!r}")
     opts = RunOptions.of(locals())
     lm = resolve_model(model, device=device, dtype=dtype)
-    prefixes = list(dict.fromkeys(cands + ([_check_prefix(control, "control")] if control else [])))
+    check_prefix_text("control", control)
+    prefixes = list(dict.fromkeys(cands + ([control] if control else [])))
     base, conds, costs = _run(lm, items, prefixes, opts)
     where = {p: j for j, p in enumerate(prefixes)}
     cj = where[control] if control else None
