@@ -273,7 +273,7 @@ def _hub_reachable() -> bool:
 
 
 def test_load_unknown_id_without_offline_flag_does_not_retry(tmp_path):
-    drop = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    drop = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HTTPS_PROXY", "https_proxy", "ALL_PROXY")
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env["HF_HOME"] = str(tmp_path)  # an empty cache
     code = (

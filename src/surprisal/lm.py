@@ -616,8 +616,11 @@ def _hub_offline(repo_id: str, revision: str | None) -> bool:
 
     cached = isinstance(try_to_load_from_cache(repo_id, "config.json", revision=revision), str)
     offline = bool(getattr(constants, "is_offline_mode", lambda: constants.HF_HUB_OFFLINE)())
+    proxied = any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY"))
     if offline:
         reachable = False
+    elif proxied:  # a direct connection says nothing about the route through a proxy
+        reachable = True
     else:
         url = urlparse(constants.ENDPOINT)
         port = url.port or (443 if url.scheme == "https" else 80)
