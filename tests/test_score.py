@@ -189,37 +189,7 @@ def test_tokenizer_that_adds_bos_itself_is_not_doubled():
 # ---------------------------------------------------------------- long texts
 
 
-def _ref_windows(lm, ids, M, stride):
-    """Windowed scores by a direct reading of the definition, in float64."""
-    seq = [lm.boundary_id, *ids]
-    out = np.full(len(ids), np.nan)
-    ctx = np.zeros(len(ids), dtype=int)
-    start, done = 0, 0
-    while done < len(seq):
-        w = seq[start : start + M]
-        lp = ref_logits(lm.model, w)
-        for p in range(max(done, start + 1, 1), start + len(w)):
-            out[p - 1] = float(lp[p - start - 1, seq[p]])
-            ctx[p - 1] = p - start
-        done = start + len(w)
-        start += stride
-    return out, ctx
-
-
-@pytest.mark.parametrize("arch", ["gpt2", "llama"])
-def test_long_text_windows(lms, arch):
-    lm = lms[arch]
-    text = " ".join(f"word{i % 17} is {i}" for i in range(60))
-    ids = lm.tokenizer(text, add_special_tokens=False)["input_ids"]
-    M, stride = 24, 8
-    assert len(ids) > 3 * M
-    res = surprisal.score(text, model=lm, max_length=M, stride=stride)
-    s = res[0]
-    want, ctx = _ref_windows(lm, ids, M, stride)
-    assert not np.isnan(s.logprobs).any()  # every token scored once
-    assert (ctx >= M - stride).sum() == len(ids) - (M - stride - 1)  # early tokens see all
-    assert_close(s.logprobs, want, TOL)
-    assert res.stats.tokens_scored == len(ids)
+# The window rule and its float64 reference: tests/test_windows.py.
 
 
 def test_windows_equal_full_context_when_text_fits(gpt2_lm):

@@ -42,17 +42,42 @@ def is_oom(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
+class CacheNotExpandable(Exception):
+    """A prefix cache that cannot be shared by a batch: recompute the prefix in every row.
+
+    Raised by :func:`expand_cache` for recurrent state (Mamba, linear attention layers):
+    transformers continues such a cache exactly one token at a time, so a multi-token text
+    after a cached prefix would not get the numbers of the full sequence.
+    """
+
+
 def expand_cache(cache: Any, batch_size: int) -> Any:
     """A copy of a batch-1 KV cache whose tensors are views expanded to ``batch_size`` rows.
 
     The prefix's keys and values are not copied here (``expand`` makes views); the model's
     own cache update concatenates the new tokens onto them, which is where the (B, P + T)
-    tensors are made. Unknown cache classes fall back to ``batch_repeat_interleave``.
+    tensors are made, so the prefix's cache is left as it was and serves the next batch.
+    Unknown cache classes fall back to ``batch_repeat_interleave`` on a deep copy.
+
+    Raises:
+        CacheNotExpandable: the cache holds recurrent (SSM / linear attention) state, which
+            transformers (5.x) continues exactly only one token at a time; the caller
+            recomputes the prefix instead.
     """
     if isinstance(cache, tuple):  # legacy tuple-of-tuples format (transformers 4.x only)
         return tuple(tuple(t.expand(batch_size, *t.shape[1:]) for t in layer) for layer in cache)
-    new = copy.copy(cache)
     layers = getattr(cache, "layers", None)
+    recurrent = hasattr(cache, "ssm_states") or (  # 4.x MambaCache, or 5.x linear layers
+        layers is not None
+        and any(hasattr(la, "conv_states") or hasattr(la, "recurrent_states") for la in layers)
+    )
+    if recurrent:
+        kinds = sorted({type(la).__name__ for la in layers or [cache]})
+        raise CacheNotExpandable(
+            f"{type(cache).__name__} with {', '.join(kinds)} holds recurrent state, which "
+            "transformers continues one token at a time; recompute the prefix per row"
+        )
+    new = copy.copy(cache)
     if layers is not None and all(hasattr(layer, "keys") for layer in layers):
         new_layers = []
         for layer in layers:

@@ -67,8 +67,13 @@ class LM:
         dtype: cast the model to this dtype (``"float32"``, ``"bfloat16"``, ...); default: keep.
         add_bos: put the document-boundary token before every text (see ``bos_policy``).
         max_length: the context length used for windows; default: from the model config.
-        verify: check the fused head against the model's own logits at construction.
+        verify: run the load-time probes: the fused head against the model's own logits,
+            causality (a prefix's hidden states must not change when tokens are appended)
+            and packing.
         name: a label recorded on results; default: the model's ``name_or_path``.
+        parse_special_tokens: read special-token strings inside a text (``"<|endoftext|>"``,
+            ``"<s>"``) as the special tokens. Default False: they are plain text, scored
+            character by character, so a text cannot insert a document boundary.
 
     Attributes:
         bos_policy: ``"bos"`` (the tokenizer's BOS is prepended), ``"eos"`` (no BOS, so EOS
@@ -99,9 +104,11 @@ class LM:
         max_length: int | None = None,
         verify: bool = True,
         name: str | None = None,
+        parse_special_tokens: bool = False,
     ) -> None:
         _check_causal_lm(model)
         _check_tokenizer(tokenizer)
+        _check_not_meta(model)
         torch_dtype = _as_dtype(dtype)
         if torch_dtype is not None:
             model = model.to(torch_dtype)
@@ -116,14 +123,9 @@ class LM:
         )
         self.name = name or str(getattr(model.config, "name_or_path", "") or type(model).__name__)
         self.body = _decoder_body(model)
-        self.head = _head_spec(model)
-        V = self.head.vocab
-        if len(tokenizer) > V:
-            raise SurprisalError(
-                f"the tokenizer has {len(tokenizer)} tokens but the model's head predicts only "
-                f"{V}: they do not belong together. Load the tokenizer saved with this model."
-            )
-        self.vocab_size = V
+        self._head_source: tuple[Any, Any, int] = (None, None, 0)
+        self._head = self._resolve_head()
+        self.parse_special_tokens = bool(parse_special_tokens)
         self.add_bos = add_bos
         self.bos_policy: BosPolicy
         self.boundary_id: int | None
@@ -145,6 +147,7 @@ class LM:
         self.attn_implementation = str(getattr(model.config, "_attn_implementation", None))
         self.can_pack = False
         if verify:
+            self._probe_causal()
             self.verify_error = self._verify()
             self.can_pack = self._probe_packing()
         self.pack = self.can_pack and pack_by_default(self)
@@ -189,6 +192,37 @@ class LM:
         }
 
     @property
+    def head(self) -> HeadSpec:
+        """The LM head the scores use, re-read when the model's output embedding changed.
+
+        Checked on every access by identity (the module, its weight tensor and the weight's
+        storage), so ``model.set_output_embeddings(...)`` or a new ``lm_head.weight`` after
+        wrapping takes effect on the next score call; costs three comparisons.
+        """
+        lin = self.model.get_output_embeddings()
+        weight = getattr(lin, "weight", None)
+        mod, w, ptr = self._head_source
+        if lin is not mod or weight is not w or _data_ptr(weight) != ptr:
+            self._head = self._resolve_head()
+        return self._head
+
+    def _resolve_head(self) -> HeadSpec:
+        spec = _head_spec(self.model)
+        if len(self.tokenizer) > spec.vocab:
+            raise SurprisalError(
+                f"the tokenizer has {len(self.tokenizer)} tokens but the model's head predicts "
+                f"only {spec.vocab}: they do not belong together. Load the tokenizer saved with "
+                "this model."
+            )
+        lin = self.model.get_output_embeddings()
+        weight = getattr(lin, "weight", None)
+        self._head_source = (lin, weight, _data_ptr(weight))
+        if spec.vocab != getattr(self, "vocab_size", spec.vocab):
+            self._bow_mask = None
+        self.vocab_size = spec.vocab
+        return spec
+
+    @property
     def bow_mask(self) -> torch.Tensor:
         """(V,) bool: tokens that begin a new whitespace-delimited word, plus EOS.
 
@@ -213,6 +247,31 @@ class LM:
         gen = torch.Generator().manual_seed(seed)
         hi = min(len(self.tokenizer), self.vocab_size)
         return torch.randint(0, hi, (1, n), generator=gen).to(self.device)
+
+    @torch.no_grad()
+    def _probe_causal(self) -> None:
+        """Refuse a model whose earlier positions see later tokens (a bidirectional encoder
+        whose config does not say so): a prefix's hidden states must not change when
+        tokens are appended."""
+        a, b = min(6, self.max_length - 1), 4
+        x = self._probe_ids(min(a + b, self.max_length), seed=2)
+        whole = self.body(input_ids=x, use_cache=False).last_hidden_state[0, :a]  # (a, H)
+        alone = self.body(input_ids=x[:, :a], use_cache=False).last_hidden_state[0]  # (a, H)
+        err = float((whole.float() - alone.float()).abs().max())
+        scale = max(1.0, float(alone.float().abs().max()))
+        # float32 kernels differ by ~1e-6 between the two lengths; a bidirectional model
+        # with the smallest usual init (std 0.02) moves by ~1e-2.
+        tol = 2e-4 if self.dtype in (torch.float32, torch.float64) else 5e-2
+        if not err <= tol * scale:
+            flag = getattr(self.model.config, "is_decoder", None)
+            hint = " (its config has is_decoder=False)" if flag is False else ""
+            raise SurprisalError(
+                f"{type(self.model).__name__} is bidirectional{hint}: appending tokens changed "
+                f"the hidden states of the tokens before them (by {err:.3g}), so its scores "
+                "would not be log-probabilities of a text read left to right. Use a "
+                "decoder-only causal LM (AutoModelForCausalLM of a GPT-, Llama-, ... "
+                "checkpoint)."
+            )
 
     @torch.no_grad()
     def _probe_packing(self) -> bool:
@@ -284,6 +343,52 @@ def _check_causal_lm(model: Any) -> None:
             f"{type(model).__name__} is not a causal language model (no LM head over a decoder); "
             "load the checkpoint with transformers.AutoModelForCausalLM instead"
         )
+    if _is_masked_lm(model):
+        raise SurprisalError(
+            f"{type(model).__name__} is a masked LM: every token sees the tokens after it, so "
+            "its scores are not log-probabilities of a text read left to right. Use a "
+            "decoder-only causal LM (AutoModelForCausalLM of a GPT-, Llama-, ... checkpoint)."
+        )
+
+
+def _is_masked_lm(model: Any) -> bool:
+    """A class transformers registers as a masked LM and not as a causal LM."""
+    try:
+        from transformers.models.auto.modeling_auto import (
+            MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+            MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+        )
+    except ImportError:  # pragma: no cover - layout of older transformers
+        return False
+    name = type(model).__name__
+
+    def names(mapping: Any) -> set[str]:
+        out: set[str] = set()
+        for v in mapping.values():
+            out.update(v if isinstance(v, (tuple, list)) else [v])
+        return out
+
+    return name in names(MODEL_FOR_MASKED_LM_MAPPING_NAMES) and name not in names(
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    )
+
+
+def _check_not_meta(model: Any) -> None:
+    """A model built under ``init_empty_weights``/``device="meta"`` has no weights to run."""
+    if getattr(model, "hf_device_map", None):
+        return  # accelerate offload: meta parameters are loaded by hooks when they run
+    meta = [n for n, p in model.named_parameters() if p.device.type == "meta"]
+    if meta:
+        raise SurprisalError(
+            f"{len(meta)} weights of {type(model).__name__} (e.g. {meta[0]!r}) are on the meta "
+            "device: they hold no values. Load them with from_pretrained(path) (or "
+            "surprisal.load(path)), or call model.to_empty(device=...) and load a state dict, "
+            "before wrapping the model."
+        )
+
+
+def _data_ptr(t: Any) -> int:
+    return t.data_ptr() if isinstance(t, torch.Tensor) and t.device.type != "meta" else 0
 
 
 def _check_tokenizer(tokenizer: Any) -> None:
@@ -365,13 +470,31 @@ def _head_spec(model: Any) -> HeadSpec:
     )
 
 
+# Families whose configs state no context length because nothing in the model limits it:
+# ALiBi (Bloom) and recurrent state-space models. Windows need a length; 2048 is what
+# BLOOM was trained on and keeps one window's attention memory modest. Pass max_length=...
+# to use another.
+_NO_LENGTH_FAMILIES = ("bloom", "mamba", "mamba2", "falcon_mamba", "rwkv")
+_NO_LENGTH_DEFAULT = 2048
+
+
 def _context_length(model: Any) -> int:
     cfg = model.config
     text_cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
-    for attr in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+    fields = (
+        "max_position_embeddings",
+        "n_positions",
+        "max_seq_len",  # MPT
+        "max_sequence_length",
+        "seq_length",
+        "n_ctx",
+    )
+    for attr in fields:
         v = getattr(text_cfg, attr, None)
         if isinstance(v, int) and v > 0:
             return v
+    if getattr(text_cfg, "model_type", None) in _NO_LENGTH_FAMILIES:
+        return _NO_LENGTH_DEFAULT
     raise SurprisalError(
         f"cannot tell the context length of {type(model).__name__} from its config; "
         "pass max_length=... to surprisal.LM or surprisal.load"
@@ -389,6 +512,7 @@ def load(
     verify: bool = True,
     trust_remote_code: bool = False,
     attn_implementation: str | None = None,
+    parse_special_tokens: bool = False,
     **model_kwargs: Any,
 ) -> LM:
     """Load a causal LM and its fast tokenizer from a local path or hub id.
@@ -396,6 +520,11 @@ def load(
     ``dtype`` defaults to float32 because scores are a measurement: bfloat16 is about twice
     as fast on GPUs but moves per-token log-probabilities by ~0.01–0.1 nats. The head always
     accumulates in float32 whatever the model dtype.
+
+    Before calling transformers, a directory is checked for a ``config.json`` of a causal
+    LM, and a hub id that is not in the local Hugging Face cache fails at once when the
+    hub cannot be reached (instead of retrying); a cached one then loads with
+    ``local_files_only=True``. ``parse_special_tokens``: see :class:`LM`.
 
     >>> import tempfile
     >>> from surprisal.testing import tiny_lm
@@ -420,10 +549,13 @@ def load(
             f"could not load a model from {path!r}: no such directory. Give a directory with "
             "config.json, weights and tokenizer files, or a hub id."
         )
+    tok_kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
+    if os.path.isdir(os.path.expanduser(path)):
+        _check_model_dir(os.path.expanduser(path))
+    elif _hub_offline(path, revision):
+        kwargs["local_files_only"] = tok_kwargs["local_files_only"] = True
     try:
-        tokenizer = AutoTokenizer.from_pretrained(
-            path, revision=revision, trust_remote_code=trust_remote_code
-        )
+        tokenizer = AutoTokenizer.from_pretrained(path, **tok_kwargs)
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as exc:
         raise SurprisalError(
@@ -439,7 +571,74 @@ def load(
         max_length=max_length,
         verify=verify,
         name=path,
+        parse_special_tokens=parse_special_tokens,
     )
+
+
+def _check_model_dir(path: str) -> None:
+    """One clear error for a directory that cannot hold a causal LM, before transformers
+    guesses (an empty directory otherwise suggests installing sentencepiece; a T5 one lists
+    every causal config class)."""
+    import json
+
+    cfg_path = os.path.join(path, "config.json")
+    if not os.path.isfile(cfg_path):
+        found = sorted(os.listdir(path))
+        listing = ", ".join(found[:8]) + (", ..." if len(found) > 8 else "") if found else "empty"
+        raise SurprisalError(
+            f"could not load a model from {path!r}: the directory has no config.json "
+            f"({listing}). Give the directory that model.save_pretrained() and "
+            "tokenizer.save_pretrained() wrote, or a hub id."
+        )
+    try:
+        with open(cfg_path, encoding="utf-8") as f:
+            cfg = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise SurprisalError(f"could not read {cfg_path}: {exc}") from None
+    if not isinstance(cfg, dict):
+        raise SurprisalError(f"{cfg_path} is not a JSON object; is this a model directory?")
+    if cfg.get("is_encoder_decoder"):
+        raise SurprisalError(
+            f"{path!r} holds an encoder-decoder model (model_type {cfg.get('model_type')!r}): "
+            "surprisal scores texts with decoder-only causal LMs, where each token is "
+            "predicted from the ones before it. Use a causal LM checkpoint."
+        )
+
+
+def _hub_offline(repo_id: str, revision: str | None) -> bool:
+    """For a hub id: True when it must load from the local cache only (the hub cannot be
+    reached, or HF_HUB_OFFLINE is set). Raises at once when it is not cached either,
+    instead of letting the hub client retry for most of a minute."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    cached = isinstance(try_to_load_from_cache(repo_id, "config.json", revision=revision), str)
+    offline = bool(getattr(constants, "is_offline_mode", lambda: constants.HF_HUB_OFFLINE)())
+    proxied = any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY"))
+    if offline:
+        reachable = False
+    elif proxied:  # a direct connection says nothing about the route through a proxy
+        reachable = True
+    else:
+        url = urlparse(constants.ENDPOINT)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            socket.create_connection((url.hostname or "", port), timeout=3).close()
+            reachable = True
+        except OSError:
+            reachable = False
+    if reachable:
+        return False
+    if not cached:
+        why = "HF_HUB_OFFLINE is set" if offline else "the hub is unreachable"
+        raise SurprisalError(
+            f"could not load a model from {repo_id!r}: it is not a directory, not in the local "
+            f"Hugging Face cache, and {why} ({constants.ENDPOINT}). Give a local directory, "
+            "or download it where there is network (huggingface-cli download ...)."
+        )
+    return True
 
 
 # The explicit model cache: a name/path given as ``model=`` is loaded once per

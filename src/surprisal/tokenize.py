@@ -16,6 +16,7 @@ span: ``["▁", "The"]`` has pieces ``["", "The"]``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -41,19 +42,57 @@ class Encoded:
 
 
 def check_texts(texts: object, what: str = "texts", offset: int = 0) -> list[str]:
-    """Validate the user's texts: a str (one text) or a sequence of str."""
+    """Validate the user's texts: a str (one text) or a sequence of str, each valid Unicode.
+
+    A lone surrogate (``"\\ud800"``: half of a UTF-16 pair, not a character) cannot be
+    tokenized; it raises :class:`SurprisalError` naming the text and the position, rather
+    than being replaced silently (replace it yourself if U+FFFD is what you mean).
+    """
     if isinstance(texts, str):
+        _check_unicode([texts], what, offset, single=True)
         return [texts]
+    if isinstance(texts, np.ndarray) and texts.ndim == 0:
+        raise TypeError(
+            f"{what} must be a string or a list of strings, got a 0-d numpy array "
+            f"({texts!r:.40}); pass {what}.item() for one text or {what}.tolist() for several"
+        )
     if texts is None or not isinstance(texts, Iterable) or isinstance(texts, (bytes, dict)):
-        raise TypeError(f"{what} must be a string or a list of strings, got {type(texts).__name__}")
-    out = list(texts)
+        raise TypeError(
+            f"{what} must be a string or a list of strings, got {type(texts).__name__} "
+            f"({texts!r:.40})"
+        )
+    try:
+        out = list(texts)
+    except TypeError as exc:
+        raise TypeError(
+            f"{what} must be a string or a list of strings, got {type(texts).__name__} "
+            f"that cannot be iterated ({exc})"
+        ) from None
     for i, t in enumerate(out):
         if not isinstance(t, str):
             raise TypeError(
                 f"{what}[{i + offset}] is {type(t).__name__} ({t!r:.40}); every item must be a "
                 "str. Convert or drop it before scoring."
             )
+    _check_unicode(out, what, offset)
     return out
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _check_unicode(texts: Sequence[str], what: str, offset: int, single: bool = False) -> None:
+    """Raise SurprisalError at the first lone surrogate, naming the text and the position."""
+    for i, t in enumerate(texts):
+        m = _SURROGATE.search(t)
+        if m is not None:
+            name = what if single else f"{what}[{i + offset}]"
+            raise SurprisalError(
+                f"{name} has a lone surrogate U+{ord(m.group()):04X} at character {m.start()} "
+                f"({t[max(0, m.start() - 10) : m.start()]!r} before it): not a Unicode "
+                "character, so it cannot be tokenized. Fix the decoding that produced it, or "
+                "replace it: re.sub('[\\ud800-\\udfff]', '\\ufffd', text)"
+            )
 
 
 def _partition(offsets: Sequence[tuple[int, int]], n_chars: int) -> np.ndarray:
@@ -77,12 +116,24 @@ def _partition(offsets: Sequence[tuple[int, int]], n_chars: int) -> np.ndarray:
     return spans
 
 
-def encode(tokenizer: object, texts: Sequence[str]) -> list[Encoded]:
-    """Tokenize texts (batched, no special tokens) with exact character spans."""
+def encode(
+    tokenizer: object, texts: Sequence[str], *, parse_special_tokens: bool = False
+) -> list[Encoded]:
+    """Tokenize texts (batched, no special tokens added) with exact character spans.
+
+    By default a special token's string inside a text (``"<|endoftext|>"``, ``"<s>"``) is
+    plain text, tokenized character by character like any other, so a text cannot put a
+    document boundary in the middle of itself. ``parse_special_tokens=True`` turns such
+    strings into the special tokens instead (what ``tokenizer(text)`` does).
+    """
     if not texts:
         return []
+    _check_unicode(texts, "a text to tokenize", 0, single=True)
     enc = tokenizer(  # type: ignore[operator]
-        list(texts), add_special_tokens=False, return_offsets_mapping=True
+        list(texts),
+        add_special_tokens=False,
+        return_offsets_mapping=True,
+        split_special_tokens=not parse_special_tokens,
     )
     out = []
     for text, ids, offsets in zip(texts, enc["input_ids"], enc["offset_mapping"], strict=True):
@@ -109,29 +160,38 @@ class Window:
 def windows(seq: Sequence[int], first_scored: int, max_length: int, stride: int) -> list[Window]:
     """Cut a sequence into model-sized windows; every token from ``first_scored`` on is scored once.
 
-    The first window is ``seq[:max_length]``. Each later window starts ``stride`` tokens after
-    the previous one and scores only the tokens the previous one did not reach, so every
-    scored token sees at least ``max_length - stride`` tokens of context (or all of them).
+    The rule (M = ``max_length``): the first window is ``seq[:M]`` and scores its tokens from
+    ``first_scored`` on, each with all the tokens before it. The tokens after it are cut into
+    as few runs of at most ``stride`` tokens as possible, of near-equal length; each run is
+    scored by a full window of M tokens that ends at the run's last token. So every token
+    sees at least ``M - stride`` tokens of context, and the runs being balanced, the least
+    context any of them gets is as large as that many windows allow (the last window is
+    never short). When ``first_scored >= M`` (a long context before the text) every
+    scored token is in such a run.
 
     >>> [(w.offset, w.score_from, len(w.ids)) for w in windows(list(range(10)), 1, 4, 2)]
     [(0, 1, 4), (2, 2, 4), (4, 2, 4), (6, 2, 4)]
+    >>> [(w.offset, w.score_from, len(w.ids)) for w in windows(list(range(5)), 1, 4, 2)]
+    [(0, 1, 4), (1, 3, 4)]
     """
     if not 1 <= stride <= max_length - 1:
         raise SurprisalError(
             f"stride must be between 1 and max_length - 1 = {max_length - 1}, got {stride}"
         )
-    n = len(seq)
-    if n <= max_length:
+    n, M = len(seq), max_length
+    if n <= M:
         return [Window(list(seq), first_scored, 0)]
-    out = [Window(list(seq[:max_length]), first_scored, 0)]
-    done = max_length  # tokens [0, done) are scored (or context-only)
-    start = 0
-    while done < n:
-        start += stride
-        end = min(start + max_length, n)
-        if end <= done:  # cannot happen with 1 <= stride < max_length, kept as a guard
-            raise AssertionError("window made no progress")
-        first = max(done, first_scored)
-        out.append(Window(list(seq[start:end]), first - start, start))
-        done = end
+    if first_scored >= n:  # nothing to score: the last full window, as context only
+        return [Window(list(seq[n - M :]), M, n - M)]
+    out = []
+    if first_scored < M:
+        out.append(Window(list(seq[:M]), first_scored, 0))
+    base = max(first_scored, M)  # tokens [base, n) are scored by full windows ending at them
+    runs = -(-(n - base) // stride)  # ceil: as few windows as the stride allows
+    q, r = divmod(n - base, runs)  # the first r runs get q + 1 tokens, the others q
+    a = base
+    for k in range(runs):
+        b = a + q + (1 if k < r else 0)
+        out.append(Window(list(seq[b - M : b]), a - (b - M), b - M))
+        a = b
     return out
