@@ -184,11 +184,6 @@ def test_parse_special_tokens_option(tok):
     assert lm.parse_special_tokens and not tiny_lm("gpt2").parse_special_tokens
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs core: api._prefixes/score and parallel pass parse_special_tokens="
-    "lm.parse_special_tokens to tokenize.encode",
-)
 def test_parse_special_tokens_reaches_score():
     lm = tiny_lm("gpt2", parse_special_tokens=True)
     s = surprisal.score("x<|endoftext|>y", model=lm)[0]
@@ -329,10 +324,6 @@ def test_attention_cache_expands_without_touching_the_prefix(llama_lm):
     assert all(torch.equal(k, layer.keys) for k, layer in zip(keys, cache.layers, strict=True))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs core: engine catches _compat.CacheNotExpandable and recomputes the prefix",
-)
 def test_mamba_with_context(mamba_lm):
     text, ctx = "The cat sat.", "A hint"
     s = surprisal.score(text, context=ctx, model=mamba_lm)[0]

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ._compat import CacheNotExpandable
 from .engine import Job, JobResult, RunStats, run_jobs
 from .errors import NonFiniteError, SurprisalError
 from .fields import EXTRAS, Extras, parse_extras
@@ -193,7 +194,11 @@ def prefixes(lm: LM, contexts: list[str | None], opts: RunOptions, r: _Resolved)
     """Dedupe contexts, tokenize each once (``context + separator``), map texts to prefixes."""
     M, boundary = r.max_length, r.boundary
     distinct = list(dict.fromkeys(c for c in contexts if c is not None))
-    encs = encode(lm.tokenizer, [c + opts.separator for c in distinct])
+    encs = encode(
+        lm.tokenizer,
+        [c + opts.separator for c in distinct],
+        parse_special_tokens=lm.parse_special_tokens,
+    )
     keep = M - r.stride  # room for the target in the first window after a left truncation
     ids_out: list[list[int]] = []
     kept: list[tuple[str, Encoded]] = []
@@ -227,17 +232,18 @@ def prefixes(lm: LM, contexts: list[str | None], opts: RunOptions, r: _Resolved)
 
 
 def plan(
-    encs: list[Encoded], pre: _Prefixes, r: _Resolved, *, want_tail: bool
+    encs: list[Encoded], pre: _Prefixes, r: _Resolved, *, want_tail: bool, share: bool = True
 ) -> tuple[list[Job], list[_Plan]]:
     """One job per window of each text; a text that fits after its prefix is a single job on
-    the prefix's cache, others are windowed over prefix + text."""
+    the prefix's cache (unless ``share`` is False: a model whose cache cannot be shared),
+    others are windowed over prefix + text."""
     M = r.max_length
     jobs: list[Job] = []
     plans: list[_Plan] = []
     for enc, pk in zip(encs, pre.of, strict=True):
         ids = enc.ids
         n = len(ids)
-        if pk is not None and len(pre.ids[pk]) + n <= M:
+        if share and pk is not None and len(pre.ids[pk]) + n <= M:
             # The common conditional case: one job on the shared prefix's cache.
             if n == 0 and not want_tail:
                 plans.append(_Plan(enc, [], None, 0))
@@ -333,22 +339,37 @@ def _run_encoded(
     stats: RunStats,
     own: dict[int, JobResult] | None = None,
 ) -> tuple[TextScore, ...]:
-    """Plan, run and assemble encoded texts (each after its prefix in ``pre``)."""
+    """Plan, run and assemble encoded texts (each after its prefix in ``pre``).
+
+    A model whose cache holds recurrent state (Mamba and other SSMs) cannot share one
+    prefix's cache over a batch; its texts are then run with the prefix in front of each,
+    recomputed (remembered on the LM, so it is tried once)."""
     ex = opts.extras
-    jobs, plans = plan(encs, pre, r, want_tail=ex.bow)
-    results = run_jobs(
-        lm,
-        jobs,
-        pre.ids,
-        extras=ex,
-        batch_tokens=opts.batch_tokens,
-        padding_side=opts.padding_side,
-        pack=opts.pack,
-        plain=None if opts.head == "auto" else opts.head == "plain",
-        progress=opts.progress,
-        stats=stats,
-        prefix_scores=own,
-    )
+    share = getattr(lm, "shares_prefix_cache", True)
+    while True:
+        jobs, plans = plan(encs, pre, r, want_tail=ex.bow, share=share)
+        try:
+            results = run_jobs(
+                lm,
+                jobs,
+                pre.ids,
+                extras=ex,
+                batch_tokens=opts.batch_tokens,
+                padding_side=opts.padding_side,
+                pack=opts.pack,
+                plain=None if opts.head == "auto" else opts.head == "plain",
+                progress=opts.progress,
+                stats=stats,
+                prefix_scores=own,
+            )
+            break
+        except CacheNotExpandable:
+            if not share:
+                raise
+            share = False
+            lm.shares_prefix_cache = False  # type: ignore[attr-defined]
+            if own is not None:
+                own.clear()
     items = tuple(assemble(p, results, ex) for p in plans)
     _check_finite(items, plans, lm)
     return items
@@ -375,7 +396,8 @@ def run(
     pre = prefixes(lm, ctxs, opts, r)
     stats = RunStats()
     own: dict[int, JobResult] | None = {} if prefix_scores else None
-    items = _run_encoded(lm, encode(lm.tokenizer, texts), pre, r, opts, stats, own)
+    encs = encode(lm.tokenizer, texts, parse_special_tokens=lm.parse_special_tokens)
+    items = _run_encoded(lm, encs, pre, r, opts, stats, own)
     got: dict[str, TextScore] | None = None
     if own is not None:
         got = {

@@ -52,7 +52,8 @@ def balance(costs: Sequence[int], n_shards: int) -> list[list[int]]:
 def share(lm: LM, texts: Sequence[str], rank: int, size: int) -> list[int]:
     """The indices of ``texts`` that ``rank`` of ``size`` scores: shards balanced by token
     count (every rank computes the same split, so no message is needed)."""
-    lengths = [len(e.ids) for e in encode(lm.tokenizer, list(texts))]
+    encs = encode(lm.tokenizer, list(texts), parse_special_tokens=lm.parse_special_tokens)
+    lengths = [len(e.ids) for e in encs]
     return balance(lengths, size)[rank]
 
 

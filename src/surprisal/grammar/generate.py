@@ -28,6 +28,7 @@ from .. import stats as _stats
 from .._compat import expand_cache
 from ..errors import SurprisalError
 from ..lm import LM, resolve_model
+from ..tokenize import encode
 from .base import Grammar
 from .prompts import end_marker, grammar_conditions
 
@@ -295,7 +296,11 @@ def generation(
     terminated: dict[str, np.ndarray] = {}
     valid: dict[str, np.ndarray] = {}
     for c, text in prefixes.items():
-        ids = boundary + (lm.tokenizer(text, add_special_tokens=False)["input_ids"] if text else [])
+        ids = boundary + (
+            encode(lm.tokenizer, [text], parse_special_tokens=lm.parse_special_tokens)[0].ids
+            if text
+            else []
+        )
         if not ids:
             raise SurprisalError(
                 "the 'none' condition needs a boundary token (BOS or EOS) to start from"
