@@ -62,6 +62,7 @@ What comes from scipy and what is written here
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -178,6 +179,17 @@ _METHOD_NAMES = {
 _DEGENERATE = "percentile bootstrap (BCa undefined: every resample gives the same value)"
 
 
+@functools.cache
+def _scipy_rng_kw() -> str:
+    """``scipy.stats.bootstrap`` takes ``rng=`` from scipy 1.15 and ``random_state=`` before
+    (1.10 to 1.14); both accept a :class:`numpy.random.Generator` and use it as given."""
+    import inspect
+
+    from scipy import stats as sps
+
+    return "rng" if "rng" in inspect.signature(sps.bootstrap).parameters else "random_state"
+
+
 def _check_boot(boot: np.ndarray, n_boot: int) -> None:
     n_nan = int(np.isnan(boot).sum())
     if n_nan:
@@ -228,7 +240,7 @@ def _scipy_bootstrap(
             vectorized=False,
             confidence_level=level,
             method=sci_method,
-            rng=np.random.default_rng(seed),
+            **{_scipy_rng_kw(): np.random.default_rng(seed)},
         )
     boot = np.asarray(res.bootstrap_distribution, dtype=np.float64)
     _check_boot(boot, n_boot)
