@@ -22,8 +22,11 @@ Contents
 
 Small n
 -------
-Coverage of nominal 95% intervals for a mean, measured on 3000 seeded samples each
-(``tests/test_stats.py`` re-checks n = 5, 10, 30 with 1000 samples):
+Coverage of nominal 95% intervals for a mean, on seeded simulated samples (3000 per cell
+for the studentized row, 400 for the others; ``tests/test_stats.py`` re-checks the
+studentized bootstrap at n = 5, 10, 30 on normal, exponential and lognormal data, with
+2000 samples at n = 5). Heavier skew is harder: lognormal with sigma = 1 at n = 5 gets 0.89
+from the studentized bootstrap, 0.83 from t and 0.74 from BCa.
 
 =======================  ==============  ==============  ==============
 normal / exponential     n = 5           n = 10          n = 30
@@ -207,12 +210,14 @@ def _scipy_bootstrap(
     level: float,
     seed: int | None,
     method: str,
+    vectorized: bool = False,
 ) -> tuple[float, float, str]:
     """BCa (or percentile) interval from :func:`scipy.stats.bootstrap`, with ``data`` one
-    array per independently resampled sample. Falls back to the percentile interval of the
-    same resamples where BCa is undefined (a degenerate bootstrap distribution), and to a
-    percentile interval of our own resamples where a sample has one item (scipy refuses
-    it; BCa cannot jackknife it); says so in the returned method name."""
+    array per independently resampled sample (``vectorized``: ``statistic`` takes ``axis``).
+    Falls back to the percentile interval of the same resamples where BCa is undefined (a
+    degenerate bootstrap distribution), and to a percentile interval of our own resamples
+    where a sample has one item (scipy refuses it; BCa cannot jackknife it); says so in the
+    returned method name."""
     import warnings
 
     from scipy import stats as sps
@@ -237,7 +242,7 @@ def _scipy_bootstrap(
             data,
             statistic,
             n_resamples=n_boot,
-            vectorized=False,
+            vectorized=vectorized,
             confidence_level=level,
             method=sci_method,
             **{_scipy_rng_kw(): np.random.default_rng(seed)},
@@ -326,6 +331,10 @@ def _ci(
         return (*_t_interval(arr, level), _METHOD_NAMES["t"])
     if method == "studentized":
         return (*_studentized_interval(arr, n_boot, level, seed), _METHOD_NAMES["studentized"])
+    if isinstance(stat, str):  # np.mean / np.median take axis: one call for all resamples
+        return _scipy_bootstrap(
+            (arr,), fn, n_boot=n_boot, level=level, seed=seed, method=method, vectorized=True
+        )
     return _scipy_bootstrap(
         (arr,), lambda v: float(fn(v)), n_boot=n_boot, level=level, seed=seed, method=method
     )
