@@ -475,8 +475,8 @@ def _coverage(draw, truth: float, n: int, reps: int, seed: int) -> float:
     ],
 )
 def test_mean_ci_coverage_at_small_n(name, draw, truth, n) -> None:  # type: ignore[no-untyped-def]
-    # Nominal 95%. The old percentile bootstrap covered 0.77 (exponential, n=5) on these
-    # very samples. Exponential at n=5 is the hard case (~0.925 over many seeds), so it gets
+    # Nominal 95%. The old percentile bootstrap covered about 0.77 (exponential, n=5) on
+    # samples like these. Exponential at n=5 is the hard case (~0.925 over many seeds), so it gets
     # the most samples: Monte Carlo SE 0.006 there, 0.008 elsewhere.
     cov = _coverage(draw, truth, n, reps=2000 if n == 5 else 800, seed=100 + n)
     assert cov >= 0.92, f"{name} n={n}: coverage {cov:.3f}"
