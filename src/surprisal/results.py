@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import SurprisalError
 from .fields import FIELDS
-from .tokenize import WORD_START
+from .words import Correction, Words, WordScore, WordsList, words_of, words_of_all
 
 __all__ = ["Scores", "TextScore", "Unit", "WordScore", "convert"]
 
@@ -32,29 +32,6 @@ def convert(x: Any, unit: str) -> Any:
     if unit == "bits":
         return x / LN2
     raise SurprisalError(f"unit must be 'nats' or 'bits', got {unit!r}")
-
-
-@dataclass(frozen=True)
-class WordScore:
-    """Whitespace-delimited words of one text with their surprisal.
-
-    Attributes:
-        words: the words (maximal runs of non-whitespace characters).
-        spans: (m, 2) character offsets of the words in the text.
-        token_ranges: (m, 2) the tokens ``[start, end)`` assigned to each word.
-        surprisal_nats: (m,) surprisal of each word, nats (NaN when a token in it is NaN).
-        correction: None, or "pimentel-meister" when the beginning-of-word correction is applied.
-    """
-
-    words: list[str]
-    spans: np.ndarray
-    token_ranges: np.ndarray
-    surprisal_nats: np.ndarray
-    correction: str | None
-
-    def surprisal(self, unit: Unit = "nats") -> np.ndarray:
-        """Per-word surprisal in ``unit``."""
-        return convert(self.surprisal_nats, unit)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -114,98 +91,18 @@ class TextScore:
         """``exp(mean surprisal in nats)``; NaN for a text with no scored token."""
         return math.exp(self.mean("nats")) if len(self) - self.n_unscored else float("nan")
 
-    def words(self, correction: Literal["pimentel-meister"] | None = None) -> WordScore:
-        """Word-level surprisal: the sum over each whitespace-delimited word's tokens.
-
-        Tokens are assigned to the word holding their first non-whitespace character;
-        whitespace-only tokens go to the next word (or the last word at the end of the
-        text), so the word surprisals add up to the token total.
-
-        With ``correction="pimentel-meister"`` (Pimentel & Meister 2024, "How to Compute the
-        Probability of a Word") the word probability also accounts for where the word
-        *ends*: ``log p(w) = sum log p(tokens) + bow[end] - bow[start]``, where ``bow[i]`` is
-        the log-probability that token i starts a new word; the ``- bow[start]`` term is
-        applied only when the word's first token carries a word-start marker. Needs scores
-        computed with ``extras=["bow"]``.
-        """
-        if correction not in (None, "pimentel-meister"):
-            raise SurprisalError(
-                f"correction must be None or 'pimentel-meister', got {correction!r}"
-            )
-        if correction is not None and self.bow is None:
-            raise SurprisalError(
-                "the Pimentel-Meister correction needs beginning-of-word masses: score with "
-                "surprisal.score(..., extras=['bow'])"
-            )
-        return _words(self, correction)
-
-
-def _word_spans(text: str) -> list[tuple[int, int]]:
-    out = []
-    i, n = 0, len(text)
-    while i < n:
-        if text[i].isspace():
-            i += 1
-            continue
-        j = i
-        while j < n and not text[j].isspace():
-            j += 1
-        out.append((i, j))
-        i = j
-    return out
-
-
-def _words(ts: TextScore, correction: str | None) -> WordScore:
-    text = ts.text
-    wspans = _word_spans(text)
-    m = len(wspans)
-    # word index of each character (-1 for whitespace)
-    owner = np.full(len(text), -1, dtype=np.int64)
-    for w, (a, b) in enumerate(wspans):
-        owner[a:b] = w
-    n = len(ts)
-    tok_word = np.full(n, -1, dtype=np.int64)
-    for i, (a, b) in enumerate(ts.spans):
-        ws = owner[a:b]
-        hit = ws[ws >= 0]
-        if hit.size:
-            tok_word[i] = hit[0]
-    # whitespace-only tokens: to the next word, else to the previous one
-    nxt = -1
-    for i in range(n - 1, -1, -1):
-        if tok_word[i] >= 0:
-            nxt = tok_word[i]
-        elif nxt >= 0:
-            tok_word[i] = nxt
-    prev = -1
-    for i in range(n):
-        if tok_word[i] >= 0:
-            prev = tok_word[i]
-        elif prev >= 0:
-            tok_word[i] = prev
-    ranges = np.zeros((m, 2), dtype=np.int64)
-    surp = np.zeros(m, dtype=np.float64)
-    lp = ts.logprobs.astype(np.float64)
-    for w in range(m):
-        idx = np.nonzero(tok_word == w)[0]
-        if idx.size == 0:  # cannot happen: every word has a character, every character a token
-            raise AssertionError("a word without tokens")
-        a, b = int(idx[0]), int(idx[-1]) + 1
-        ranges[w] = (a, b)
-        s = -lp[a:b].sum()
-        if correction is not None and ts.bow is not None:
-            bow = ts.bow.astype(np.float64)
-            s -= bow[b]
-            if ts.tokens[a].startswith(WORD_START):  # the same markers as LM.bow_mask
-                s += bow[a]
-        surp[w] = s
-    return WordScore(
-        words=[text[a:b] for a, b in wspans],
-        spans=np.array(wspans, dtype=np.int64).reshape(m, 2),
-        token_ranges=ranges,
-        surprisal_nats=surp,
-        correction=correction,
-    )
+    def words(
+        self,
+        correction: Correction | None = None,
+        *,
+        words: Sequence[str] | None = None,
+        model: Any = None,
+    ) -> Words:
+        """Word-level surprisal (nats): whitespace words, or your own ``words=[...]``, with an
+        optional beginning-of-word correction (``"pimentel-meister"`` needs
+        ``extras=["bow"]``; ``"wordsprobability"`` needs ``model=lm``). The conventions are
+        spelled out in :mod:`surprisal.words`."""
+        return words_of(self, correction, words=words, model=model)
 
 
 @dataclass(frozen=True)
@@ -310,9 +207,16 @@ class Scores(Sequence[TextScore]):
         """Per-token surprisal of every text, in ``unit`` (a list of (n_i,) arrays)."""
         return [t.surprisal(unit) for t in self.items]
 
-    def words(self, correction: Literal["pimentel-meister"] | None = None) -> list[WordScore]:
-        """Word-level surprisal of every text; see :meth:`TextScore.words`."""
-        return [t.words(correction) for t in self.items]
+    def words(
+        self,
+        correction: Correction | None = None,
+        *,
+        words: Sequence[Sequence[str]] | None = None,
+        model: Any = None,
+    ) -> WordsList:
+        """Word-level surprisal of every text (``words``: one list of words per text); see
+        :meth:`TextScore.words` and :mod:`surprisal.words`."""
+        return words_of_all(self.items, correction, words=words, model=model)
 
     def to_pandas(self, unit: Unit = "nats") -> Any:
         """Long format: one row per token (text_index, token_index, token_id, token, start,

@@ -1,4 +1,4 @@
-"""Numpy-only statistics for paired measurements over items.
+"""Statistics for paired measurements over items, honest at the sample sizes people use.
 
 The library measures, for every item ``i`` (for example a target text), a paired
 difference ``x_i`` such as the surprisal reduction ``S(target) - S(target | explanation)``.
@@ -13,35 +13,86 @@ Contents
 --------
 * Item-level uncertainty: :func:`bootstrap_ci`, :func:`sign_flip_test`, :func:`paired_test`,
   :func:`summarize` / :class:`Summary`.
+* Proportions and multiple comparisons: :func:`proportion_ci`, :func:`holm`,
+  :func:`with_holm`.
 * Discrimination: :func:`roc_auc`, :func:`bootstrap_auc_ci`, :func:`best_threshold`,
   :func:`accuracy_at`, :func:`pair_accuracy`.
 * Lift between conditions on the same items: :func:`paired_bootstrap_ci`,
   :func:`auc_lift_ci`.
+
+Small n
+-------
+Coverage of nominal 95% intervals for a mean, on seeded simulated samples (3000 per cell
+for the studentized row, 400 for the others; ``tests/test_stats.py`` re-checks the
+studentized bootstrap at n = 5, 10, 30 on normal, exponential and lognormal data, with
+2000 samples at n = 5). Heavier skew is harder: lognormal with sigma = 1 at n = 5 gets 0.89
+from the studentized bootstrap, 0.83 from t and 0.74 from BCa.
+
+=======================  ==============  ==============  ==============
+normal / exponential     n = 5           n = 10          n = 30
+=======================  ==============  ==============  ==============
+BCa (scipy)              0.86 / 0.78     0.88 / 0.90     0.92 / 0.92
+Student t                0.95 / 0.88     0.93 / 0.92     0.94 / 0.95
+studentized bootstrap    0.947 / 0.926   0.943 / 0.941   0.945 / 0.947
+=======================  ==============  ==============  ==============
+
+So the mean's CI is the studentized bootstrap (Student t below 5 items, where no bootstrap
+has enough distinct resamples); BCa is used for medians, AUCs and other statistics without
+a simple standard error. Proportions get Wilson or Clopper–Pearson intervals, which never
+collapse to a point at ``0/n`` or ``n/n``. A :class:`Summary` of fewer than
+:data:`SMALL_N` items says its intervals are wide and approximate. p-values are two-sided
+unless asked otherwise, and :func:`with_holm` adds Holm-adjusted p-values across the
+summaries a report prints together.
+
+What comes from scipy and what is written here
+----------------------------------------------
+* From scipy: BCa and percentile bootstrap (:func:`scipy.stats.bootstrap`), Wilson and
+  Clopper–Pearson intervals (:func:`scipy.stats.binomtest`), t quantiles.
+* Written here, and why:
+
+  - the studentized bootstrap of a mean: scipy's ``bootstrap`` has no bootstrap-t, and it
+    is the method that holds coverage at n = 5 to 10 (table above);
+  - the sign-flip test: exact enumeration of all ``2**n`` sign patterns in a few vectorised
+    lines; :func:`scipy.stats.permutation_test` (``permutation_type="samples"``) gives the
+    same exact p-value for a one-sample test but is far slower in the Monte Carlo regime
+    and counts ties without our summation-order tolerance;
+  - :func:`roc_auc`: the Mann–Whitney count with ties as 1/2 in ``O(n log n)``; scipy's
+    ``mannwhitneyu`` also computes a p-value and normal approximations we do not need;
+  - :func:`holm`: four lines; scipy has Benjamini–Hochberg
+    (:func:`scipy.stats.false_discovery_control`) but not Holm;
+  - thresholds and pair accuracy: a few lines each, with tie rules stated here.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal, overload
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .errors import SurprisalError
+
 __all__ = [
+    "SMALL_N",
     "Summary",
     "accuracy_at",
     "auc_lift_ci",
     "best_threshold",
     "bootstrap_auc_ci",
     "bootstrap_ci",
+    "holm",
     "pair_accuracy",
     "paired_bootstrap_ci",
     "paired_test",
+    "proportion_ci",
     "roc_auc",
     "sign_flip_test",
     "summarize",
+    "with_holm",
 ]
 
 Alternative = Literal["two-sided", "greater", "less"]
@@ -115,6 +166,179 @@ def _chunk_rows(width: int) -> int:
 # bootstrap CI and sign-flip test
 # --------------------------------------------------------------------------------------
 
+CIMethod = Literal["auto", "studentized", "t", "bca", "percentile"]
+
+#: Below this many items "auto" uses Student's t for a mean: with 3 or 4 items a bootstrap
+#: sees too few distinct resamples (measured coverage of a 95% studentized bootstrap at
+#: n = 3: 0.80 to 0.85 on normal/exponential data; t: 0.90 to 0.95).
+_T_BELOW = 5
+
+_METHOD_NAMES = {
+    "studentized": "studentized bootstrap",
+    "t": "Student t",
+    "bca": "BCa bootstrap",
+    "percentile": "percentile bootstrap",
+}
+_DEGENERATE = "percentile bootstrap (BCa undefined: every resample gives the same value)"
+
+
+@functools.cache
+def _scipy_rng_kw() -> str:
+    """``scipy.stats.bootstrap`` takes ``rng=`` from scipy 1.15 and ``random_state=`` before
+    (1.10 to 1.14); both accept a :class:`numpy.random.Generator` and use it as given."""
+    import inspect
+
+    from scipy import stats as sps
+
+    return "rng" if "rng" in inspect.signature(sps.bootstrap).parameters else "random_state"
+
+
+def _check_boot(boot: np.ndarray, n_boot: int) -> None:
+    n_nan = int(np.isnan(boot).sum())
+    if n_nan:
+        raise SurprisalError(
+            f"metric returned NaN in {n_nan} of {n_boot} resamples "
+            "(for class-dependent metrics such as AUC pass strata=labels)"
+        )
+
+
+def _scipy_bootstrap(
+    data: tuple[np.ndarray, ...],
+    statistic: Callable[..., float],
+    *,
+    n_boot: int,
+    level: float,
+    seed: int | None,
+    method: str,
+    vectorized: bool = False,
+) -> tuple[float, float, str]:
+    """BCa (or percentile) interval from :func:`scipy.stats.bootstrap`, with ``data`` one
+    array per independently resampled sample (``vectorized``: ``statistic`` takes ``axis``).
+    Falls back to the percentile interval of the same resamples where BCa is undefined (a
+    degenerate bootstrap distribution), and to a percentile interval of our own resamples
+    where a sample has one item (scipy refuses it; BCa cannot jackknife it); says so in the
+    returned method name."""
+    import warnings
+
+    from scipy import stats as sps
+
+    if min(d.shape[0] for d in data) < 2:
+        # scipy refuses samples of one item; a one-item sample is constant under
+        # resampling, so resample the others here and take the percentile interval
+        rng = np.random.default_rng(seed)
+        boot = np.array(
+            [
+                statistic(*(d[rng.integers(0, d.shape[0], size=d.shape[0])] for d in data))
+                for _ in range(n_boot)
+            ],
+            dtype=np.float64,
+        )
+        _check_boot(boot, n_boot)
+        return (*_percentile_interval(boot, level), _DEGENERATE)
+    sci_method = "percentile" if method == "percentile" else "BCa"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # DegenerateDataWarning: handled below
+        res = sps.bootstrap(
+            data,
+            statistic,
+            n_resamples=n_boot,
+            vectorized=vectorized,
+            confidence_level=level,
+            method=sci_method,
+            **{_scipy_rng_kw(): np.random.default_rng(seed)},
+        )
+    boot = np.asarray(res.bootstrap_distribution, dtype=np.float64)
+    _check_boot(boot, n_boot)
+    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if sci_method == "percentile":
+        name = _METHOD_NAMES["percentile"] if method == "percentile" else _DEGENERATE
+        # scipy's percentile interval and ours agree; ours keeps the exact old numbers
+        return (*_percentile_interval(boot, level), name)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return (*_percentile_interval(boot, level), _DEGENERATE)
+    return lo, hi, _METHOD_NAMES["bca"]
+
+
+def _t_interval(arr: np.ndarray, level: float) -> tuple[float, float]:
+    from scipy import stats as sps
+
+    n = arr.shape[0]
+    m = float(arr.mean())
+    se = float(arr.std(ddof=1)) / math.sqrt(n)
+    q = float(sps.t.isf((1.0 - level) / 2.0, n - 1))
+    return m - q * se, m + q * se
+
+
+def _studentized_interval(
+    arr: np.ndarray, n_boot: int, level: float, seed: int | None
+) -> tuple[float, float]:
+    """Bootstrap-t interval of the mean: the quantiles of ``t* = (mean* - mean) / se*``
+    over resamples, put back on the data's scale with its own standard error. Resamples
+    whose values are all equal (``se* = 0``) carry no t-value and are skipped."""
+    n = arr.shape[0]
+    m = float(arr.mean())
+    se = float(arr.std(ddof=1)) / math.sqrt(n)
+    rng = np.random.default_rng(seed)
+    tstar = np.empty(n_boot, dtype=np.float64)
+    step = _chunk_rows(n)
+    for start in range(0, n_boot, step):
+        stop = min(n_boot, start + step)
+        sample = arr[rng.integers(0, n, size=(stop - start, n))]  # (b, n)
+        sd = sample.std(axis=1, ddof=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tstar[start:stop] = (sample.mean(axis=1) - m) / (sd / math.sqrt(n))
+    tstar = tstar[np.isfinite(tstar)]
+    alpha = 1.0 - float(level)
+    q_lo, q_hi = np.quantile(tstar, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return m - float(q_hi) * se, m - float(q_lo) * se
+
+
+def _ci(
+    arr: np.ndarray,
+    stat: str | Callable[[np.ndarray], float],
+    *,
+    n_boot: int,
+    level: float,
+    seed: int | None,
+    method: str,
+) -> tuple[float, float, str]:
+    """``bootstrap_ci`` with the name of the method that produced the interval."""
+    if method not in ("auto", "studentized", "t", "bca", "percentile"):
+        raise SurprisalError(
+            f"method must be 'auto', 'studentized', 't', 'bca' or 'percentile', got {method!r}"
+        )
+    if isinstance(stat, str):
+        if stat not in ("mean", "median"):
+            raise ValueError(f"stat must be 'mean', 'median' or a callable, got {stat!r}")
+        fn: Callable[[np.ndarray], Any] = np.mean if stat == "mean" else np.median
+    elif callable(stat):
+        fn = stat
+    else:
+        raise TypeError(f"stat must be 'mean', 'median' or a callable, got {stat!r}")
+    is_mean = isinstance(stat, str) and stat == "mean"
+    if method in ("studentized", "t") and not is_mean:
+        raise SurprisalError(
+            f"method={method!r} needs stat='mean' (it uses the mean's standard error); "
+            "use method='bca' for other statistics"
+        )
+    n = arr.shape[0]
+    if n == 1 or bool(np.all(arr == arr[0])):
+        v = float(fn(arr))
+        return v, v, _DEGENERATE
+    if method == "auto":
+        method = ("t" if n < _T_BELOW else "studentized") if is_mean else "bca"
+    if method == "t":
+        return (*_t_interval(arr, level), _METHOD_NAMES["t"])
+    if method == "studentized":
+        return (*_studentized_interval(arr, n_boot, level, seed), _METHOD_NAMES["studentized"])
+    if isinstance(stat, str):  # np.mean / np.median take axis: one call for all resamples
+        return _scipy_bootstrap(
+            (arr,), fn, n_boot=n_boot, level=level, seed=seed, method=method, vectorized=True
+        )
+    return _scipy_bootstrap(
+        (arr,), lambda v: float(fn(v)), n_boot=n_boot, level=level, seed=seed, method=method
+    )
+
 
 def bootstrap_ci(
     x: ArrayLike,
@@ -123,20 +347,25 @@ def bootstrap_ci(
     n_boot: int = 10_000,
     level: float = 0.95,
     seed: int | None = 0,
+    method: CIMethod = "auto",
 ) -> tuple[float, float]:
-    """Percentile bootstrap confidence interval of a statistic over items.
+    """Confidence interval of a statistic over items, honest at small ``n``.
 
-    Items are resampled with replacement ``n_boot`` times; the interval is the
-    ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the resampled statistic.
-    ``"mean"`` and ``"median"`` are fully vectorised (the index matrix is drawn in
-    chunks to bound memory); a callable is applied to each resample in turn.
+    ``method="auto"`` (the default) picks, by measured coverage (see the module docstring):
 
-    With a single item every resample equals the data, so the degenerate interval
-    ``(stat(x), stat(x))`` is returned (never ``NaN``). Treat it as "no information".
+    * the **mean** with ``n >= 5``: the studentized bootstrap (bootstrap-t), which keeps
+      nominal 95% coverage within about 0.03 at ``n = 5`` even on skewed data (measured
+      0.926 on exponential data; plain BCa 0.78, percentile lower still);
+    * the mean with ``n < 5``: Student's t interval (a bootstrap of 3 or 4 items has too few
+      distinct resamples);
+    * a **median or a callable**: BCa via :func:`scipy.stats.bootstrap` (``method="BCa"``).
 
-    >>> lo, hi = bootstrap_ci([1.0, 2.0, 3.0, 4.0, 5.0], n_boot=2000, seed=0)
-    >>> bool(1.0 < lo < 3.0 < hi < 5.0)
-    True
+    ``"studentized"``, ``"t"``, ``"bca"`` and ``"percentile"`` force a method. Where every
+    resample gives the same value (one item, or all items equal) BCa is undefined and the
+    degenerate interval ``(stat(x), stat(x))`` is returned: treat it as "no information".
+
+    >>> [round(v, 2) for v in bootstrap_ci([1.0, 2.0, 3.0, 4.0, 5.0], n_boot=2000, seed=0)]
+    [0.73, 5.27]
     >>> bootstrap_ci([2.5])
     (2.5, 2.5)
 
@@ -146,6 +375,8 @@ def bootstrap_ci(
         n_boot: Number of bootstrap resamples.
         level: Confidence level in ``(0, 1)``.
         seed: Seed for :func:`numpy.random.default_rng`.
+        method: ``"auto"``, ``"studentized"`` (mean only), ``"t"`` (mean only), ``"bca"``
+            or ``"percentile"``.
 
     Returns:
         ``(low, high)`` in the unit of ``x``.
@@ -153,48 +384,115 @@ def bootstrap_ci(
     arr = _as_1d(x)
     n_boot = _check_positive(n_boot, "n_boot")
     _check_level(level)
-    vectorised = isinstance(stat, str)
-    if vectorised:
-        if stat not in ("mean", "median"):
-            raise ValueError(f"stat must be 'mean', 'median' or a callable, got {stat!r}")
-        fn: Callable[[np.ndarray], Any] = np.mean if stat == "mean" else np.median
-    elif callable(stat):
-        fn = stat
-    else:
-        raise TypeError(f"stat must be 'mean', 'median' or a callable, got {stat!r}")
-
-    n = arr.shape[0]
-    if n == 1:
-        v = float(fn(arr))
-        return v, v
-
-    rng = np.random.default_rng(seed)
-    boot = np.empty(n_boot, dtype=np.float64)
-    step = _chunk_rows(n)
-    for start in range(0, n_boot, step):
-        stop = min(n_boot, start + step)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        sample = arr[idx]
-        if vectorised:
-            boot[start:stop] = fn(sample, axis=1)  # type: ignore[call-arg]
-        else:
-            boot[start:stop] = [float(fn(row)) for row in sample]
-    return _percentile_interval(boot, level)
+    lo, hi, _ = _ci(arr, stat, n_boot=n_boot, level=level, seed=seed, method=method)
+    return lo, hi
 
 
-def _signed_sums_exact(x: np.ndarray) -> np.ndarray:
-    """Sums ``sum_i s_i x_i`` for all ``2**n`` sign vectors (chunked enumeration)."""
-    n = x.shape[0]
-    total = 1 << n
-    out = np.empty(total, dtype=np.float64)
-    bits = np.arange(n, dtype=np.int64)
-    step = _chunk_rows(n)
-    for start in range(0, total, step):
-        stop = min(total, start + step)
-        codes = np.arange(start, stop, dtype=np.int64)
-        signs = 1.0 - 2.0 * ((codes[:, None] >> bits) & 1)
-        out[start:stop] = signs @ x
+# --------------------------------------------------------------------------------------
+# proportions and multiple comparisons
+# --------------------------------------------------------------------------------------
+
+
+def proportion_ci(
+    k: int,
+    n: int,
+    level: float = 0.95,
+    method: Literal["wilson", "clopper-pearson"] = "wilson",
+) -> tuple[float, float]:
+    """Confidence interval of a proportion ``k / n`` (an accuracy, a pair accuracy, a rate).
+
+    From :meth:`scipy.stats.binomtest(k, n).proportion_ci
+    <scipy.stats._result_classes.BinomTestResult.proportion_ci>`. The interval never
+    collapses to a point, not even at ``0/n`` or ``n/n``.
+
+    * ``"wilson"`` (default): the Wilson score interval. Close to nominal on average; its
+      exact coverage at 95% dips to 0.90 for true proportions near 0.1 or 0.9 at ``n = 5``
+      (0.91 at ``n = 10``, 0.93 at ``n = 30``).
+    * ``"clopper-pearson"``: the exact interval; coverage is at least ``level`` for every
+      true proportion, at the price of width.
+
+    Items must be independent: for minimal pairs sharing a member, or for a difference
+    between conditions on the same items, use :func:`paired_bootstrap_ci`.
+
+    >>> lo, hi = proportion_ci(5, 5)
+    >>> round(lo, 3), hi
+    (0.566, 1.0)
+
+    Args:
+        k: Successes, ``0 <= k <= n``.
+        n: Trials, ``n >= 1``.
+        level: Confidence level in ``(0, 1)``.
+        method: ``"wilson"`` or ``"clopper-pearson"``.
+
+    Returns:
+        ``(low, high)`` in ``[0, 1]``.
+    """
+    from scipy import stats as sps
+
+    for name, v in (("k", k), ("n", n)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+    if n < 1 or not 0 <= k <= n:
+        raise SurprisalError(f"need 0 <= k <= n and n >= 1, got k={k}, n={n}")
+    _check_level(level)
+    sci = {"wilson": "wilson", "clopper-pearson": "exact"}.get(method)
+    if sci is None:
+        raise SurprisalError(f"method must be 'wilson' or 'clopper-pearson', got {method!r}")
+    ci = sps.binomtest(int(k), int(n)).proportion_ci(confidence_level=float(level), method=sci)
+    return float(ci.low), float(ci.high)
+
+
+def holm(pvalues: ArrayLike) -> np.ndarray:
+    """Holm–Bonferroni step-down adjustment of ``m`` p-values (family-wise error control).
+
+    Sorted ascending, the ``i``-th smallest (1-based) becomes ``(m - i + 1) * p_(i)``; a
+    running maximum keeps the adjusted values in the order of the raw ones, and they are
+    capped at 1. Reject at level ``alpha`` where the adjusted p is ``<= alpha``.
+
+    >>> holm([0.01, 0.04, 0.03]).tolist()
+    [0.03, 0.06, 0.06]
+
+    Args:
+        pvalues: Raw p-values in ``[0, 1]``, shape ``(m,)``.
+
+    Returns:
+        ``(m,)`` adjusted p-values, in the input's order.
+    """
+    p = _as_1d(pvalues, "pvalues", allow_empty=True)
+    if p.size and (p.min() < 0.0 or p.max() > 1.0):
+        raise SurprisalError(f"p-values must be in [0, 1], got {p.tolist()}")
+    m = p.shape[0]
+    order = np.argsort(p, kind="stable")
+    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    out = np.empty(m, dtype=np.float64)
+    out[order] = np.minimum(stepped, 1.0)
     return out
+
+
+#: Up to this many items the sign-flip p-value is exact (all ``2**n`` sign patterns) whatever
+#: ``n_perm`` is: 2**20 sums, formed as an outer sum of two halves, take milliseconds.
+_EXACT_MAX_N = 20
+
+
+def _half_sums(v: np.ndarray) -> np.ndarray:
+    """(2**len(v),) sums ``sum_i s_i v_i`` over every sign vector of ``v``."""
+    out = np.zeros(1, dtype=np.float64)
+    for xi in v:
+        out = np.concatenate([out + xi, out - xi])
+    return out
+
+
+def _count_exact(x: np.ndarray, observed: float, tol: float, alternative: str) -> int:
+    """How many of the ``2**n`` sign patterns reach ``observed``: the sums are the outer sum
+    of the two halves' sums, counted in row chunks to bound memory."""
+    h = x.shape[0] // 2
+    left, right = _half_sums(x[:h]), _half_sums(x[h:])
+    step = _chunk_rows(right.shape[0])
+    count = 0
+    for start in range(0, left.shape[0], step):
+        sums = left[start : start + step, None] + right[None, :]  # (rows, 2**(n - h))
+        count += _count_extreme(sums, observed, tol, alternative)
+    return count
 
 
 def _count_extreme(sums: np.ndarray, observed: float, tol: float, alternative: str) -> int:
@@ -215,8 +513,8 @@ def sign_flip_test(
     """Paired permutation (random sign-flip) test of ``mean(x) == 0``.
 
     Under the null hypothesis each ``x_i`` is symmetric around 0, so flipping signs
-    leaves the distribution of ``mean(x)`` unchanged. When ``2**n <= n_perm`` all sign
-    patterns are enumerated and the exact p-value ``count / 2**n`` is returned
+    leaves the distribution of ``mean(x)`` unchanged. When ``n <= 20`` or ``2**n <= n_perm``
+    all sign patterns are enumerated and the exact p-value ``count / 2**n`` is returned
     (the identity pattern is one of them). Otherwise ``n_perm`` random patterns are
     drawn and ``(count + 1) / (n_perm + 1)`` is returned, which is never 0 and is a
     valid (slightly conservative) p-value.
@@ -246,9 +544,8 @@ def sign_flip_test(
     observed = float(arr.sum())
     # Tolerance for summation-order rounding when comparing resampled to observed sums.
     tol = 1e-10 * float(np.abs(arr).sum())
-    if n < 63 and (1 << n) <= n_perm:
-        sums = _signed_sums_exact(arr)
-        return _count_extreme(sums, observed, tol, alternative) / float(sums.shape[0])
+    if n <= _EXACT_MAX_N or (n < 63 and (1 << n) <= n_perm):
+        return _count_exact(arr, observed, tol, alternative) / float(1 << n)
 
     rng = np.random.default_rng(seed)
     count = 0
@@ -302,6 +599,10 @@ def _fmt(v: float) -> str:
     return f"{v:.3f}" if math.isfinite(v) else str(v)
 
 
+#: Below this many items a :class:`Summary` warns that its intervals are wide and approximate.
+SMALL_N = 10
+
+
 @dataclass(frozen=True)
 class Summary:
     """Descriptive statistics and uncertainty for per-item values.
@@ -311,11 +612,16 @@ class Summary:
         mean: Mean over items (unit of the input).
         median: Median over items.
         std: Sample standard deviation (``ddof=1``); ``nan`` when ``n == 1``.
-        ci_low: Lower end of the percentile-bootstrap CI of the mean.
-        ci_high: Upper end of the percentile-bootstrap CI of the mean.
-        p_value: Two-sided sign-flip p-value for ``mean == 0``.
+        ci_low: Lower end of the CI of the mean.
+        ci_high: Upper end of the CI of the mean.
+        p_value: Sign-flip p-value for ``mean == 0`` (exact enumeration when ``n <= 20``),
+            sided as ``alternative`` says.
         level: Confidence level of the CI, e.g. ``0.95``.
         unit: Unit label used by ``__str__`` (the library passes ``"nats"``).
+        ci_method: How the CI was computed (see :func:`bootstrap_ci`).
+        alternative: Sidedness of ``p_value``: ``"two-sided"`` (mean != 0).
+        p_adjusted: Holm-adjusted p-value across the summaries printed together (see
+            :func:`with_holm`), or None when not adjusted.
     """
 
     n: int
@@ -327,22 +633,37 @@ class Summary:
     p_value: float
     level: float
     unit: str = "nats"
+    ci_method: str = _METHOD_NAMES["studentized"]
+    alternative: str = "two-sided"
+    p_adjusted: float | None = None
+
+    @property
+    def small_n(self) -> bool:
+        """True when ``n < 10``: intervals are wide and only approximately at ``level``."""
+        return self.n < SMALL_N
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the fields as a plain ``dict`` (JSON-friendly apart from ``nan``).
+        """Return the fields (and ``small_n``) as a plain ``dict`` (JSON-friendly apart from
+        ``nan``).
 
         >>> Summary(2, 1.0, 1.0, 0.0, 1.0, 1.0, 0.5, 0.95).to_dict()["p_value"]
         0.5
         """
-        return asdict(self)
+        return {**asdict(self), "small_n": self.small_n}
 
     def __str__(self) -> str:
         unit = f" {self.unit}" if self.unit else ""
-        return (
+        p = f"p={self.p_value:.3g} ({self.alternative})"
+        if self.p_adjusted is not None:
+            p += f", Holm-adjusted p={self.p_adjusted:.3g}"
+        out = (
             f"mean {_fmt(self.mean)}{unit} [{self.level * 100:g}% CI {_fmt(self.ci_low)}, "
             f"{_fmt(self.ci_high)}], median {_fmt(self.median)}, sd {_fmt(self.std)}, "
-            f"p={self.p_value:.3g} (n={self.n})"
+            f"{p} (n={self.n})"
         )
+        if self.small_n:
+            out += f"; n={self.n} < {SMALL_N}: intervals are wide and approximate"
+        return out
 
 
 def summarize(
@@ -353,14 +674,20 @@ def summarize(
     n_perm: int = 10_000,
     level: float = 0.95,
     unit: str = "nats",
+    method: CIMethod = "auto",
 ) -> Summary:
-    """Summarise per-item values: mean, median, sd, bootstrap CI of the mean, p-value.
+    """Summarise per-item values: mean, median, sd, CI of the mean, two-sided p-value.
+
+    The CI is :func:`bootstrap_ci` of the mean (``method="auto"``: Student t below 5 items,
+    the studentized bootstrap from 5); the p-value is the two-sided :func:`sign_flip_test`
+    (exact for ``n <= 20``).
 
     >>> s = summarize([1.0, 2.0, 3.0])
-    >>> print(s)
-    mean 2.000 nats [95% CI 1.000, 3.000], median 2.000, sd 1.000, p=0.25 (n=3)
-    >>> s.n, s.p_value
-    (3, 0.25)
+    >>> print(s)  # doctest: +NORMALIZE_WHITESPACE
+    mean 2.000 nats [95% CI -0.484, 4.484], median 2.000, sd 1.000, p=0.25 (two-sided)
+    (n=3); n=3 < 10: intervals are wide and approximate
+    >>> s.n, s.p_value, s.ci_method, s.small_n
+    (3, 0.25, 'Student t', True)
 
     Args:
         x: Per-item values (the library passes nats), shape ``(n,)``.
@@ -369,12 +696,15 @@ def summarize(
         n_perm: Sign patterns for the two-sided test of ``mean == 0``.
         level: Confidence level in ``(0, 1)``.
         unit: Unit label stored in the summary (display only).
+        method: CI method, see :func:`bootstrap_ci`.
 
     Returns:
         A frozen :class:`Summary`.
     """
     arr = _as_1d(x)
-    lo, hi = bootstrap_ci(arr, stat="mean", n_boot=n_boot, level=level, seed=seed)
+    n_boot = _check_positive(n_boot, "n_boot")
+    _check_level(level)
+    lo, hi, how = _ci(arr, "mean", n_boot=n_boot, level=level, seed=seed, method=method)
     n = int(arr.shape[0])
     std = float(arr.std(ddof=1)) if n > 1 else float("nan")
     return Summary(
@@ -387,7 +717,48 @@ def summarize(
         p_value=sign_flip_test(arr, n_perm=n_perm, seed=seed),
         level=float(level),
         unit=unit,
+        ci_method=how,
+        alternative="two-sided",
     )
+
+
+@overload
+def with_holm(summaries: Mapping[str, Summary | None]) -> dict[str, Summary | None]: ...
+@overload
+def with_holm(summaries: Sequence[Summary | None]) -> list[Summary | None]: ...
+def with_holm(
+    summaries: Mapping[str, Summary | None] | Sequence[Summary | None],
+) -> dict[str, Summary | None] | list[Summary | None]:
+    """Attach Holm-adjusted p-values (:func:`holm`) across a set of summaries.
+
+    Pass every summary that is printed together (a dict or a list; ``None`` entries pass
+    through and do not count). Each comes back with ``p_adjusted`` set, so its ``str`` shows
+    the raw and the adjusted p.
+
+    >>> a, b = summarize([1.0, 2.0, 3.0]), summarize([-1.0, 2.0, 0.5])
+    >>> [None if s is None else s.p_adjusted for s in with_holm([a, None, b])]
+    [0.5, None, 0.75]
+
+    Args:
+        summaries: :class:`Summary` objects (or None), as a mapping or a sequence.
+
+    Returns:
+        The same shape (dict or list) with new, adjusted summaries.
+    """
+    items = list(summaries.values()) if isinstance(summaries, Mapping) else list(summaries)
+    present: list[tuple[int, Summary]] = []
+    for i, s in enumerate(items):
+        if isinstance(s, Summary):
+            present.append((i, s))
+        elif s is not None:
+            raise TypeError(f"with_holm takes Summary objects or None, got {type(s).__name__}")
+    adj = holm([s.p_value for _, s in present])
+    out = list(items)
+    for (i, s), a in zip(present, adj, strict=True):
+        out[i] = replace(s, p_adjusted=float(a))
+    if isinstance(summaries, Mapping):
+        return dict(zip(summaries.keys(), out, strict=True))
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -425,10 +796,13 @@ def bootstrap_auc_ci(
     level: float = 0.95,
     seed: int | None = 0,
 ) -> tuple[float, float]:
-    """Stratified percentile-bootstrap CI of :func:`roc_auc`.
+    """Stratified BCa bootstrap CI of :func:`roc_auc`.
 
-    Positives and negatives are resampled separately (keeping both group sizes), so
-    every resample has a defined AUC. Vectorised via multinomial resample counts.
+    Positives and negatives are resampled separately (keeping both group sizes), so every
+    resample has a defined AUC; the interval is BCa from :func:`scipy.stats.bootstrap`
+    (jackknife acceleration over both groups). Where BCa is undefined (every resample gives
+    the same AUC, e.g. perfect separation, or a group of one item) it is the percentile
+    interval of the same resamples, which is then a point: no information, not certainty.
 
     >>> lo, hi = bootstrap_auc_ci([2.0, 3.0, 4.0, 0.5], [0.0, 1.0, 1.5, 2.5], seed=0)
     >>> bool(0.0 <= lo < roc_auc([2.0, 3.0, 4.0, 0.5], [0.0, 1.0, 1.5, 2.5]) < hi <= 1.0)
@@ -445,24 +819,13 @@ def bootstrap_auc_ci(
         ``(low, high)`` AUC bounds in ``[0, 1]``.
     """
     pos = _as_1d(scores_pos, "scores_pos")
-    neg = np.sort(_as_1d(scores_neg, "scores_neg"))
+    neg = _as_1d(scores_neg, "scores_neg")
     n_boot = _check_positive(n_boot, "n_boot")
     _check_level(level)
-    p, q = pos.shape[0], neg.shape[0]
-    left = np.searchsorted(neg, pos, side="left")
-    right = np.searchsorted(neg, pos, side="right")
-    rng = np.random.default_rng(seed)
-    boot = np.empty(n_boot, dtype=np.float64)
-    step = _chunk_rows(p + q)
-    for start in range(0, n_boot, step):
-        rows = min(n_boot, start + step) - start
-        w = rng.multinomial(p, np.full(p, 1.0 / p), size=rows).astype(np.float64)
-        v = rng.multinomial(q, np.full(q, 1.0 / q), size=rows).astype(np.float64)
-        cum = np.zeros((rows, q + 1), dtype=np.float64)
-        np.cumsum(v, axis=1, out=cum[:, 1:])
-        wins = cum[:, left] + cum[:, right]  # 2 * (#neg below + 1/2 #neg tied), weighted
-        boot[start : start + rows] = (w * wins).sum(axis=1) / (2.0 * p * q)
-    return _percentile_interval(boot, level)
+    lo, hi, _ = _scipy_bootstrap(
+        (pos, neg), roc_auc, n_boot=n_boot, level=level, seed=seed, method="bca"
+    )
+    return lo, hi
 
 
 def best_threshold(scores: ArrayLike, labels: ArrayLike) -> float:
@@ -569,13 +932,17 @@ def paired_bootstrap_ci(
     seed: int | None = 0,
     strata: ArrayLike | None = None,
 ) -> tuple[float, float]:
-    """Percentile-bootstrap CI of ``metric(*arrays)`` with items resampled jointly.
+    """BCa bootstrap CI of ``metric(*arrays)`` with items resampled jointly.
 
     The same resampled item indices are applied (along axis 0) to every array, so
     paired structure between conditions is preserved, e.g. for the lift of a metric
     between two conditions measured on the same items. With ``strata`` (an int label
     per item) items are resampled within each stratum, keeping stratum sizes fixed;
     pass the class labels to keep both classes present when the metric is an AUC.
+    The interval is BCa from :func:`scipy.stats.bootstrap` (each stratum one sample,
+    resampled independently, jackknifed for the acceleration); where BCa is undefined
+    (a degenerate bootstrap distribution, or a stratum of one item) it is the percentile
+    interval of the same resamples.
 
     >>> a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
     >>> b = [1.5, 2.4, 3.6, 4.3, 5.9, 6.2]
@@ -622,18 +989,15 @@ def paired_bootstrap_ci(
         _check_nan(st, "strata")
         groups = [np.flatnonzero(st == u) for u in np.unique(st)]
 
-    rng = np.random.default_rng(seed)
-    boot = np.empty(n_boot, dtype=np.float64)
-    for r in range(n_boot):
-        idx = np.concatenate([g[rng.integers(0, g.shape[0], size=g.shape[0])] for g in groups])
-        boot[r] = float(metric(*(arr[idx] for arr in arrs)))
-    n_nan = int(np.isnan(boot).sum())
-    if n_nan:
-        raise ValueError(
-            f"metric returned NaN in {n_nan} of {n_boot} resamples "
-            "(for class-dependent metrics such as AUC pass strata=labels)"
-        )
-    return _percentile_interval(boot, level)
+    def on_items(*idx: np.ndarray) -> float:
+        # scipy resamples each stratum's item indices; the metric sees the items' rows
+        rows = np.concatenate(idx).astype(np.int64)
+        return float(metric(*(arr[rows] for arr in arrs)))
+
+    lo, hi, _ = _scipy_bootstrap(
+        tuple(groups), on_items, n_boot=n_boot, level=level, seed=seed, method="bca"
+    )
+    return lo, hi
 
 
 def auc_lift_ci(
@@ -648,7 +1012,7 @@ def auc_lift_ci(
     """AUC lift ``AUC(scores_b) - AUC(scores_a)`` on the same items, with a bootstrap CI.
 
     Items are resampled jointly for both conditions (paired) and stratified by label
-    (positives and negatives separately), via :func:`paired_bootstrap_ci`.
+    (positives and negatives separately), via :func:`paired_bootstrap_ci` (BCa).
 
     >>> y = [1, 1, 1, 0, 0, 0]
     >>> lift, lo, hi = auc_lift_ci([1, 0, 2, 1, 3, 0], [3, 2, 4, 1, 0, 2], y, n_boot=500)
@@ -664,7 +1028,7 @@ def auc_lift_ci(
         seed: Seed for :func:`numpy.random.default_rng`.
 
     Returns:
-        ``(lift, low, high)``: point estimate and percentile CI, in AUC units.
+        ``(lift, low, high)``: point estimate and BCa CI, in AUC units.
     """
     sa = _as_1d(scores_a, "scores_a")
     sb = _as_1d(scores_b, "scores_b")
