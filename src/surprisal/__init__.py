@@ -9,14 +9,30 @@ membership experiments. All log-probabilities are natural logs (nats), float32.
 >>> s = surprisal.score(["The cat sat on the mat."], model=tiny_lm("gpt2"))
 >>> s.bos_policy, len(s[0]) == len(s[0].logprobs)
 ('bos', True)
+
+``import surprisal`` is cheap (no torch, no transformers): the public names below and the
+submodules (``surprisal.grammar``, ``surprisal.testing``, ...) are imported on first use.
 """
 
-from .api import score, score_iter
-from .corpus import FileRun, score_to_file
-from .delta import Delta, DeltaSummary, Ranking, delta, rank_explanations
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
 from .errors import NonFiniteError, SurprisalError
-from .lm import LM, clear_cache, load
-from .results import Scores, TextScore, WordScore
+
+if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
+    from . import grammar as grammar
+    from . import stats as stats
+    from . import testing as testing
+    from . import viz as viz
+    from .api import score, score_iter
+    from .corpus import FileRun, score_to_file
+    from .delta import Delta, DeltaSummary, Ranking, delta, rank_explanations
+    from .lm import LM, clear_cache, load
+    from .results import Scores, TextScore, WordScore
 
 __version__ = "0.1.0"
 
@@ -40,3 +56,74 @@ __all__ = [
     "score_iter",
     "score_to_file",
 ]
+
+# Public name -> the module that defines it; imported on first access (PEP 562).
+_LAZY = {
+    "score": "api",
+    "score_iter": "api",
+    "FileRun": "corpus",
+    "score_to_file": "corpus",
+    "Delta": "delta",
+    "DeltaSummary": "delta",
+    "Ranking": "delta",
+    "delta": "delta",
+    "rank_explanations": "delta",
+    "LM": "lm",
+    "clear_cache": "lm",
+    "load": "lm",
+    "Scores": "results",
+    "TextScore": "results",
+    "WordScore": "results",
+}
+_SUBMODULES = frozenset({"grammar", "stats", "testing", "viz"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'surprisal' has no attribute {name!r}")
+    globals()[name] = value  # the next access is a plain lookup
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__) | _SUBMODULES)
+
+
+class _Package(types.ModuleType):
+    """``surprisal.delta`` is the function, though a submodule has the same name: the import
+    system binds a submodule on its package when it first loads it, and here that must not
+    replace the function (the eager imports this replaces rebound it right after)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+def _warn_if_shadowed() -> None:
+    """Warn when PyPI's unrelated ``surprisal`` distribution is installed beside this one:
+    both install a top-level ``surprisal`` package, so one's files shadow the other's."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        other = distribution("surprisal")  # ours is "surprisal-lm"; this name is the other one
+    except PackageNotFoundError:
+        return
+    import warnings
+
+    warnings.warn(
+        f"the unrelated PyPI package 'surprisal' {other.version} is installed beside "
+        "'surprisal-lm'; both use the import name 'surprisal', so their files shadow each "
+        "other. Fix: pip uninstall -y surprisal && pip install --force-reinstall surprisal-lm",
+        stacklevel=3,
+    )
+
+
+_warn_if_shadowed()
