@@ -4,6 +4,7 @@ deprecation warnings from transformers on the KV-cache paths, a warning when PyP
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -25,8 +26,8 @@ SRC = str(Path(surprisal.__file__).resolve().parents[1])  # the surprisal these 
 HEAVY = ("torch", "transformers", "pandas", "numpy")
 
 
-def _python(code: str, *, extra_path: str | None = None) -> subprocess.CompletedProcess[str]:
-    path = os.pathsep.join(p for p in (SRC, extra_path, os.environ.get("PYTHONPATH")) if p)
+def _python(code: str, *, path: str = SRC) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter that imports surprisal from ``path``."""
     env = {**os.environ, "PYTHONPATH": path}
     return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
@@ -112,8 +113,6 @@ def test_cache_kwarg_follows_the_forward_signature():
     assert _compat.cache_kwarg(Old()) == "past_key_values"
     assert _compat.cache_kwarg(New()) == "cache"
     lm = tiny_lm("gpt2")
-    import inspect
-
     assert _compat.cache_kwarg(lm.model) in inspect.signature(lm.model.forward).parameters
 
 
@@ -132,19 +131,26 @@ def test_output_cache_reads_the_declared_field():
 
 # ---------------------------------------------------------------- the PyPI name clash
 
-_OTHER = "Metadata-Version: 2.1\nName: surprisal\nVersion: 0.1.7\n"
 
-
-def test_import_warns_when_pypi_surprisal_is_installed_too(tmp_path):
-    (tmp_path / "surprisal-0.1.7.dist-info").mkdir()
-    (tmp_path / "surprisal-0.1.7.dist-info" / "METADATA").write_text(_OTHER)
+def test_import_warns_when_pypi_surprisal_is_installed_in_the_same_place(tmp_path):
+    # Both distributions install a top-level `surprisal/`: lay ours out as pip would, then
+    # add the other's metadata beside it.
+    shutil.copytree(
+        Path(surprisal.__file__).parent,
+        tmp_path / "surprisal",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     code = "import warnings\nwarnings.simplefilter('error')\nimport surprisal"
-    clean = _python(code)
-    assert clean.returncode == 0, clean.stderr  # no warning in a clean environment
-    clash = _python(code, extra_path=str(tmp_path))
-    assert clash.returncode != 0
-    assert "unrelated PyPI package 'surprisal' 0.1.7" in clash.stderr
-    assert "pip uninstall -y surprisal" in clash.stderr
+    alone = _python(code, path=str(tmp_path))
+    assert alone.returncode == 0, alone.stderr  # no warning without the other package
+    (tmp_path / "surprisal-0.1.7.dist-info").mkdir()
+    (tmp_path / "surprisal-0.1.7.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: surprisal\nVersion: 0.1.7\n"
+    )
+    run = _python(code, path=str(tmp_path))
+    assert run.returncode != 0
+    assert "unrelated PyPI package 'surprisal' (surprisal-0.1.7.dist-info)" in run.stderr
+    assert "pip uninstall -y surprisal" in run.stderr
 
 
 # ---------------------------------------------------------------- packaging

@@ -108,18 +108,27 @@ sys.modules[__name__].__class__ = _Package
 
 
 def _warn_if_shadowed() -> None:
-    """Warn when PyPI's unrelated ``surprisal`` distribution is installed beside this one:
-    both install a top-level ``surprisal`` package, so one's files shadow the other's."""
-    from importlib.metadata import PackageNotFoundError, distribution
+    """Warn when PyPI's unrelated ``surprisal`` distribution is installed in the directory
+    this package was imported from: both install a top-level ``surprisal`` package, so one's
+    files overwrite the other's. One directory listing (importlib.metadata would double the
+    import time)."""
+    import os
 
+    site = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
-        other = distribution("surprisal")  # ours is "surprisal-lm"; this name is the other one
-    except PackageNotFoundError:
+        names = os.listdir(site)
+    except OSError:
+        return
+    # Ours is surprisal_lm-*.dist-info; the other's metadata is surprisal-VERSION.dist-info.
+    other = sorted(
+        n for n in names if n.startswith("surprisal-") and n.endswith((".dist-info", ".egg-info"))
+    )
+    if not other:
         return
     import warnings
 
     warnings.warn(
-        f"the unrelated PyPI package 'surprisal' {other.version} is installed beside "
+        f"the unrelated PyPI package 'surprisal' ({other[0]}) is installed in {site} beside "
         "'surprisal-lm'; both use the import name 'surprisal', so their files shadow each "
         "other. Fix: pip uninstall -y surprisal && pip install --force-reinstall surprisal-lm",
         stacklevel=3,

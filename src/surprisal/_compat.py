@@ -1,9 +1,9 @@
 """Version-dependent bits of torch and transformers, in one place.
 
 transformers 5.x renamed ``torch_dtype=`` to ``dtype=`` and made every model use ``Cache``
-objects; 5.24 renamed the forward's ``past_key_values=`` to ``cache=`` (and the output field
-with it; the old names still work, with a ``FutureWarning`` on every call). 4.x (>= 4.46)
-still works where the difference is cheap to bridge.
+objects; a later 5.x (5.24 has it) renamed the forward's ``past_key_values=`` to ``cache=``,
+and the output field with it (the old names still work, with a ``FutureWarning`` on every
+call). 4.x (>= 4.53) still works where the difference is cheap to bridge.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ def dtype_kwargs(dtype: torch.dtype | str | None) -> dict[str, Any]:
 
 
 def cache_kwarg(model: Any) -> str:
-    """The name under which ``model``'s forward takes a KV cache: ``cache`` (transformers >=
-    5.24) or ``past_key_values`` (earlier, and remote code written for it)."""
+    """The name under which ``model``'s forward takes a KV cache: ``cache`` (recent 5.x, such
+    as 5.24) or ``past_key_values`` (earlier, and remote code written for it)."""
     return _cache_kwarg_of(model.__class__)
 
 
@@ -53,7 +53,7 @@ def _cache_kwarg_of(cls: Any) -> str:
 
 def output_cache(out: Any) -> Any:
     """The KV cache a forward returned, read under the name its output class declares
-    (reading ``.past_key_values`` from a >= 5.24 output warns)."""
+    (reading ``.past_key_values`` from an output that declares ``cache`` warns)."""
     fields = getattr(out, "__dataclass_fields__", {})
     return getattr(out, "cache" if "cache" in fields else "past_key_values")
 
