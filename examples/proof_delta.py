@@ -7,8 +7,8 @@ after an unrelated control remark, and the per-token reduction
 ``ln p(token | hint, ...) - ln p(token | ...)`` shows *where* the hint helped.
 
 No real model can be downloaded here, so by default the script trains a tiny model (about
-90 s on 2 CPU cores) on a synthetic corpus of short proofs that ``k(k+1)`` or ``k(k-1)`` is even. Each
-proof uses one of four methods (consecutive integers, parity cases, induction,
+90 s on 2 CPU cores) on a synthetic corpus of short proofs that ``k(k+1)`` or ``k(k-1)``
+is even. Each proof uses one of four methods (consecutive integers, parity cases, induction,
 contradiction); half of the documents start with a hint naming the method, a quarter with
 a remark that says nothing about it, a quarter with neither. After training, a hint
 determines the method and a remark does not, so the expected picture is: the hint lowers
