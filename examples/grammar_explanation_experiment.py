@@ -22,8 +22,8 @@ The CIs cover the choice of test strings and samples for the trained models at h
 do not cover training randomness. ``--seeds`` repeats the whole comparison with other
 training seeds so that this variation can be seen too.
 
-    python examples/grammar_explanation_experiment.py            # dyck2, 2 seeds, minutes
-    python examples/grammar_explanation_experiment.py --fast     # small, for CI
+    python examples/grammar_explanation_experiment.py            # dyck2, 2 seeds, 5 min or more
+    python examples/grammar_explanation_experiment.py --fast     # small, for CI, about 10 s
     python examples/grammar_explanation_experiment.py --grammar anbn --seeds 3
 
 The script prints the numbers as measured and draws no conclusion from them.

@@ -101,9 +101,18 @@ def _read_text_arg(value: str | None, what: str) -> str | None:
 # ---------------------------------------------------------------- commands
 
 
+def _hf_progress_off() -> None:
+    """The command shows its own progress; transformers' bars off (imported only here, so
+    --help and argument errors never wait for transformers)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def _load(args: argparse.Namespace) -> Any:
     from . import load
 
+    _hf_progress_off()
     if args.model == "demo":
         from .demo import load_demo
 
@@ -248,6 +257,7 @@ def _escape(s: str) -> str:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
+    _hf_progress_off()
     report = run_demo(html_path=args.html, quick=args.quick, progress=not args.quiet)
     print(report.text)
     if args.html:
@@ -360,9 +370,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     owns_group = _init_distributed()
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # the command shows its own progress
     if getattr(args, "html", None) == "":
         args.html = None
     try:

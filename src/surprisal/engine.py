@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._compat import expand_cache, is_oom
+from ._compat import cache_kwarg, expand_cache, is_oom, output_cache
 from .errors import SurprisalError
 from .fields import Extras
 from .head import HeadOut, fused_head, plain_head
@@ -189,14 +189,14 @@ def _run_prefix(
         out = lm.model(input_ids=x, use_cache=True)
         if score_own:
             own = _split(plain_head(out.logits[0, :-1], tgt), [(len(tgt), False)])[0]
-        return _Prefix(out.past_key_values, out.logits[0, -1].float(), len(ids), own)
+        return _Prefix(output_cache(out), out.logits[0, -1].float(), len(ids), own)
     out = lm.body(input_ids=x, use_cache=True)
     h = out.last_hidden_state[0]  # (P, H)
     if score_own:
         own = _split(
             fused_head(h[:-1], tgt, lm.head, chunk_bytes=chunk_bytes), [(len(tgt), False)]
         )[0]
-    return _Prefix(out.past_key_values, h[-1], len(ids), own)
+    return _Prefix(output_cache(out), h[-1], len(ids), own)
 
 
 @torch.no_grad()
@@ -247,7 +247,7 @@ def _run_batch(
         )
         kwargs["attention_mask"] = attn.to(dev)
     if prefix is not None:
-        kwargs["past_key_values"] = expand_cache(prefix.cache, B)
+        kwargs[cache_kwarg(lm.model)] = expand_cache(prefix.cache, B)
         kwargs["use_cache"] = True
     else:
         kwargs["use_cache"] = False
