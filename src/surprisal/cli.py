@@ -538,7 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prefix(
         p,
         "explanation",
-        "file with the explanation text (this or --explanation-text is required)",
+        "file with the explanation text (this or --explanation-text is required; no default)",
         True,
     )
     _add_prefix(p, "control", "file with a control text (default: none)", False)

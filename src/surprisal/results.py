@@ -519,7 +519,9 @@ def _short(text: str, n: int = 40) -> str:
 
 def _extras(ts: TextScore) -> list[str]:
     """The extras computed for ``ts`` (the ``extras=`` names)."""
-    return list(dict.fromkeys(f.extra for f in FIELDS[1:] if getattr(ts, f.name) is not None))
+    return list(
+        dict.fromkeys(f.extra for f in FIELDS if f.extra and getattr(ts, f.name) is not None)
+    )
 
 
 def _heat_row(ts: TextScore, i: int, label: str | None = None) -> dict[str, Any]:

@@ -112,7 +112,8 @@ def page(
         f"<title>{_esc(title)}</title>",
         f"<style>body{{margin:1.5em;max-width:70em}}\n{_CSS}</style>",
         "</head>",
-        '<body class="surprisal">',
+        "<body>",
+        '<main class="surprisal">',
         f"<h1>{_esc(title)}</h1>",
     ]
     line = " · ".join(x for x in (_esc(subtitle), f"all values in {unit}" if unit else "") if x)
@@ -122,7 +123,7 @@ def page(
         if heading:
             head.append(f"<h2>{_esc(heading)}</h2>")
         head.append(body)
-    head += ["</body>", "</html>"]
+    head += ["</main>", "</body>", "</html>"]
     return "\n".join(head) + "\n"
 
 
