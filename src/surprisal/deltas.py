@@ -17,6 +17,8 @@ shared by every target (see :mod:`surprisal.engine`).
 
 from __future__ import annotations
 
+import html as _html
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -80,6 +82,15 @@ class DeltaSummary:
             "two_part_gain_total": self.two_part_gain_total,
             "unit": self.unit,
         }
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as a JSON string (NaN written as null)."""
+        return json.dumps(_nan_to_none(self.to_dict()))
+
+    def _repr_html_(self) -> str:
+        from .viz import notebook_html
+
+        return notebook_html(_summary_table(self))
 
 
 @dataclass(frozen=True)
@@ -226,29 +237,200 @@ class Delta:
         df.attrs.update(unit=unit, explanation_cost=convert(self.explanation_cost, unit))
         return df
 
-    def to_html(self, path: str | Path | None = None, *, unit: Unit = "nats") -> str:
-        """A self-contained HTML page: each target's tokens coloured by their reduction
-        (blue: the explanation helped, orange: it hurt). Written to ``path`` when given."""
-        from .viz import token_heatmap_html, write_html
+    def to_records(
+        self, unit: Unit = "nats", *, ids: Sequence[object] | None = None
+    ) -> list[dict[str, Any]]:
+        """One plain dict per target (what ``surprisal delta`` writes as JSONL): id, text,
+        unit, ``n_tokens``, ``surprisal``, ``surprisal_given_explanation``, ``reduction``,
+        ``two_part_gain`` (and the control's numbers), all in ``unit``; ``ids`` default to
+        the positions as strings."""
+        names = _ids(self, ids)
+        cols: dict[str, np.ndarray] = {
+            "surprisal": convert(self.base.total(), unit),
+            "surprisal_given_explanation": convert(self.conditioned.total(), unit),
+            "reduction": convert(self.reduction, unit),
+            "two_part_gain": convert(self.two_part_gain, unit),
+        }
+        if self.controlled is not None:
+            cols["surprisal_given_control"] = convert(self.controlled.total(), unit)
+            cols["control_reduction"] = convert(self.control_reduction, unit)
+            cols["reduction_vs_control"] = convert(self.reduction_vs_control, unit)
+        return [
+            {
+                "id": names[i],
+                "text": t,
+                "unit": unit,
+                "n_tokens": len(self.base[i]),
+                **{k: _num(v[i]) for k, v in cols.items()},
+            }
+            for i, t in enumerate(self.targets)
+        ]
 
+    def to_dict(
+        self, unit: Unit = "nats", *, ids: Sequence[object] | None = None
+    ) -> dict[str, Any]:
+        """The texts, the costs, the :meth:`summary` and :meth:`to_records`, in ``unit``."""
+        return _nan_to_none(
+            {
+                "model": self.base.model,
+                "bos_policy": self.base.bos_policy,
+                "unit": unit,
+                "explanation": self.explanation,
+                "control": self.control,
+                "separator": self.separator,
+                "explanation_cost": float(convert(self.explanation_cost, unit)),
+                "control_cost": None
+                if self.control_cost is None
+                else float(convert(self.control_cost, unit)),
+                "two_part_gain_total": float(convert(self.two_part_gain_total, unit)),
+                "summary": self.summary(unit=unit).to_dict(),
+                "records": self.to_records(unit, ids=ids),
+            }
+        )
+
+    def to_json(
+        self,
+        path: str | Path | None = None,
+        unit: Unit = "nats",
+        *,
+        ids: Sequence[object] | None = None,
+    ) -> str:
+        """:meth:`to_dict` as a JSON string; also written to ``path`` (UTF-8) when given."""
+        doc = json.dumps(self.to_dict(unit, ids=ids), ensure_ascii=False)
+        if path is not None:
+            Path(path).write_text(doc, encoding="utf-8")
+        return doc
+
+    def __repr__(self) -> str:
+        ctrl = "None" if self.control is None else repr(_short(self.control))
+        return (
+            f"Delta({len(self)} targets, explanation={_short(self.explanation)!r} "
+            f"(cost {self.explanation_cost:.3f} nats), control={ctrl}, "
+            f"mean reduction {float(np.mean(self.reduction)):.3f} nats, "
+            f"two-part gain {self.two_part_gain_total:.3f} nats, model={self.base.model!r}, "
+            f"bos_policy={self.base.bos_policy!r})"
+        )
+
+    def _repr_html_(self) -> str:
+        from .viz import notebook_html
+
+        secs = self._sections("nats", None, n_boot=2000, max_rows=NOTEBOOK_ROWS)
+        return notebook_html(
+            f"<p>{_html.escape(repr(self))}</p>"
+            + "".join(f"<h3>{_html.escape(h)}</h3>{b}" for h, b in secs)
+        )
+
+    def to_html(
+        self,
+        path: str | Path | None = None,
+        *,
+        unit: Unit = "nats",
+        labels: Sequence[object] | None = None,
+        n_boot: int = 2000,
+        seed: int = 0,
+    ) -> str:
+        """A self-contained HTML report (inline SVG, no scripts), every number in ``unit``:
+        the explanation and control texts with their costs, the summary table, a histogram
+        of per-target reductions with the mean and its CI, and each target's tokens coloured
+        by their reduction (blue: the explanation helped, orange: it hurt). Targets are
+        labelled by ``labels`` (e.g. record ids) or their first words. Written to ``path``
+        when given."""
+        from .viz import page, write_html
+
+        title = f"Surprise reduction by an explanation \u2014 {self.base.model}"
+        doc = page(
+            title,
+            self._sections(unit, labels, n_boot=n_boot, seed=seed),
+            unit,
+            subtitle=f"{len(self)} targets \u00b7 boundary policy {self.base.bos_policy}",
+        )
+        if path is not None:
+            write_html(doc, path)
+        return doc
+
+    def _sections(
+        self,
+        unit: Unit,
+        labels: Sequence[object] | None,
+        *,
+        n_boot: int,
+        seed: int = 0,
+        max_rows: int | None = None,
+    ) -> list[tuple[str, str]]:
+        """The report's ``(heading, html)`` sections, shared by the page and the notebook."""
+        from .plots import histogram
+        from .viz import heatmap
+
+        s = self.summary(unit=unit, n_boot=n_boot, seed=seed)
+        names = _labels(self.targets, labels)
+        esc = _html.escape
+        n_e = len(self.explanation_scores)
+        texts = (
+            f"<p>Explanation: S(e) = {s.explanation_cost:.3f} {unit} over {n_e} tokens "
+            f"(separator {self.separator!r} included)</p>"
+            f'<pre class="text">{esc(self.explanation)}</pre>'
+        )
+        if self.control is not None and self.control_scores is not None:
+            cost = float(convert(self.control_scores.total(), unit))
+            texts += (
+                f"<p>Control: S(c) = {cost:.3f} {unit} over {len(self.control_scores)} tokens</p>"
+                f'<pre class="text">{esc(self.control)}</pre>'
+            )
+        else:
+            texts += '<p class="note">No control text: pass control= for a baseline.</p>'
+        plots = [
+            histogram(
+                convert(self.reduction, unit),
+                xlabel=f"reduction S(t) \u2212 S(t|e) ({unit})",
+                mean=s.reduction.mean,
+                ci=(s.reduction.ci_low, s.reduction.ci_high),
+                level=s.reduction.level,
+            )
+        ]
+        if s.vs_control is not None and self.reduction_vs_control is not None:
+            plots.append(
+                histogram(
+                    convert(self.reduction_vs_control, unit),
+                    xlabel=f"S(t|c) \u2212 S(t|e) ({unit})",
+                    mean=s.vs_control.mean,
+                    ci=(s.vs_control.ci_low, s.vs_control.ci_high),
+                    level=s.vs_control.level,
+                )
+            )
         red = convert(self.reduction, unit)
+        base = convert(self.base.total(), unit)
+        cond = convert(self.conditioned.total(), unit)
         rows = [
             {
-                "label": f"target {i}",
+                "label": names[i],
                 "pieces": self.base[i].pieces,
                 "values": self.per_token(i, unit).tolist(),
-                "extra": {"reduction": f"{red[i]:.3f} {unit}"},
+                "extra": {
+                    "reduction": f"{red[i]:+.3f} {unit}",
+                    "S(t)": f"{base[i]:.3f}",
+                    "S(t|e)": f"{cond[i]:.3f}",
+                },
             }
             for i in range(len(self))
         ]
-        s = self.summary(unit=unit, n_boot=2000)
-        title = f"Surprise reduction by an explanation — {self.base.model}"
-        html = token_heatmap_html(
-            rows, title=title, value_label=f"reduction ({s.reduction})", unit=unit, diverging=True
+        heat = heatmap(
+            rows,
+            value_label="per-token reduction log p(tok | e, \u2026) \u2212 log p(tok | \u2026)",
+            unit=unit,
+            diverging=True,
+            max_rows=max_rows,
         )
-        if path is not None:
-            write_html(html, path)
-        return html
+        return [
+            ("Explanation and control", texts),
+            ("Summary", _summary_table(s)),
+            (
+                "Per-target reductions",
+                f'<div class="plots">{"".join(plots)}</div>'
+                '<p class="note">Bars: targets. Line: the mean; band: its bootstrap CI; '
+                "dashed: 0 (no effect). Right of 0: the explanation helped.</p>",
+            ),
+            ("Targets, token by token", heat),
+        ]
 
 
 def _candidate(x: object, what: str) -> str:
@@ -388,6 +570,51 @@ class Ranking:
             out.append(f"#{rank + 1} candidate {i}: {d.explanation[:60]!r}\n  {s.reduction}")
         return "\n".join(out)
 
+    def __repr__(self) -> str:
+        s = self.summaries[0]
+        return (
+            f"Ranking({len(self.deltas)} candidates, best: candidate {self.order[0]} "
+            f"{_short(self.best.explanation)!r}, mean reduction {s.reduction.mean:.3f} nats "
+            f"[{s.reduction.level:.0%} CI {s.reduction.ci_low:.3f}, {s.reduction.ci_high:.3f}])"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Candidates best first, each with its text and :class:`DeltaSummary` (nats)."""
+        return _nan_to_none(
+            {
+                "unit": "nats",
+                "candidates": [
+                    {"rank": r + 1, "candidate": i, "explanation": d.explanation, **s.to_dict()}
+                    for r, (i, d, s) in enumerate(
+                        zip(self.order, self.deltas, self.summaries, strict=True)
+                    )
+                ],
+            }
+        )
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as a JSON string."""
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+    def _repr_html_(self) -> str:
+        from .viz import notebook_html
+
+        head = "".join(
+            f"<th>{h}</th>"
+            for h in ("rank", "candidate", "explanation", "mean reduction", "CI", "p", "cost")
+        )
+        rows = "".join(
+            f"<tr><td>{r + 1}</td><td>{i}</td><td>{_html.escape(_short(d.explanation, 60))}</td>"
+            f"<td>{s.reduction.mean:+.3f}</td><td>[{s.reduction.ci_low:+.3f}, "
+            f"{s.reduction.ci_high:+.3f}]</td><td>{s.reduction.p_value:.3g}</td>"
+            f"<td>{s.explanation_cost:.3f}</td></tr>"
+            for r, (i, d, s) in enumerate(zip(self.order, self.deltas, self.summaries, strict=True))
+        )
+        return notebook_html(
+            f'<table class="nums"><tr>{head}</tr>{rows}</table>'
+            '<p class="note">All values in nats; p: sign-flip test, two-sided.</p>'
+        )
+
 
 def rank_explanations(
     targets: str | Sequence[str],
@@ -458,4 +685,72 @@ def rank_explanations(
         deltas=tuple(deltas[i] for i in order),
         order=tuple(order),
         summaries=tuple(deltas[i].summary(seed=seed, n_boot=n_boot) for i in order),
+    )
+
+
+NOTEBOOK_ROWS = 20  # targets drawn by Delta._repr_html_: a notebook cell stays readable
+
+
+def _short(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[: n - 1] + "\u2026"
+
+
+def _num(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def _nan_to_none(x: Any) -> Any:
+    """NaN floats to None, recursively (JSON has no NaN)."""
+    if isinstance(x, float):
+        return x if np.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _nan_to_none(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_nan_to_none(v) for v in x]
+    return x
+
+
+def _ids(d: Delta, ids: Sequence[object] | None) -> list[str]:
+    if ids is None:
+        return [str(i) for i in range(len(d))]
+    if len(ids) != len(d):
+        raise SurprisalError(
+            f"ids has {len(ids)} entries for {len(d)} targets; give one per target"
+        )
+    return [str(i) for i in ids]
+
+
+def _labels(targets: Sequence[str], labels: Sequence[object] | None) -> list[str]:
+    """A row label per target: the caller's label (an id), else ``#k`` and its first words."""
+    if labels is not None:
+        if len(labels) != len(targets):
+            raise SurprisalError(
+                f"labels has {len(labels)} entries for {len(targets)} targets; give one per target"
+            )
+        return [str(x) for x in labels]
+    return [f"#{i + 1} {_short(' '.join(t.split()[:6]), 40)}" for i, t in enumerate(targets)]
+
+
+def _summary_table(s: DeltaSummary) -> str:
+    """The summary's numbers as one table (``s.unit``)."""
+    rows = [("explanation: S(t) \u2212 S(t|e)", s.reduction)]
+    if s.control is not None:
+        rows.append(("control: S(t) \u2212 S(t|c)", s.control))
+    if s.vs_control is not None:
+        rows.append(("explanation vs control: S(t|c) \u2212 S(t|e)", s.vs_control))
+    lvl = f"{s.reduction.level:.0%} CI"
+    head = "".join(f"<th>{h}</th>" for h in ("reduction", "mean", lvl, "median", "p", "n"))
+    body = "".join(
+        f"<tr><td>{_html.escape(name)}</td><td>{x.mean:+.3f}</td>"
+        f"<td>[{x.ci_low:+.3f}, {x.ci_high:+.3f}]</td><td>{x.median:+.3f}</td>"
+        f"<td>{x.p_value:.3g}</td><td>{x.n}</td></tr>"
+        for name, x in rows
+    )
+    return (
+        f'<table class="nums"><tr>{head}</tr>{body}</table>'
+        f"<p>Explanation cost S(e) = {s.explanation_cost:.3f} {s.unit}; two-part gain "
+        f"(summed, explanation paid once) = {s.two_part_gain_total:+.3f} {s.unit}.</p>"
+        '<p class="note">Positive reduction: the text made the targets less surprising. '
+        "CI: percentile bootstrap of the mean over targets; p: sign-flip test against 0, "
+        "two-sided.</p>"
     )
