@@ -137,12 +137,12 @@ def _fed(method: str, P: int, lens: list[int]) -> int:
     raise ValueError(method)
 
 
-def worker(method: str, n_targets: int, repeats: int) -> None:
+def worker(method: str, n_targets: int, repeats: int, prefix_tokens: int = 400) -> None:
     C.worker_setup()
     import torch
 
     tok = C.tokenizer()
-    expl, targets = make_inputs(tok, n_targets)
+    expl, targets = make_inputs(tok, n_targets, prefix_tokens)
     lens = [C.n_tokens(tok, t) for t in targets]
     P = 1 + C.n_tokens(tok, expl)
     model = C.build_model(SHAPE)
@@ -253,10 +253,13 @@ def main() -> None:
         default=None,
         help="timed runs per method, best kept (no new run starts after 30 s of timed runs)",
     )
-    ap.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--prefix-tokens", type=int, default=400, help="explanation length in tokens (BOS aside)"
+    )
+    ap.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
-        worker(a.worker[0], int(a.worker[1]), int(a.worker[2]))
+        worker(a.worker[0], int(a.worker[1]), int(a.worker[2]), int(a.worker[3]))
         return
 
     import numpy as np
@@ -269,7 +272,7 @@ def main() -> None:
             methods.insert(0, must)
     print(C.machine())
     tok = C.tokenizer()
-    expl, targets = make_inputs(tok, n)
+    expl, targets = make_inputs(tok, n, a.prefix_tokens)
     e_ids = tok(expl, add_special_tokens=False)["input_ids"]
     lens = [C.n_tokens(tok, t) for t in targets]
     same = all(
@@ -296,7 +299,7 @@ def main() -> None:
     res: dict[str, dict[str, Any]] = {}
     for m in methods:
         t0 = time.perf_counter()
-        r = C.spawn(SCRIPT, [m, str(n), str(a.repeats)])
+        r = C.spawn(SCRIPT, [m, str(n), str(a.repeats), str(a.prefix_tokens)])
         res[m] = r
         if "error" in r:
             print(f"  {m}: FAILED: {r['error']}")

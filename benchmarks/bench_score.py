@@ -18,6 +18,7 @@ loop.
 
     python benchmarks/bench_score.py            # full: 200 texts, two model shapes
     python benchmarks/bench_score.py --quick    # ~1 minute: 48 texts, the GPT-2 shape
+    python benchmarks/bench_score.py --profile  # host time outside forward and head, per token
 
 Run it from the bench virtualenv that has minicons and lm-eval (see docs/benchmarks.md);
 a peer that is not installed is skipped with a message, never estimated.
@@ -196,6 +197,91 @@ def worker(method: str, shape: str, corpus_path: str, repeats: int) -> None:
     C.emit(r)
 
 
+def profile(shape: str, n: int, repeats: int) -> None:
+    """Where surprisal.score spends its wall time, in this process: the decoder forward, the
+    head, the rest of the engine (index building, row filling, copies, result splitting) and
+    everything outside the engine (tokenizing, planning, assembling results). The host share
+    is reported per scored token: on a GPU it is time the device may wait for."""
+    C.worker_setup()
+    import torch
+
+    import surprisal
+    import surprisal.core as core_mod
+    import surprisal.engine as engine_mod
+
+    tok = C.tokenizer()
+    texts = C.corpus(tok, n)
+    model = C.build_model(shape)
+    lm = surprisal.LM(model, tok)
+    acc = {"forward": 0.0, "head": 0.0, "engine": 0.0}
+
+    def timer(key: str, fn: Any) -> Any:
+        def wrapped(*a: Any, **k: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                acc[key] += time.perf_counter() - t0
+
+        return wrapped
+
+    body_fwd, model_fwd = lm.body.forward, lm.model.forward
+    lm.body.forward = timer("forward", body_fwd)
+    lm.model.forward = timer("forward", model_fwd)  # the plain path and prefix runs
+    engine_mod.fused_head = timer("head", engine_mod.fused_head)
+    core_mod.run_jobs = timer("engine", core_mod.run_jobs)
+    print(C.machine())
+    print(
+        f"model: {shape}: {C.SHAPES[shape]}; {n} texts (seed 0), torch threads "
+        f"{torch.get_num_threads()}"
+    )
+    surprisal.score(texts[:WARM], model=lm, progress=False)  # warm-up
+    rows = []
+    for k in range(repeats):
+        for key in acc:
+            acc[key] = 0.0
+        t0 = time.perf_counter()
+        s = surprisal.score(texts, model=lm, progress=False)
+        wall = time.perf_counter() - t0
+        n_tok = s.stats.tokens_scored
+        in_engine = acc["engine"] - acc["forward"] - acc["head"]
+        outside = wall - acc["engine"]
+        rows.append(
+            [
+                str(k + 1),
+                f"{wall:.2f}",
+                f"{acc['forward']:.2f}",
+                f"{acc['head']:.2f}",
+                f"{in_engine:.3f}",
+                f"{in_engine / n_tok * 1e6:.2f}",
+                f"{outside:.3f}",
+                f"{(wall - acc['forward'] - acc['head']) / n_tok * 1e6:.2f}",
+                f"{n_tok:,}",
+            ]
+        )
+    print(
+        C.table(
+            rows,
+            [
+                "run",
+                "wall s",
+                "forward s",
+                "head s",
+                "engine host s",
+                "engine host µs/tok",
+                "outside engine s",
+                "all host µs/tok",
+                "tokens scored",
+            ],
+        )
+    )
+    print(
+        "engine host = run_jobs minus forward minus head (index building, row filling, copies, "
+        "result splitting); outside engine = tokenizing, planning and assembling results"
+    )
+    print(f"surprisal source: {C.source_revision()}")
+
+
 # --- parent -----------------------------------------------------------------------------
 
 
@@ -208,10 +294,19 @@ def main() -> None:
         "--methods", default=None, help="comma-separated subset of " + ",".join(METHODS)
     )
     ap.add_argument("--repeats", type=int, default=None, help="timed runs per method (best kept)")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="host time outside the forward and the head, per scored token, for surprisal.score "
+        "(in this process; default 1,000 texts on the llama shape)",
+    )
     ap.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
         worker(a.worker[0], a.worker[1], a.worker[2], int(a.worker[3]))
+        return
+    if a.profile:
+        profile(a.shapes or "llama-4L-256-v32k", a.n_texts or 1000, a.repeats or 3)
         return
 
     import numpy as np
