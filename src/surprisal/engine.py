@@ -459,12 +459,6 @@ def _progress_bar(progress: bool | None, n_scored: int, n_batches_est: int) -> A
     return None
 
 
-def _free_after_oom(lm: LM) -> None:
-    if lm.device.type == "cuda":
-        torch.cuda.empty_cache()
-    gc.collect()
-
-
 class _Prefixes:
     """The shared prefix of the current run of batches: run once, kept while batches use it."""
 
@@ -538,22 +532,7 @@ def run_jobs(
     """
     extras = extras if extras is not None else Extras()
     _check_inputs(lm, jobs, prefixes, padding_side)
-    budget = int(batch_tokens or default_batch_tokens(lm))
-    if budget < 1:
-        raise SurprisalError(
-            f"batch_tokens must be a positive number of tokens, got {batch_tokens}"
-        )
-    use_plain = (not lm.fused) if plain is None else plain
-    use_pack = lm.pack if pack is None else bool(pack)
-    if use_pack and not lm.can_pack:
-        raise SurprisalError(
-            f"pack=True, but {type(lm.model).__name__} with attention "
-            f"{lm.attn_implementation!r} failed the packing probe (sequences in one row "
-            "attended to each other); use pack=False"
-        )
-    chunk = int(
-        chunk_bytes or (CPU_CHUNK_BYTES if lm.device.type == "cpu" else DEFAULT_CHUNK_BYTES)
-    )
+    budget, use_plain, use_pack, chunk = _options(lm, batch_tokens, plain, pack, chunk_bytes)
     stats = stats if stats is not None else RunStats()
     stats.batch_tokens = budget
     plens = [len(p) for p in prefixes]
@@ -586,23 +565,14 @@ def run_jobs(
                 lay = _layout(flat, idx, place, P, pad, padding_side)
                 out = _run_batch(lm, lay, prefix_state, extras, use_plain, chunk, place is not None)
             except Exception as exc:
-                if not is_oom(exc):
-                    raise
-                _free_after_oom(lm)
-                if len(idx) == 1:
-                    raise SurprisalError(
-                        f"out of memory on a single window of {int(flat.lengths[idx[0]])} "
-                        f"tokens (prefix {plens[pk] if pk is not None else 0}); use a smaller "
-                        "max_length, a lower precision (dtype='bfloat16') or a device with more "
-                        "memory"
-                    ) from exc
-                budget = max(1, budget // 2)
+                P = plens[pk] if pk is not None else 0
+                budget = _halve_on_oom(lm, exc, budget, int(flat.lengths[idx[0]]), len(idx), P)
                 stats.oom_retries += 1
                 continue
             results.add(out, idx.tolist(), lay.counts.tolist(), flat.tail[idx].tolist())
+            scored = int(scored_per_job[idx].sum())
             stats.forward_calls += 1
             stats.tokens_fed += lay.ids.size
-            scored = int(scored_per_job[idx].sum())
             stats.tokens_scored += scored
             if bar is not None:
                 bar.update(scored)
@@ -611,10 +581,64 @@ def run_jobs(
     finally:
         if bar is not None:
             bar.close()
-    by_key = results.collect()
+    return _per_job(results.collect(), flat, prefix_scores)
+
+
+def _options(
+    lm: LM,
+    batch_tokens: int | None,
+    plain: bool | None,
+    pack: bool | None,
+    chunk_bytes: int | None,
+) -> tuple[int, bool, bool, int]:
+    """(budget, plain, pack, chunk bytes) for this call, defaults from the LM and device."""
+    budget = int(batch_tokens or default_batch_tokens(lm))
+    if budget < 1:
+        raise SurprisalError(
+            f"batch_tokens must be a positive number of tokens, got {batch_tokens}"
+        )
+    use_plain = (not lm.fused) if plain is None else plain
+    use_pack = lm.pack if pack is None else bool(pack)
+    if use_pack and not lm.can_pack:
+        raise SurprisalError(
+            f"pack=True, but {type(lm.model).__name__} with attention "
+            f"{lm.attn_implementation!r} failed the packing probe (sequences in one row "
+            "attended to each other); use pack=False"
+        )
+    chunk = int(
+        chunk_bytes or (CPU_CHUNK_BYTES if lm.device.type == "cpu" else DEFAULT_CHUNK_BYTES)
+    )
+    return budget, use_plain, use_pack, chunk
+
+
+def _halve_on_oom(lm: LM, exc: Exception, budget: int, length: int, n_jobs: int, P: int) -> int:
+    """The halved budget after an accelerator out-of-memory error; any other error, or an
+    out-of-memory error on a single window, is raised."""
+    if not is_oom(exc):
+        raise exc
+    if lm.device.type == "cuda":
+        torch.cuda.empty_cache()
+    gc.collect()
+    if n_jobs == 1:
+        raise SurprisalError(
+            f"out of memory on a single window of {length} tokens (prefix {P}); use a smaller "
+            "max_length, a lower precision (dtype='bfloat16') or a device with more memory"
+        ) from exc
+    return max(1, budget // 2)
+
+
+def _per_job(
+    by_key: dict[object, JobResult],
+    flat: _Flat,
+    prefix_scores: dict[int, JobResult] | None,
+) -> list[JobResult]:
+    """The collected results in the order of the jobs (an empty job gets empty arrays), and
+    each prefix's own scores into ``prefix_scores``."""
     if prefix_scores is not None:
         for key, r in by_key.items():
             if isinstance(key, tuple):
                 prefix_scores[key[1]] = r
     empty = JobResult({"logprobs": np.zeros(0, np.float32)})
-    return [by_key.get(i, empty) if flat.lengths[i] > 0 else empty for i in range(len(jobs))]
+    return [
+        by_key.get(i, empty) if flat.lengths[i] > 0 else empty for i in range(len(flat.lengths))
+    ]
