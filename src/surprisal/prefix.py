@@ -148,11 +148,11 @@ def shared_prefix_attention(
     layer = int(getattr(module, "layer_idx", None) or 0)
     kp, vp = st.keys[layer], st.values[layer]  # (1, Hkv, Lc, d)
     Lc = kp.shape[2]
-    qpos = st.qpos  # (B, T)
+    qpos, valid = st.qpos.to(query.device), st.valid.to(query.device)  # (B, T) each
     # Suffix: a key is seen when it is a real token at or before the query (by position),
     # inside the window; the query always sees itself (a padding row stays finite).
     kpos = qpos[:, None, :]  # (B, 1, T) key positions
-    vis_s = (kpos <= qpos[:, :, None]) & st.valid[:, None, :]
+    vis_s = (kpos <= qpos[:, :, None]) & valid[:, None, :]
     vis_p = None
     if sliding_window is not None:
         vis_s &= kpos > qpos[:, :, None] - sliding_window
