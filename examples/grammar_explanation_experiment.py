@@ -32,7 +32,7 @@ Statistics: per seed, B - A and B - C (paired: same initial weights, same string
 batches); mean over seeds, 95% t-interval, two-sided one-sample t-test p, and Holm's
 step-down adjustment over all the p-values of the table.
 
-    python examples/grammar_explanation_experiment.py            # 5 seeds, CPU-minutes
+    python examples/grammar_explanation_experiment.py            # 8 seeds, CPU-minutes
     python examples/grammar_explanation_experiment.py --quick    # 2 seeds, tiny, for CI
     python examples/grammar_explanation_experiment.py --seeds 8 --steps 400
 
@@ -110,7 +110,9 @@ class Setup:
     seeds: int
 
 
-FULL = Setup(300, 16, 4, 2, 2, 400, 400, 12, 100, 100, 5)
+# 100 string steps: the pilot (--pilot --seeds 2) put A's no-prefix AUC at 0.83 after 100
+# steps and 0.89 after 200, against 0.51 for the untrained model: learning, not at ceiling
+FULL = Setup(100, 16, 4, 2, 2, 400, 400, 12, 100, 100, 8)
 QUICK = Setup(40, 8, 4, 4, 1, 300, 200, 8, 20, 16, 2)
 
 
@@ -345,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", "--fast", action="store_true", help="2 seeds, tiny (seconds; for CI)"
     )
-    parser.add_argument("--seeds", type=int, default=None, help="training seeds (default 5)")
+    parser.add_argument("--seeds", type=int, default=None, help="training seeds (default 8)")
     parser.add_argument("--steps", type=int, default=None, help="string steps per arm")
     parser.add_argument(
         "--pilot", action="store_true", help="train arm A only and show it beside chance"
@@ -399,6 +401,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     m, lo, hi, _ = seed_differences(gap)
     print(f"  A - chance, AUC no prefix: {m:+.3f} [{lo:+.3f}, {hi:+.3f}] (95% t-interval)")
+    if not lo > 0:
+        print("  A is not reliably above chance: this run cannot test the hypothesis")
+    elif np.mean([v["auc:none"] for v in values["A"]]) >= 0.95:
+        print("  A is at ceiling (AUC >= 0.95): B has no room to beat it; use fewer --steps")
     if not args.pilot:
         rows = compare(values)
         print(
