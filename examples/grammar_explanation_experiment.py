@@ -15,11 +15,12 @@ Design: three arms per training seed, all starting from the same random weights.
   steps and about as many tokens. B - C separates "explanations" from "more steps and
   prose"; B - A is the raw effect.
 
-Explanation and control documents are lines of prose, each followed by a newline, so the
-test prefix "explanation\\n" at the start of a document is in distribution for B, and
-"a prose line, then a new line" is for B and C alike. No training document holds prose
-and a string together: that is the hypothesis (transfer across documents), so a string
-after a prose line is new to every arm.
+Explanation documents open with the whole explanation, then some of its sentences and
+paraphrases; control documents open with a whole control text, then sentences; every line
+is followed by a newline. So the test prefix "explanation\\n" at the start of a document
+is in distribution for B, and "a prose line, then a new line" is for B and C alike. No
+training document holds prose and a string together: that is the hypothesis (transfer
+across documents), so a string after a prose line is new to every arm.
 
 Each arm, and the untrained initial weights (the null model: chance on the same items),
 is measured on the same candidate strings and the same sampling seeds: membership AUC
@@ -34,9 +35,11 @@ step-down adjustment over all the p-values of the table.
 
     python examples/grammar_explanation_experiment.py            # 8 seeds, CPU-minutes
     python examples/grammar_explanation_experiment.py --quick    # 2 seeds, tiny, for CI
-    python examples/grammar_explanation_experiment.py --seeds 8 --steps 400
+    python examples/grammar_explanation_experiment.py --pilot --seeds 2 --steps 200
 
-The verdict printed at the end is the table's, whichever way it goes.
+``--pilot`` trains arm A only, to pick a training length where A learns but is not at
+ceiling. The verdict printed at the end is the table's, whichever way it goes; the full
+run's result, runtime and limits are in docs/howto/grammar.md.
 """
 
 from __future__ import annotations
