@@ -22,12 +22,15 @@ LM) -> :func:`prefixes` (each distinct context tokenized once) -> :func:`plan` (
 
 from __future__ import annotations
 
+import copy
+import math
 import operator
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
+import torch
 
 from .engine import Job, JobResult, RunStats, run_jobs
 from .errors import NonFiniteError, SurprisalError
@@ -43,6 +46,7 @@ __all__ = [
     "RunOptions",
     "contexts_for",
     "run",
+    "tempered",
 ]
 
 DEFAULT_SEPARATOR = "\n"  # a line break between context and text: natural for every tokenizer
@@ -62,6 +66,30 @@ def _opt_int(name: str, v: object, least: int) -> int | None:
     if i < least:
         raise SurprisalError(f"{name} must be at least {least}, got {i}")
     return i
+
+
+def _temperature(t: object) -> float | None:
+    """None, or a finite float > 0."""
+    if t is None:
+        return None
+    if isinstance(t, bool) or not isinstance(t, int | float | np.floating | np.integer):
+        raise TypeError(f"temperature must be a float or None, got {type(t).__name__}")
+    t = float(t)
+    if not (math.isfinite(t) and t > 0):
+        raise SurprisalError(
+            f"temperature must be a finite number > 0 (1.0 = the model as trained), got {t}"
+        )
+    return t
+
+
+def tempered(lm: LM, temperature: float | None) -> LM:
+    """``lm`` scoring under ``softmax(z / temperature)``: a shallow copy whose head carries
+    the temperature (the model, tokenizer and caches are shared; ``lm`` is not changed)."""
+    if temperature is None or temperature == lm.head.temperature:
+        return lm
+    out = copy.copy(lm)
+    out.head = replace(lm.head, temperature=temperature)
+    return out
 
 
 def _choice(name: str, v: object, choices: Sequence[object]) -> None:
@@ -88,6 +116,7 @@ class RunOptions:
     pack: bool | None = None
     head: Literal["auto", "fused", "plain"] = "auto"
     progress: bool | None = None
+    temperature: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.separator, str):
@@ -104,6 +133,7 @@ class RunOptions:
         _choice("truncate_context", self.truncate_context, ("error", "left"))
         _choice("padding_side", self.padding_side, ("right", "left"))
         _choice("head", self.head, HEADS)
+        object.__setattr__(self, "temperature", _temperature(self.temperature))
 
     @classmethod
     def make(
@@ -263,6 +293,20 @@ def plan(
 # ---------------------------------------------------------------- assembly
 
 
+def assemble_hidden(p: _Plan, results: list[JobResult]) -> torch.Tensor | None:
+    """One text's kept head inputs, (n, H) or (n, V), in token order; NaN rows where a
+    token was not scored. None for a text with no tokens."""
+    got = [(results[j].hidden, start) for j, start in p.parts]
+    first = next((h for h, _ in got if h is not None), None)
+    if first is None:
+        return None
+    out = first.new_full((len(p.enc.ids), first.shape[1]), math.nan)
+    for h, start in got:
+        if h is not None:
+            out[start : start + h.shape[0]] = h
+    return out
+
+
 def assemble(p: _Plan, results: list[JobResult], ex: Extras) -> TextScore:
     """One text's per-window results back into arrays over its tokens (fill where unscored)."""
     enc = p.enc
@@ -324,13 +368,19 @@ def run(
     opts: RunOptions,
     *,
     prefix_scores: bool = False,
+    hidden: list[torch.Tensor | None] | None = None,
 ) -> Scores:
     """Score checked ``texts`` (one context per text, or None) on a resolved LM.
 
     With ``prefix_scores=True`` the result's ``prefix_scores`` maps each context to the
     scores of its own tokens (``context + separator`` after the boundary), read from the
     forward that builds its cache, so no prefix is encoded twice.
+
+    With a list as ``hidden``, it is filled with one tensor per text: what the head read
+    at each of the text's tokens, (n, H) hidden states (fused path) or (n, V) logits (plain
+    path, temperature applied), NaN rows where a token was not scored (None: no tokens).
     """
+    lm = tempered(lm, opts.temperature)
     r = opts.resolve(lm)
     ex = opts.extras
     ctxs: list[str | None] = contexts if contexts is not None else [None] * len(texts)
@@ -350,8 +400,11 @@ def run(
         progress=opts.progress,
         stats=stats,
         prefix_scores=own,
+        keep_hidden=hidden is not None,
     )
     items = tuple(assemble(p, results, ex) for p in plans)
+    if hidden is not None:
+        hidden[:] = [assemble_hidden(p, results) for p in plans]
     _check_finite(items, plans, lm)
     got: dict[str, TextScore] | None = None
     if prefix_scores:

@@ -52,10 +52,13 @@ class Job:
 class JobResult:
     """One job's results: ``arrays`` maps field names (:data:`surprisal.fields.FIELDS`) to
     arrays over the job's scored tokens, (n,) or (n, K); ``tail_bow`` is the word-start mass
-    after the job's last token, when the job asked for its tail."""
+    after the job's last token, when the job asked for its tail; ``hidden`` is, with
+    ``run_jobs(keep_hidden=True)``, what the head read at each scored token: (n, H) hidden
+    states (fused path) or (n, V) logits (plain path), on the head's device."""
 
     arrays: dict[str, np.ndarray]
     tail_bow: float | None = None
+    hidden: torch.Tensor | None = None
 
     @property
     def logprobs(self) -> np.ndarray:
@@ -188,7 +191,8 @@ def _run_prefix(
     if plain:
         out = lm.model(input_ids=x, use_cache=True)
         if score_own:
-            own = _split(plain_head(out.logits[0, :-1], tgt), [(len(tgt), False)])[0]
+            logits = lm.head.tempered(out.logits[0, :-1].float())
+            own = _split(plain_head(logits, tgt), [(len(tgt), False)])[0]
         return _Prefix(out.past_key_values, out.logits[0, -1].float(), len(ids), own)
     out = lm.body(input_ids=x, use_cache=True)
     h = out.last_hidden_state[0]  # (P, H)
@@ -209,6 +213,7 @@ def _run_batch(
     padding_side: str,
     chunk_bytes: int,
     place: list[tuple[int, int]] | None = None,
+    keep_hidden: bool = False,
 ) -> tuple[list[JobResult], int]:
     T = max(len(j.ids) for j in batch)
     P = prefix.length if prefix is not None else 0
@@ -282,8 +287,9 @@ def _run_batch(
         if bow_mask is not None and bow_mask.shape[0] != V:
             bow_mask = bow_mask[:V]
         dev_out = flat.device  # the last device under a device_map
+        rows = lm.head.tempered(flat[src_t.to(dev_out)])  # (N, V)
         out = plain_head(
-            flat[src_t.to(dev_out)],
+            rows,
             tgt_t.to(dev_out),
             entropy=extras.entropy,
             rank=extras.rank,
@@ -297,8 +303,9 @@ def _run_batch(
         flat = hidden.reshape(B * T, H)
         if prefix is not None:
             flat = torch.cat([flat, prefix.last_hidden[None].to(flat.dtype)], 0)
+        rows = flat[src_t.to(flat.device)]  # (N, H); fused_head moves it to the head's device
         out = fused_head(
-            flat[src_t.to(flat.device)],  # fused_head moves it to the head's device
+            rows,
             tgt_t,
             lm.head,
             entropy=extras.entropy,
@@ -308,7 +315,13 @@ def _run_batch(
             chunk_bytes=chunk_bytes,
         )
         del hidden, flat
-    return _split(out, counts), B * T
+    res = _split(out, counts)
+    if keep_hidden:
+        i = 0
+        for r, (n, tail) in zip(res, counts, strict=True):
+            r.hidden = rows[i : i + n]
+            i += n + tail
+    return res, B * T
 
 
 def _split(out: HeadOut, counts: list[tuple[int, bool]]) -> list[JobResult]:
@@ -340,6 +353,7 @@ def run_jobs(
     stats: RunStats | None = None,
     prefix_scores: dict[int, JobResult] | None = None,
     pack: bool | None = None,
+    keep_hidden: bool = False,
 ) -> list[JobResult]:
     """Score every job; results are returned in the order of ``jobs``.
 
@@ -358,6 +372,9 @@ def run_jobs(
             1..P-1 of the prefix, from the forward that builds its cache).
         pack: put several jobs in one row (jobs without a prefix), so no padding is fed;
             default: the LM's ``pack`` setting. Needs a model that passed the packing probe.
+        keep_hidden: also return, per job, what the head read at each scored token
+            (``JobResult.hidden``: (n, H) hidden states, or (n, V) logits on the plain path),
+            for heads run later on the same positions (divergence, temperature search).
     """
     from .head import CPU_CHUNK_BYTES, DEFAULT_CHUNK_BYTES
 
@@ -439,7 +456,15 @@ def run_jobs(
                         stats.forward_calls += 1
                     prefix_state = current[1]
                 out, fed = _run_batch(
-                    lm, batch, prefix_state, extras, use_plain, padding_side, chunk, place
+                    lm,
+                    batch,
+                    prefix_state,
+                    extras,
+                    use_plain,
+                    padding_side,
+                    chunk,
+                    place,
+                    keep_hidden,
                 )
             except Exception as exc:
                 if not is_oom(exc):
