@@ -13,6 +13,16 @@ For targets ``t_i`` and an explanation ``e`` (all surprisals in nats):
 
 Each distinct explanation or control is run through the model once and its KV cache is
 shared by every target (see :mod:`surprisal.engine`).
+
+With ``divergence=True``, at every target position j (all in nats):
+
+* divergence    = ``KL(p(. | e, t<j) || p(. | t<j))``: what the explanation tells the model
+  about the next token, whichever token comes (0: the distribution did not move).
+* entropy change = ``H(p(. | e, t<j)) - H(p(. | t<j))``; negative: the explanation made the
+  model more certain.
+
+The hidden states the head read in both conditions are kept (``run_jobs(keep_hidden=True)``)
+and paired by target and position in one :func:`surprisal.head.fused_divergence` call.
 """
 
 from __future__ import annotations
@@ -28,11 +38,12 @@ import torch
 from . import stats as _stats
 from .core import DEFAULT_SEPARATOR, RunOptions, run
 from .errors import SurprisalError
+from .head import CPU_CHUNK_BYTES, DEFAULT_CHUNK_BYTES, fused_divergence, plain_divergence
 from .lm import LM, resolve_model
 from .results import Scores, TextScore, Unit, convert
 from .tokenize import check_texts
 
-__all__ = ["Delta", "DeltaSummary", "Ranking", "delta", "rank_explanations"]
+__all__ = ["Delta", "DeltaSummary", "Divergences", "Ranking", "delta", "rank_explanations"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,9 @@ class DeltaSummary:
         explanation_cost: ``S(e)``.
         two_part_gain_total: summed two-part-code gain, the explanation paid once.
         unit: "nats" or "bits".
+        divergence: with ``divergence=True``, the same statistics of each target's summed
+            ``KL(p(.|e) || p(.))`` over its positions (the p-value is against 0), or None.
+        control_divergence: the same for the control, or None.
     """
 
     reduction: _stats.Summary
@@ -56,6 +70,8 @@ class DeltaSummary:
     explanation_cost: float
     two_part_gain_total: float
     unit: str
+    divergence: _stats.Summary | None = None
+    control_divergence: _stats.Summary | None = None
 
     def __str__(self) -> str:
         lines = [
@@ -67,6 +83,13 @@ class DeltaSummary:
         if self.control is not None and self.vs_control is not None:
             lines.insert(1, f"control reduction S(t) - S(t|c): {self.control}")
             lines.insert(2, f"explanation vs control S(t|c) - S(t|e): {self.vs_control}")
+        if self.divergence is not None:
+            lines.append(f"divergence KL(p(.|e) || p(.)) summed per target: {self.divergence}")
+        if self.control_divergence is not None:
+            lines.append(
+                f"control divergence KL(p(.|c) || p(.)) summed per target: "
+                f"{self.control_divergence}"
+            )
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,7 +101,33 @@ class DeltaSummary:
             "explanation_cost": self.explanation_cost,
             "two_part_gain_total": self.two_part_gain_total,
             "unit": self.unit,
+            "divergence": None if self.divergence is None else self.divergence.to_dict(),
+            "control_divergence": (
+                None if self.control_divergence is None else self.control_divergence.to_dict()
+            ),
         }
+
+
+@dataclass(frozen=True)
+class Divergences:
+    """How the explanation (and the control) moved the whole next-token distribution, per
+    target position: one float32 array per target, aligned with ``Delta.per_token(i)``,
+    nats, NaN where the target's token is not scored without the explanation (no boundary
+    token before its first token).
+
+    Attributes:
+        kl: ``KL(p(. | e, t<j) || p(. | t<j))`` per position.
+        entropy_base: ``H(p(. | t<j))``, the entropy without the explanation.
+        entropy_conditioned: ``H(p(. | e, t<j))``.
+        control_kl: ``KL(p(. | c, t<j) || p(. | t<j))``, or None without a control.
+        entropy_controlled: ``H(p(. | c, t<j))``, or None.
+    """
+
+    kl: tuple[np.ndarray, ...]
+    entropy_base: tuple[np.ndarray, ...]
+    entropy_conditioned: tuple[np.ndarray, ...]
+    control_kl: tuple[np.ndarray, ...] | None = None
+    entropy_controlled: tuple[np.ndarray, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +144,8 @@ class Delta:
         explanation_scores: the explanation's own tokens (``explanation + separator``),
             scored after the boundary token: its cost.
         control_scores: the same for the control, or None.
+        divergences: per-position KL and entropies (``delta(..., divergence=True)``), or None;
+            read them through ``divergence``, ``entropy_change`` and friends.
 
     >>> import surprisal
     >>> from surprisal.testing import tiny_lm
@@ -112,6 +163,7 @@ class Delta:
     controlled: Scores | None
     explanation_scores: TextScore
     control_scores: TextScore | None
+    divergences: Divergences | None = None
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -143,6 +195,51 @@ class Delta:
         a = self.conditioned[i].logprobs.astype(np.float64)
         b = self.base[i].logprobs.astype(np.float64)
         return convert(a - b, unit)  # type: ignore[no-any-return]
+
+    def _div(self) -> Divergences:
+        if self.divergences is None:
+            raise SurprisalError(
+                "this Delta has no divergences; compute them with "
+                "surprisal.delta(..., divergence=True)"
+            )
+        return self.divergences
+
+    @property
+    def divergence(self) -> tuple[np.ndarray, ...]:
+        """Per target, (n_i,) ``KL(p(. | e, t<j) || p(. | t<j))`` at each token, float32 nats,
+        aligned with ``per_token(i)``; NaN where the token is unscored without ``e``."""
+        return self._div().kl
+
+    @property
+    def divergence_total(self) -> np.ndarray:
+        """(n,) each target's divergence summed over its scored positions, nats."""
+        return np.array([np.nansum(k.astype(np.float64)) for k in self._div().kl])
+
+    @property
+    def entropy_change(self) -> tuple[np.ndarray, ...]:
+        """Per target, (n_i,) ``H(p(. | e, t<j)) - H(p(. | t<j))``, float32 nats; negative:
+        the explanation made the model more certain of the next token."""
+        d = self._div()
+        return tuple(c - b for c, b in zip(d.entropy_conditioned, d.entropy_base, strict=True))
+
+    @property
+    def control_divergence(self) -> tuple[np.ndarray, ...] | None:
+        """As :attr:`divergence`, for the control; None without a control."""
+        return self._div().control_kl
+
+    @property
+    def control_divergence_total(self) -> np.ndarray | None:
+        """As :attr:`divergence_total`, for the control; None without a control."""
+        ck = self._div().control_kl
+        return None if ck is None else np.array([np.nansum(k.astype(np.float64)) for k in ck])
+
+    @property
+    def control_entropy_change(self) -> tuple[np.ndarray, ...] | None:
+        """As :attr:`entropy_change`, for the control; None without a control."""
+        d = self._div()
+        if d.entropy_controlled is None:
+            return None
+        return tuple(c - b for c, b in zip(d.entropy_controlled, d.entropy_base, strict=True))
 
     @property
     def explanation_cost(self) -> float:
@@ -177,6 +274,8 @@ class Delta:
 
         ctrl = self.control_reduction
         vs = self.reduction_vs_control
+        has_div = self.divergences is not None
+        cdiv = self.control_divergence_total if has_div else None
         return DeltaSummary(
             reduction=summ(self.reduction),
             control=None if ctrl is None else summ(ctrl),
@@ -184,6 +283,8 @@ class Delta:
             explanation_cost=float(convert(self.explanation_cost, unit)),
             two_part_gain_total=float(convert(self.two_part_gain_total, unit)),
             unit=unit,
+            divergence=summ(self.divergence_total) if has_div else None,
+            control_divergence=None if cdiv is None else summ(cdiv),
         )
 
     def to_pandas(self, unit: Unit = "nats") -> Any:
@@ -203,14 +304,23 @@ class Delta:
             data["surprisal_given_control"] = convert(self.controlled.total(), unit)
             data["control_reduction"] = convert(self.control_reduction, unit)
             data["reduction_vs_control"] = convert(self.reduction_vs_control, unit)
+        if self.divergences is not None:
+            data["divergence"] = convert(self.divergence_total, unit)
+            data["mean_entropy_change"] = convert(_nanmeans(self.entropy_change), unit)
+            cd, ce = self.control_divergence_total, self.control_entropy_change
+            if cd is not None and ce is not None:
+                data["control_divergence"] = convert(cd, unit)
+                data["control_mean_entropy_change"] = convert(_nanmeans(ce), unit)
         df = pd.DataFrame(data)
         df.attrs.update(unit=unit, explanation_cost=convert(self.explanation_cost, unit))
         return df
 
     def to_html(self, path: str | Path | None = None, *, unit: Unit = "nats") -> str:
         """A self-contained HTML page: each target's tokens coloured by their reduction
-        (blue: the explanation helped, orange: it hurt). Written to ``path`` when given."""
-        from .viz import token_heatmap_html, write_html
+        (blue: the explanation helped, orange: it hurt); with divergences, a second heatmap
+        of the same tokens coloured by the KL divergence at each position (how far the
+        explanation moved the next-token distribution). Written to ``path`` when given."""
+        from .viz import append_heatmap, token_heatmap_html, write_html
 
         red = convert(self.reduction, unit)
         rows = [
@@ -227,6 +337,24 @@ class Delta:
         html = token_heatmap_html(
             rows, title=title, value_label=f"reduction ({s.reduction})", unit=unit, diverging=True
         )
+        if self.divergences is not None:
+            tot = convert(self.divergence_total, unit)
+            kl_rows = [
+                {
+                    "label": f"target {i}",
+                    "pieces": self.base[i].pieces,
+                    "values": convert(self.divergence[i].astype(np.float64), unit).tolist(),
+                    "extra": {"divergence": f"{tot[i]:.3f} {unit}"},
+                }
+                for i in range(len(self))
+            ]
+            html = append_heatmap(
+                html,
+                kl_rows,
+                title="Divergence KL(p(. | e, t<j) || p(. | t<j)) at each position",
+                value_label=f"divergence ({s.divergence})",
+                unit=unit,
+            )
         if path is not None:
             write_html(html, path)
         return html
@@ -240,18 +368,93 @@ def _check_prefix(x: object, what: str) -> str:
     return x
 
 
+def _nanmeans(xs: Sequence[np.ndarray]) -> np.ndarray:
+    """(n,) the mean of each array over its non-NaN entries (NaN when there are none)."""
+    out = []
+    for x in xs:
+        ok = x[~np.isnan(x)].astype(np.float64)
+        out.append(ok.mean() if ok.size else np.nan)
+    return np.asarray(out, dtype=np.float64)
+
+
 def _run(
-    lm: LM, targets: list[str], prefixes: Sequence[str], opts: RunOptions
-) -> tuple[Scores, list[Scores], list[TextScore]]:
+    lm: LM,
+    targets: list[str],
+    prefixes: Sequence[str],
+    opts: RunOptions,
+    *,
+    divergence: bool = False,
+) -> tuple[Scores, list[Scores], list[TextScore], Divergences | None]:
     """One engine call: targets alone and after each prefix; each prefix's own cost comes
-    from the same forward that builds its cache (the prefix is encoded once)."""
+    from the same forward that builds its cache (the prefix is encoded once). With
+    ``divergence``, every prefix's next-token distributions are compared with the targets'
+    alone, position by position (the first two prefixes: explanation, then control)."""
     n = len(targets)
     texts = list(targets) * (1 + len(prefixes))
     contexts: list[str | None] = [None] * n + [p for p in prefixes for _ in range(n)]
-    s = run(lm, texts, contexts, opts, prefix_scores=True)
+    hidden: list[torch.Tensor | None] | None = [] if divergence else None
+    s = run(lm, texts, contexts, opts, prefix_scores=True, hidden=hidden)
     assert s.prefix_scores is not None
     conds = [s[n + j * n : n + (j + 1) * n] for j in range(len(prefixes))]
-    return s[:n], conds, [s.prefix_scores[p] for p in prefixes]
+    div = None
+    if hidden is not None:
+        groups = [hidden[j * n : (j + 1) * n] for j in range(1 + len(prefixes))]
+        div = _divergences(lm, opts, [s[:n], *conds], groups)
+    return s[:n], conds, [s.prefix_scores[p] for p in prefixes], div
+
+
+def _divergences(
+    lm: LM,
+    opts: RunOptions,
+    scores: Sequence[Scores],  # base, then each prefix's conditioned scores
+    hidden: Sequence[Sequence[torch.Tensor | None]],  # the same, per text (n_i, H) or (n_i, V)
+) -> Divergences:
+    """KL and entropies of every conditioned distribution against the base one, at each
+    target position scored in every condition, in one divergence-head call."""
+    n = len(scores[0])
+    G = len(scores) - 1
+    lens = [len(t) for t in scores[0]]
+    masks = [np.logical_and.reduce([~np.isnan(sc[i].logprobs) for sc in scores]) for i in range(n)]
+    stacked = []
+    for hs in hidden:  # one (M, H) tensor per condition: every target's scored rows
+        rows = [
+            h[torch.from_numpy(m).to(h.device)]
+            for h, m in zip(hs, masks, strict=True)
+            if h is not None and m.any()
+        ]
+        stacked.append(torch.cat(rows) if rows else None)
+    per: dict[str, list[list[np.ndarray]]] = {}
+    names = {"kl": G, "entropy": G, "entropy_ref": 1}
+    if stacked[0] is None:
+        got = {k: np.zeros((g, 0), np.float32) for k, g in names.items()}
+    else:
+        ref = stacked[0]  # (M, H) or (M, V)
+        others = torch.stack([x for x in stacked[1:] if x is not None])  # (G, M, H|V)
+        use_plain = opts.head == "plain" or (opts.head == "auto" and not lm.fused)
+        if use_plain:
+            out = plain_divergence(ref, others)
+        else:
+            chunk = CPU_CHUNK_BYTES if lm.device.type == "cpu" else DEFAULT_CHUNK_BYTES
+            out = fused_divergence(ref, others, lm.head, chunk_bytes=chunk)
+        got = {k: out[k].reshape(g, -1).cpu().numpy() for k, g in names.items()}
+    for k, g in names.items():
+        per[k] = [[] for _ in range(g)]
+        at = 0
+        for L, m in zip(lens, masks, strict=True):
+            c = int(m.sum())
+            for gi in range(g):
+                a = np.full(L, np.nan, dtype=np.float32)
+                a[m] = got[k][gi, at : at + c]
+                per[k][gi].append(a)
+            at += c
+    kl, ent = per["kl"], per["entropy"]
+    return Divergences(
+        kl=tuple(kl[0]),
+        entropy_base=tuple(per["entropy_ref"][0]),
+        entropy_conditioned=tuple(ent[0]),
+        control_kl=tuple(kl[1]) if G > 1 else None,
+        entropy_controlled=tuple(ent[1]) if G > 1 else None,
+    )
 
 
 def delta(
@@ -270,6 +473,7 @@ def delta(
     pack: bool | None = None,
     head: Literal["auto", "fused", "plain"] = "auto",
     progress: bool | None = None,
+    divergence: bool = False,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
 ) -> Delta:
@@ -283,12 +487,19 @@ def delta(
         separator: between prefix and target (default ``"\\n"``); counted in ``S(e)``.
         truncate_context: ``"error"`` when the explanation does not fit the model's context
             (the message says how long it is and the limit), or ``"left"`` to keep its end.
+        divergence: also compare the whole next-token distributions at every target
+            position: ``KL(p(. | e, t<j) || p(. | t<j))`` and the entropies with and without
+            the explanation (and the control), read as ``d.divergence[i]``,
+            ``d.divergence_total``, ``d.entropy_change[i]``. Keeps each condition's hidden
+            states of the target positions until one extra head pass compares them.
         add_bos, max_length, stride, batch_tokens, padding_side, pack, head, progress,
             device, dtype: as in :func:`surprisal.score`.
 
     Returns:
         :class:`Delta`; ``reduction`` and friends are in nats.
     """
+    if not isinstance(divergence, bool):
+        raise TypeError(f"divergence must be True or False, got {type(divergence).__name__}")
     items = check_texts(targets, "targets")
     if not items:
         raise SurprisalError("targets is empty; give at least one target text")
@@ -308,7 +519,7 @@ def delta(
         progress=progress,
     )
     lm = resolve_model(model, device=device, dtype=dtype)
-    base, conds, costs = _run(lm, items, prefixes, opts)
+    base, conds, costs, div = _run(lm, items, prefixes, opts, divergence=divergence)
     return Delta(
         targets=tuple(items),
         explanation=explanation,
@@ -319,6 +530,7 @@ def delta(
         controlled=conds[1] if control is not None else None,
         explanation_scores=costs[0],
         control_scores=costs[1] if control is not None else None,
+        divergences=div,
     )
 
 
@@ -427,7 +639,7 @@ def rank_explanations(
     )
     lm = resolve_model(model, device=device, dtype=dtype)
     prefixes = list(dict.fromkeys(cands + ([_check_prefix(control, "control")] if control else [])))
-    base, conds, costs = _run(lm, items, prefixes, opts)
+    base, conds, costs, _ = _run(lm, items, prefixes, opts)
     where = {p: j for j, p in enumerate(prefixes)}
     cj = where[control] if control else None
     deltas = [

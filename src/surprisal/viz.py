@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["token_heatmap_html", "write_html"]
+__all__ = ["append_heatmap", "token_heatmap_html", "write_html"]
 
 _WHITE = (255, 255, 255)
 _SEQ_HIGH = (178, 24, 43)  # ColorBrewer RdBu dark red
@@ -236,3 +236,30 @@ def write_html(html: str, path: str | Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
     return out
+
+
+def append_heatmap(
+    doc: str,
+    rows: Sequence[Any],
+    *,
+    title: str,
+    value_label: str,
+    unit: str = "nats",
+    diverging: bool = False,
+) -> str:
+    """``doc`` (from :func:`token_heatmap_html`) with a second heatmap appended: its own
+    heading, legend and colour scale, the rows as in :func:`token_heatmap_html`.
+
+    >>> a = token_heatmap_html([{"pieces": ["a"], "values": [1.0]}], title="x", value_label="v")
+    >>> b = append_heatmap(a, [{"pieces": ["a"], "values": [2.0]}], title="y", value_label="w")
+    >>> b.count("<span"), b.count("<h1>"), b.count("<h2>"), b.rstrip().endswith("</html>")
+    (2, 1, 1, True)
+    """
+    second = token_heatmap_html(
+        rows, title=title, value_label=value_label, unit=unit, diverging=diverging
+    )
+    h1 = f"<h1>{html.escape(title)}</h1>"
+    body = second[second.index(h1) + len(h1) : second.rindex("</body>")]
+    section = f"<h2>{html.escape(title)}</h2>{body}"
+    cut = doc.rindex("</body>")
+    return doc[:cut] + section + doc[cut:]
