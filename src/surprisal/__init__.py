@@ -12,8 +12,9 @@ membership experiments. All log-probabilities are natural logs (nats), float32.
 """
 
 from .api import score, score_iter
+from .calibrate import Calibration, calibrate_temperature
 from .corpus import FileRun, score_to_file
-from .deltas import Delta, DeltaSummary, Ranking, delta, rank_explanations
+from .deltas import Delta, DeltaSummary, Divergences, Ranking, delta, rank_explanations
 from .errors import NonFiniteError, SurprisalError
 from .lm import LM, clear_cache, load
 from .results import Scores, TextScore, WordScore
@@ -22,8 +23,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "LM",
+    "Calibration",
     "Delta",
     "DeltaSummary",
+    "Divergences",
     "FileRun",
     "NonFiniteError",
     "Ranking",
@@ -32,6 +35,7 @@ __all__ = [
     "TextScore",
     "WordScore",
     "__version__",
+    "calibrate_temperature",
     "clear_cache",
     "delta",
     "load",
