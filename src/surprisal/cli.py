@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -117,7 +118,10 @@ def _cmd_score(args: argparse.Namespace) -> int:
     fmt = format_of(args.output, args.format)
     records = _iter_records(args.files, args.text)  # streamed: memory stays flat
     context = _read_text_arg(args.context, "context") if args.context else None
-    lm = _load(args)
+    from .core import RunOptions, tempered
+
+    # A copy of the LM whose head divides the logits by T (checked like score()'s keyword).
+    lm = tempered(_load(args), RunOptions(temperature=args.temperature).temperature)
     same: dict[str, Any] = {  # what the file and the stream are both given
         "model": lm,
         "context": context,
@@ -134,7 +138,12 @@ def _cmd_score(args: argparse.Namespace) -> int:
             args.output,
             resume=args.resume,
             progress=False if args.quiet else None,
-            settings={"command": "score", "model": args.model, "dtype": args.dtype},
+            settings={
+                "command": "score",
+                "model": args.model,
+                "dtype": args.dtype,
+                "temperature": args.temperature,
+            },
             **same,
         )
     else:
@@ -156,6 +165,7 @@ def _cmd_delta(args: argparse.Namespace) -> int:
         model=lm,
         batch_tokens=args.batch_tokens,
         progress=None if not args.quiet else False,
+        divergence=args.divergence,
     )
     unit = args.unit
     out = Path(args.output).open("w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
@@ -166,6 +176,16 @@ def _cmd_delta(args: argparse.Namespace) -> int:
         base = convert(d.base.total(), unit)
         cond = convert(d.conditioned.total(), unit)
         ctrl = None if d.controlled is None else convert(d.controlled.total(), unit)
+        div: dict[str, Any] = {}
+        if args.divergence:
+            from .deltas import _nanmeans
+
+            div["divergence"] = convert(d.divergence_total, unit)
+            div["mean_entropy_change"] = convert(_nanmeans(d.entropy_change), unit)
+            cd, ce = d.control_divergence_total, d.control_entropy_change
+            if cd is not None and ce is not None:
+                div["control_divergence"] = convert(cd, unit)
+                div["control_mean_entropy_change"] = convert(_nanmeans(ce), unit)
         for i, (rid, text) in enumerate(records):
             rec = {
                 "id": rid,
@@ -177,6 +197,9 @@ def _cmd_delta(args: argparse.Namespace) -> int:
             }
             if ctrl is not None:
                 rec["surprisal_given_control"] = float(ctrl[i])
+            for c, vals in div.items():
+                v = float(vals[i])
+                rec[c] = None if math.isnan(v) else v
             out.write(json.dumps(rec, ensure_ascii=False) + "\n")
     finally:
         if out is not sys.stdout:
@@ -295,6 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--words", action="store_true", help="add word-level surprisal")
     p.add_argument("--extras", default="", help="comma list: entropy,rank")
     p.add_argument("--chunk-size", type=int, default=256, help="texts per write (and resume step)")
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help="score under softmax(logits / T) (default: the model as trained)",
+    )
     p.set_defaults(func=_cmd_score)
 
     p = sub.add_parser("delta", help="surprise reduction of targets by an explanation")
@@ -305,6 +334,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", default=None, help="per-target JSONL here")
     p.add_argument("--html", default=None, help="write an HTML report")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--divergence",
+        action="store_true",
+        help="also KL(p(.|e) || p(.)) and the entropy change at every target position",
+    )
     p.set_defaults(func=_cmd_delta)
 
     p = sub.add_parser("grammar", help="grammar membership and generation report")
