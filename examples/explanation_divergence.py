@@ -70,9 +70,8 @@ def main() -> None:
     print(f"{len(strings)} dyck2 members, {sum(len(t) for t in d.base)} target tokens")
     print()
     print("== mean per position, nats: KL(p(.|prefix) || p(.)) and entropy change ==")
-    print(
-        f"{'group':<9}{'positions':>10}{'KL expl.':>10}{'KL ctrl.':>10}{'dH expl.':>10}{'dH ctrl.':>10}"
-    )
+    heads = ("positions", "KL expl.", "KL ctrl.", "dH expl.", "dH ctrl.")
+    print(f"{'group':<9}" + "".join(f"{h:>10}" for h in heads))
     per_string_diff = []  # explanation - control KL at the closing positions of each string
     rows: dict[str, list[list[float]]] = {
         k: [[], [], [], []] for k in ("first", "closing", "other")
