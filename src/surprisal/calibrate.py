@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .core import DEFAULT_SEPARATOR, RunOptions, contexts_for, run
-from .errors import SurprisalError
+from .errors import NonFiniteError, SurprisalError
 from .head import CPU_CHUNK_BYTES, DEFAULT_CHUNK_BYTES, fused_head, plain_head
 from .lm import LM, resolve_model
 from .tokenize import check_texts
@@ -119,7 +119,7 @@ def calibrate_temperature(
         head=head,
     )
     lm = resolve_model(model, device=device, dtype=dtype)
-    hidden: list[torch.Tensor | None] = []
+    hidden: list[torch.Tensor | None] = []  # the head is not run here: logprobs mark scored
     s = run(lm, items, contexts_for(context, len(items)), opts, hidden=hidden)
     rows, tgts = [], []
     for ts, h in zip(s, hidden, strict=True):
@@ -133,7 +133,6 @@ def calibrate_temperature(
         raise SurprisalError("no scored tokens in texts; give texts with at least one token")
     x = torch.cat(rows)  # (N, H) hidden states, or (N, V) logits on the plain path
     t = torch.cat(tgts)  # (N,)
-    before = float(-np.concatenate([ts.logprobs[~np.isnan(ts.logprobs)] for ts in s]).mean())
     use_plain = opts.head == "plain" or (opts.head == "auto" and not lm.fused)
     chunk = CPU_CHUNK_BYTES if lm.device.type == "cpu" else DEFAULT_CHUNK_BYTES
 
@@ -146,6 +145,13 @@ def calibrate_temperature(
         return float(-lp.double().mean())
 
     with torch.no_grad():
+        before = mean_surprisal(0.0)  # T = 1
+        if not math.isfinite(before):
+            raise NonFiniteError(
+                f"non-finite surprisal with {lm.dtype} weights; the model overflowed. Load it "
+                "in float32 or bfloat16 (dtype='float32').",
+                [],
+            )
         res = minimize_scalar(
             mean_surprisal,
             bounds=(math.log(lo), math.log(hi)),

@@ -44,6 +44,7 @@ __all__ = [
     "EXTRAS",
     "HEADS",
     "RunOptions",
+    "check_finite",
     "contexts_for",
     "run",
     "tempered",
@@ -336,11 +337,13 @@ def assemble(p: _Plan, results: list[JobResult], ex: Extras) -> TextScore:
 def _check_finite(items: Sequence[TextScore], plans: Sequence[_Plan], lm: LM) -> None:
     """Every token that should have a score has a finite one: a NaN or inf from a numerical
     failure (an fp16 overflow, say) must never be summed or averaged away."""
-    bad = [
-        i
-        for i, (ts, p) in enumerate(zip(items, plans, strict=True))
-        if not np.isfinite(ts.logprobs[p.unscored :]).all()
-    ]
+    check_finite([ts.logprobs[p.unscored :] for ts, p in zip(items, plans, strict=True)], lm)
+
+
+def check_finite(scored: Sequence[np.ndarray], lm: LM) -> None:
+    """Raise :class:`NonFiniteError` unless every array (one per text: the log-probabilities
+    of the tokens that should be scored) is finite."""
+    bad = [i for i, lp in enumerate(scored) if not np.isfinite(lp).all()]
     if bad:
         raise NonFiniteError(
             f"non-finite log-probabilities in {len(bad)} text(s), indices {bad[:10]}"
@@ -376,9 +379,11 @@ def run(
     scores of its own tokens (``context + separator`` after the boundary), read from the
     forward that builds its cache, so no prefix is encoded twice.
 
-    With a list as ``hidden``, it is filled with one tensor per text: what the head read
-    at each of the text's tokens, (n, H) hidden states (fused path) or (n, V) logits (plain
-    path, temperature applied), NaN rows where a token was not scored (None: no tokens).
+    With a list as ``hidden``, the head is not run: the list is filled with one tensor per
+    text, what the head would read at each of the text's tokens, (n, H) hidden states
+    (fused path) or (n, V) logits (plain path, temperature applied), NaN rows where a token
+    was not scored (None: no tokens); the returned log-probabilities are placeholders, 0
+    where a token is scored and NaN where not, for the caller's own head to replace.
     """
     lm = tempered(lm, opts.temperature)
     r = opts.resolve(lm)

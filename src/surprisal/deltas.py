@@ -28,7 +28,7 @@ and paired by target and position in one :func:`surprisal.head.fused_divergence`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,9 +36,16 @@ import numpy as np
 import torch
 
 from . import stats as _stats
-from .core import DEFAULT_SEPARATOR, RunOptions, run
+from .core import DEFAULT_SEPARATOR, RunOptions, check_finite, run
 from .errors import SurprisalError
-from .head import CPU_CHUNK_BYTES, DEFAULT_CHUNK_BYTES, fused_divergence, plain_divergence
+from .head import (
+    CPU_CHUNK_BYTES,
+    DEFAULT_CHUNK_BYTES,
+    fused_divergence,
+    fused_head,
+    plain_divergence,
+    plain_head,
+)
 from .lm import LM, resolve_model
 from .results import Scores, TextScore, Unit, convert
 from .tokenize import check_texts
@@ -387,70 +394,99 @@ def _run(
 ) -> tuple[Scores, list[Scores], list[TextScore], Divergences | None]:
     """One engine call: targets alone and after each prefix; each prefix's own cost comes
     from the same forward that builds its cache (the prefix is encoded once). With
-    ``divergence``, every prefix's next-token distributions are compared with the targets'
-    alone, position by position (the first two prefixes: explanation, then control)."""
+    ``divergence``, the engine keeps the head's inputs instead of running the head, and one
+    divergence head scores every condition and compares each prefix's next-token
+    distributions with the targets' alone, position by position (the first two prefixes:
+    explanation, then control)."""
     n = len(targets)
     texts = list(targets) * (1 + len(prefixes))
     contexts: list[str | None] = [None] * n + [p for p in prefixes for _ in range(n)]
     hidden: list[torch.Tensor | None] | None = [] if divergence else None
     s = run(lm, texts, contexts, opts, prefix_scores=True, hidden=hidden)
     assert s.prefix_scores is not None
-    conds = [s[n + j * n : n + (j + 1) * n] for j in range(len(prefixes))]
+    costs = [s.prefix_scores[p] for p in prefixes]
+    groups = [s[j * n : (j + 1) * n] for j in range(1 + len(prefixes))]
     div = None
     if hidden is not None:
-        groups = [hidden[j * n : (j + 1) * n] for j in range(1 + len(prefixes))]
-        div = _divergences(lm, opts, [s[:n], *conds], groups)
-    return s[:n], conds, [s.prefix_scores[p] for p in prefixes], div
+        hid = [hidden[j * n : (j + 1) * n] for j in range(1 + len(prefixes))]
+        groups, div = _divergence_head(lm, opts, groups, hid)
+    return groups[0], groups[1:], costs, div
 
 
-def _divergences(
+def _divergence_head(
     lm: LM,
     opts: RunOptions,
-    scores: Sequence[Scores],  # base, then each prefix's conditioned scores
+    scores: Sequence[Scores],  # base, then each prefix's; log-probs are placeholders
     hidden: Sequence[Sequence[torch.Tensor | None]],  # the same, per text (n_i, H) or (n_i, V)
-) -> Divergences:
-    """KL and entropies of every conditioned distribution against the base one, at each
-    target position scored in every condition, in one divergence-head call."""
-    n = len(scores[0])
-    G = len(scores) - 1
-    lens = [len(t) for t in scores[0]]
-    masks = [np.logical_and.reduce([~np.isnan(sc[i].logprobs) for sc in scores]) for i in range(n)]
-    stacked = []
-    for hs in hidden:  # one (M, H) tensor per condition: every target's scored rows
-        rows = [
-            h[torch.from_numpy(m).to(h.device)]
-            for h, m in zip(hs, masks, strict=True)
-            if h is not None and m.any()
-        ]
-        stacked.append(torch.cat(rows) if rows else None)
-    per: dict[str, list[list[np.ndarray]]] = {}
-    names = {"kl": G, "entropy": G, "entropy_ref": 1}
-    if stacked[0] is None:
-        got = {k: np.zeros((g, 0), np.float32) for k, g in names.items()}
-    else:
-        ref = stacked[0]  # (M, H) or (M, V)
-        others = torch.stack([x for x in stacked[1:] if x is not None])  # (G, M, H|V)
-        use_plain = opts.head == "plain" or (opts.head == "auto" and not lm.fused)
-        if use_plain:
-            out = plain_divergence(ref, others)
-        else:
-            chunk = CPU_CHUNK_BYTES if lm.device.type == "cpu" else DEFAULT_CHUNK_BYTES
-            out = fused_divergence(ref, others, lm.head, chunk_bytes=chunk)
-        got = {k: out[k].reshape(g, -1).cpu().numpy() for k, g in names.items()}
-    for k, g in names.items():
-        per[k] = [[] for _ in range(g)]
+) -> tuple[list[Scores], Divergences]:
+    """Score every condition and compare each prefix's next-token distributions with the
+    base ones in one divergence-head call over the positions scored in every condition
+    (the few others, a first token without a boundary, go through the plain scoring head)."""
+    K, n = len(scores), len(scores[0])
+    G = K - 1
+    scored = [[~np.isnan(sc[i].logprobs) for i in range(n)] for sc in scores]
+    joint = [np.logical_and.reduce([sc[i] for sc in scored]) for i in range(n)]
+    ids = [torch.from_numpy(ts.token_ids) for ts in scores[0]]
+    use_plain = opts.head == "plain" or (opts.head == "auto" and not lm.fused)
+    chunk = CPU_CHUNK_BYTES if lm.device.type == "cpu" else DEFAULT_CHUNK_BYTES
+
+    def rows(k: int, masks: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Condition k's kept rows and target ids at ``masks``, all texts concatenated."""
+        hs, ts = [], []
+        for h, m, t in zip(hidden[k], masks, ids, strict=True):
+            if h is not None and m.any():
+                hs.append(h[torch.from_numpy(m).to(h.device)])
+                ts.append(t[torch.from_numpy(m)])
+        return (torch.cat(hs), torch.cat(ts)) if hs else None
+
+    def scatter(values: np.ndarray, masks: Sequence[np.ndarray], into: list[np.ndarray]) -> None:
         at = 0
-        for L, m in zip(lens, masks, strict=True):
+        for a, m in zip(into, masks, strict=True):
             c = int(m.sum())
-            for gi in range(g):
-                a = np.full(L, np.nan, dtype=np.float32)
-                a[m] = got[k][gi, at : at + c]
-                per[k][gi].append(a)
+            a[m] = values[at : at + c]
             at += c
-    kl, ent = per["kl"], per["entropy"]
-    return Divergences(
+
+    def nan_arrays() -> list[np.ndarray]:
+        return [np.full(len(ts), np.nan, dtype=np.float32) for ts in scores[0]]
+
+    lps = [nan_arrays() for _ in range(K)]
+    stats = {k: [nan_arrays() for _ in range(g)] for k, g in (("kl", G), ("entropy", G))}
+    ent_ref = nan_arrays()
+    ref = rows(0, joint)
+    if ref is not None:
+        others = [rows(k, joint) for k in range(1, K)]
+        stacked = torch.stack([o[0] for o in others if o is not None])  # (G, M, H|V)
+        if use_plain:
+            out = plain_divergence(ref[0], stacked, ref[1])
+        else:
+            out = fused_divergence(ref[0], stacked, ref[1], lm.head, chunk_bytes=chunk)
+        host = {k: v.cpu().numpy() for k, v in out.items()}
+        scatter(host["logprobs_ref"], joint, lps[0])
+        scatter(host["entropy_ref"], joint, ent_ref)
+        for g in range(G):
+            scatter(host["logprobs"][g], joint, lps[g + 1])
+            scatter(host["kl"][g], joint, stats["kl"][g])
+            scatter(host["entropy"][g], joint, stats["entropy"][g])
+    for k in range(K):  # tokens scored in this condition only
+        left = [sc & ~j for sc, j in zip(scored[k], joint, strict=True)]
+        got = rows(k, left)
+        if got is not None:
+            if use_plain:
+                lp = plain_head(got[0], got[1].to(got[0].device))["logprobs"]
+            else:
+                lp = fused_head(got[0], got[1], lm.head, chunk_bytes=chunk)["logprobs"]
+            scatter(lp.cpu().numpy(), left, lps[k])
+    check_finite(
+        [a[m] for lp, sc in zip(lps, scored, strict=True) for a, m in zip(lp, sc, strict=True)], lm
+    )
+    new = [
+        replace(sc, items=tuple(replace(ts, logprobs=a) for ts, a in zip(sc, lp, strict=True)))
+        for sc, lp in zip(scores, lps, strict=True)
+    ]
+    kl, ent = stats["kl"], stats["entropy"]
+    return new, Divergences(
         kl=tuple(kl[0]),
-        entropy_base=tuple(per["entropy_ref"][0]),
+        entropy_base=tuple(ent_ref),
         entropy_conditioned=tuple(ent[0]),
         control_kl=tuple(kl[1]) if G > 1 else None,
         entropy_controlled=tuple(ent[1]) if G > 1 else None,

@@ -53,8 +53,9 @@ class JobResult:
     """One job's results: ``arrays`` maps field names (:data:`surprisal.fields.FIELDS`) to
     arrays over the job's scored tokens, (n,) or (n, K); ``tail_bow`` is the word-start mass
     after the job's last token, when the job asked for its tail; ``hidden`` is, with
-    ``run_jobs(keep_hidden=True)``, what the head read at each scored token: (n, H) hidden
-    states (fused path) or (n, V) logits (plain path), on the head's device."""
+    ``run_jobs(keep_hidden=True)``, what the head would read at each scored token: (n, H)
+    hidden states (fused path) or (n, V) logits (plain path); the head is then not run
+    and ``logprobs`` holds 0 placeholders."""
 
     arrays: dict[str, np.ndarray]
     tail_bow: float | None = None
@@ -288,13 +289,17 @@ def _run_batch(
             bow_mask = bow_mask[:V]
         dev_out = flat.device  # the last device under a device_map
         rows = lm.head.tempered(flat[src_t.to(dev_out)])  # (N, V)
-        out = plain_head(
-            rows,
-            tgt_t.to(dev_out),
-            entropy=extras.entropy,
-            rank=extras.rank,
-            top_k=extras.top_k,
-            bow_mask=None if bow_mask is None else bow_mask.to(dev_out),
+        out = (
+            _no_head(rows)
+            if keep_hidden
+            else plain_head(
+                rows,
+                tgt_t.to(dev_out),
+                entropy=extras.entropy,
+                rank=extras.rank,
+                top_k=extras.top_k,
+                bow_mask=None if bow_mask is None else bow_mask.to(dev_out),
+            )
         )
         del logits, flat
     else:
@@ -304,15 +309,19 @@ def _run_batch(
         if prefix is not None:
             flat = torch.cat([flat, prefix.last_hidden[None].to(flat.dtype)], 0)
         rows = flat[src_t.to(flat.device)]  # (N, H); fused_head moves it to the head's device
-        out = fused_head(
-            rows,
-            tgt_t,
-            lm.head,
-            entropy=extras.entropy,
-            rank=extras.rank,
-            top_k=extras.top_k,
-            bow_mask=bow_mask,
-            chunk_bytes=chunk_bytes,
+        out = (
+            _no_head(rows)
+            if keep_hidden
+            else fused_head(
+                rows,
+                tgt_t,
+                lm.head,
+                entropy=extras.entropy,
+                rank=extras.rank,
+                top_k=extras.top_k,
+                bow_mask=bow_mask,
+                chunk_bytes=chunk_bytes,
+            )
         )
         del hidden, flat
     res = _split(out, counts)
@@ -322,6 +331,13 @@ def _run_batch(
             r.hidden = rows[i : i + n]
             i += n + tail
     return res, B * T
+
+
+def _no_head(rows: torch.Tensor) -> HeadOut:
+    """What ``keep_hidden`` returns instead of the head's results: log-probabilities of 0,
+    placeholders that mark the scored tokens (the caller runs its own head on the kept
+    rows, once, and replaces them)."""
+    return {"logprobs": torch.zeros(rows.shape[0], device=rows.device)}
 
 
 def _split(out: HeadOut, counts: list[tuple[int, bool]]) -> list[JobResult]:
@@ -372,9 +388,11 @@ def run_jobs(
             1..P-1 of the prefix, from the forward that builds its cache).
         pack: put several jobs in one row (jobs without a prefix), so no padding is fed;
             default: the LM's ``pack`` setting. Needs a model that passed the packing probe.
-        keep_hidden: also return, per job, what the head read at each scored token
-            (``JobResult.hidden``: (n, H) hidden states, or (n, V) logits on the plain path),
-            for heads run later on the same positions (divergence, temperature search).
+        keep_hidden: return, per job, what the head would read at each scored token
+            (``JobResult.hidden``: (n, H) hidden states, or (n, V) logits on the plain path)
+            *instead of* running the head (``logprobs`` 0 placeholders, no extras; a prefix's
+            own scores are still computed): for callers that run one head of their own over
+            rows from several calls (divergence, temperature search), so no head runs twice.
     """
     from .head import CPU_CHUNK_BYTES, DEFAULT_CHUNK_BYTES
 

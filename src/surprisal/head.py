@@ -344,6 +344,7 @@ def _vocab_blocks(
 def fused_divergence(
     ref: torch.Tensor,  # (N, H) hidden states of the reference condition q, any float dtype
     others: torch.Tensor,  # (G, N, H) hidden states of G conditions p at the same positions
+    targets: torch.Tensor,  # (N,) int64, the token that came at each position
     head: HeadSpec,
     *,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
@@ -355,7 +356,9 @@ def fused_divergence(
 
     * ``kl``: ``KL(p || q) = sum_v p_v (z_v - w_v) - lse(z) + lse(w)``, nats, (G, N);
     * ``entropy``: ``H(p) = lse(z) - sum_v p_v z_v``, nats, (G, N);
-    * ``entropy_ref``: ``H(q)``, nats, (N,).
+    * ``entropy_ref``: ``H(q)``, nats, (N,);
+    * ``logprobs``: ``log p(targets)``, (G, N), and ``logprobs_ref``: ``log q(targets)``, (N,),
+      nats: the scores themselves, so that no other head needs to run on these rows.
 
     The sums are accumulated online over vocabulary slices (a running max rescales the
     partial sums, as for the log-sum-exp), so no (N, V) tensor exists. Memory: one chunk
@@ -379,7 +382,10 @@ def fused_divergence(
         "kl": torch.empty(G, N, dtype=f32, device=device),
         "entropy": torch.empty(G, N, dtype=f32, device=device),
         "entropy_ref": torch.empty(N, dtype=f32, device=device),
+        "logprobs": torch.empty(G, N, dtype=f32, device=device),
+        "logprobs_ref": torch.empty(N, dtype=f32, device=device),
     }
+    targets = targets.to(device)
     for n0 in range(0, N, n_c):
         n1 = min(N, n0 + n_c)
         n = n1 - n0
@@ -394,8 +400,18 @@ def fused_divergence(
         s_p = torch.zeros(G, n, dtype=f32, device=device)
         a_p = torch.zeros(G, n, dtype=f32, device=device)
         c_p = torch.zeros(G, n, dtype=f32, device=device)
+        t = targets[n0:n1]  # (n,)
+        zt_q = torch.empty(n, dtype=f32, device=device)  # target logits
+        zt_p = torch.empty(G, n, dtype=f32, device=device)
+        v0 = 0
         for w, z in zip(_vocab_blocks(hq, head, v_c), _vocab_blocks(hp, head, v_c), strict=True):
             z = z.view(G, n, -1)  # (G, n, v)
+            v1 = v0 + w.shape[1]
+            idx = ((t >= v0) & (t < v1)).nonzero(as_tuple=True)[0]
+            if idx.numel():
+                zt_q[idx] = w[idx, t[idx] - v0]
+                zt_p[:, idx] = z[:, idx, t[idx] - v0]
+            v0 = v1
             mq_new = torch.maximum(m_q, w.max(dim=1).values)
             e = torch.exp(w - mq_new[:, None])  # (n, v)
             alpha = torch.exp(m_q - mq_new)  # exp(-inf) = 0 on the first slice
@@ -413,6 +429,8 @@ def fused_divergence(
         lse_q = m_q + torch.log(s_q)  # (n,)
         lse_p = m_p + torch.log(s_p)  # (G, n)
         out["entropy_ref"][n0:n1] = lse_q - a_q / s_q
+        out["logprobs_ref"][n0:n1] = zt_q - lse_q
+        out["logprobs"][:, n0:n1] = zt_p - lse_p
         out["entropy"][:, n0:n1] = lse_p - a_p / s_p
         # KL >= 0; float32 rounding can leave about -1e-7 where p == q.
         out["kl"][:, n0:n1] = (c_p / s_p - lse_p + lse_q[None]).clamp_min(0.0)
@@ -422,12 +440,16 @@ def fused_divergence(
 def plain_divergence(
     ref: torch.Tensor,  # (N, V) the model's own logits for the reference condition
     others: torch.Tensor,  # (G, N, V) the model's own logits for G conditions
+    targets: torch.Tensor,  # (N,) int64
 ) -> HeadOut:
     """The plain twin of :func:`fused_divergence`: full float32 log-softmaxes of given logits."""
     lq = torch.log_softmax(ref.to(torch.float32), dim=-1)  # (N, V)
     lp = torch.log_softmax(others.to(torch.float32), dim=-1)  # (G, N, V)
     p = lp.exp()
+    t = targets.to(lq.device)
     return {
+        "logprobs_ref": lq.gather(1, t[:, None])[:, 0],
+        "logprobs": lp.gather(2, t[None, :, None].expand(lp.shape[0], -1, 1))[..., 0],
         "kl": (p * (lp - lq[None])).sum(-1).clamp_min(0.0),
         "entropy": -(p * lp).sum(-1),
         "entropy_ref": -(lq.exp() * lq).sum(-1),
