@@ -21,6 +21,9 @@ divergence). It prints the numbers as measured and draws no conclusion from them
 
     python examples/explanation_divergence.py            # 200 strings
     python examples/explanation_divergence.py --quick    # 40 strings, for CI (--fast too)
+
+Runtime with ``--quick``: about 10 s on 2 CPU cores (measured: 8.5 s of CPU time, imports
+and model loading included; 50 s of wall time while other jobs loaded the cores to 12).
 """
 
 from __future__ import annotations
