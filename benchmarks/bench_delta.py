@@ -11,6 +11,8 @@ tokens. How each method is made to compute exactly that:
 * surprisal.score(targets, context=explanation, separator=""): the conditional half only.
 * surprisal.delta(..., separator=""): also scores the targets alone and the explanation's
   own cost in the same call (more work; its conditional totals are the ones compared).
+* surprisal.delta(..., separator="", divergence=True): the same, plus KL(p(.|e) || p(.)) and
+  both entropies at every target position (one more head pass over both conditions).
 * HF per-target loop: ``model([bos] + tokens(explanation + t))``, full log_softmax, the
   target's positions gathered; the explanation is re-encoded for every target.
 * minicons ``conditional_score([explanation]*16, targets, separator="", bos_token=True)``:
@@ -46,6 +48,7 @@ METHODS: dict[str, str] = {
     "hf-per-target": "HF loop, one forward of [bos]+explanation+target per target",
     "surprisal-score": "surprisal.score(targets, context=explanation), default batch_tokens",
     "surprisal-delta": "surprisal.delta: conditional + targets alone + explanation cost",
+    "surprisal-delta-divergence": "surprisal.delta(divergence=True): + KL, entropies per position",
     "hand-kv-cache-16": "hand-written: explanation once, DynamicCache expanded per batch of 16",
     "minicons-16": "minicons IncrementalLMScorer.conditional_score, 16 pairs per call",
     "lmeval-16": "lm-eval HFLM.loglikelihood, batch_size=16",
@@ -149,7 +152,7 @@ def worker(method: str, n_targets: int, repeats: int, prefix_tokens: int = 400) 
     warm = targets[:WARM]
     stats = None
 
-    if method in ("surprisal-score", "surprisal-delta"):
+    if method in ("surprisal-score", "surprisal-delta", "surprisal-delta-divergence"):
         import surprisal
 
         lm = surprisal.LM(model, tok)
@@ -160,7 +163,12 @@ def worker(method: str, n_targets: int, repeats: int, prefix_tokens: int = 400) 
                 s = surprisal.score(ts, context=expl, separator="", model=lm, progress=False)
             else:
                 s = surprisal.delta(
-                    ts, explanation=expl, separator="", model=lm, progress=False
+                    ts,
+                    explanation=expl,
+                    separator="",
+                    model=lm,
+                    progress=False,
+                    divergence=method == "surprisal-delta-divergence",
                 ).conditioned
             holder["stats"] = s.stats
             return [-t.total() for t in s]

@@ -183,3 +183,14 @@ def test_gpu_benchmark_script_runs_in_smoke_mode(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| surprisal-packed |" in proc.stdout and "| hf-batched" in proc.stdout
+
+
+def test_explanation_divergence(tmp_path):
+    out = run_example("explanation_divergence.py", "--out", "div.html", cwd=tmp_path)
+    assert "40 dyck2 members" in out
+    for group in ("first", "closing", "other"):
+        assert re.search(rf"^{group} +\d+ +\d+\.\d{{3}} +\d+\.\d{{3}}", out, re.M), group
+    assert "closing positions, explanation - control KL per string: mean" in out
+    assert "divergence KL(p(.|e) || p(.)) summed per target" in out
+    html = (tmp_path / "div.html").read_text(encoding="utf-8")
+    assert "<script" not in html and html.count("<h2>") == 1 and "Divergence KL" in html

@@ -27,8 +27,9 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
     from . import testing as testing
     from . import viz as viz
     from .api import score, score_iter
+    from .calibrate import Calibration, calibrate_temperature
     from .corpus import FileRun, score_to_file
-    from .deltas import Delta, DeltaSummary, Ranking, delta, rank_explanations
+    from .deltas import Delta, DeltaSummary, Divergences, Ranking, delta, rank_explanations
     from .lm import LM, clear_cache, load
     from .results import Scores, TextScore, WordScore
 
@@ -36,8 +37,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "LM",
+    "Calibration",
     "Delta",
     "DeltaSummary",
+    "Divergences",
     "FileRun",
     "NonFiniteError",
     "Ranking",
@@ -46,6 +49,7 @@ __all__ = [
     "TextScore",
     "WordScore",
     "__version__",
+    "calibrate_temperature",
     "clear_cache",
     "delta",
     "load",
@@ -63,6 +67,9 @@ _LAZY = {
     "score_to_file": "corpus",
     "Delta": "deltas",
     "DeltaSummary": "deltas",
+    "Divergences": "deltas",
+    "Calibration": "calibrate",
+    "calibrate_temperature": "calibrate",
     "Ranking": "deltas",
     "delta": "deltas",
     "rank_explanations": "deltas",

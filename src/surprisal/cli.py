@@ -189,7 +189,10 @@ def _cmd_score(args: argparse.Namespace) -> int:
     records = _iter_records(args.files, args.text)  # streamed: memory stays flat
     context = _read_text_arg(args.context, "context", args.context_text)
     correction = None if args.word_correction == "none" else args.word_correction
-    lm = _load(args)
+    from .core import RunOptions, tempered
+
+    # A copy of the LM whose head divides the logits by T (checked like score()'s keyword).
+    lm = tempered(_load(args), RunOptions(temperature=args.temperature).temperature)
     same: dict[str, Any] = {  # what the file and the stream are both given
         "model": lm,
         "context": context,
@@ -215,6 +218,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
                 "model": args.model,
                 "dtype": args.dtype,
                 "revision": args.revision,
+                "temperature": args.temperature,
             },
             **same,
         )
@@ -237,6 +241,7 @@ def _cmd_delta(args: argparse.Namespace) -> int:
         model=lm,
         progress=None if not args.quiet else False,
         **_run_kwargs(args),
+        divergence=args.divergence,
     )
     unit = args.unit
     ids = [rid for rid, _ in records]
@@ -528,6 +533,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--top-k", type=int, default=5, help="alternatives per token for topk")
     p.add_argument("--chunk-size", type=int, default=256, help="texts per write (and resume step)")
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help="score under softmax(logits / T) (default: the model as trained)",
+    )
     p.set_defaults(func=_cmd_score)
 
     p = _sub(
@@ -557,6 +568,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--html", default=None, help="write an HTML report with plots here (default: none)"
     )
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument(
+        "--divergence",
+        action="store_true",
+        help="also KL(p(.|e) || p(.)) and the entropy change at every target position",
+    )
     p.set_defaults(func=_cmd_delta)
 
     p = _sub(

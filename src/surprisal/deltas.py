@@ -13,6 +13,16 @@ For targets ``t_i`` and an explanation ``e`` (all surprisals in nats):
 
 Each distinct explanation or control is run through the model once and its KV cache is
 shared by every target (see :mod:`surprisal.engine`).
+
+With ``divergence=True``, at every target position j (all in nats):
+
+* divergence    = ``KL(p(. | e, t<j) || p(. | t<j))``: what the explanation tells the model
+  about the next token, whichever token comes (0: the distribution did not move).
+* entropy change = ``H(p(. | e, t<j)) - H(p(. | t<j))``; negative: the explanation made the
+  model more certain.
+
+The hidden states the head read in both conditions are kept (``run_jobs(keep_hidden=True)``)
+and paired by target and position in one :func:`surprisal.head.fused_divergence` call.
 """
 
 from __future__ import annotations
@@ -29,13 +39,21 @@ import torch
 
 from . import stats as _stats
 from .conditions import Conditions, check_prefix_text
-from .core import DEFAULT_SEPARATOR, RunOptions, run
+from .core import DEFAULT_SEPARATOR, RunOptions, check_finite, run
 from .errors import SurprisalError
+from .head import (
+    CPU_CHUNK_BYTES,
+    DEFAULT_CHUNK_BYTES,
+    fused_divergence,
+    fused_head,
+    plain_divergence,
+    plain_head,
+)
 from .lm import LM, resolve_model
 from .results import Scores, TextScore, Unit, convert
 from .tokenize import check_texts
 
-__all__ = ["Delta", "DeltaSummary", "Ranking", "delta", "rank_explanations"]
+__all__ = ["Delta", "DeltaSummary", "Divergences", "Ranking", "delta", "rank_explanations"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,9 @@ class DeltaSummary:
         explanation_cost: ``S(e)``.
         two_part_gain_total: summed two-part-code gain, the explanation paid once.
         unit: "nats" or "bits".
+        divergence: with ``divergence=True``, the same statistics of each target's summed
+            ``KL(p(.|e) || p(.))`` over its positions (the p-value is against 0), or None.
+        control_divergence: the same for the control, or None.
     """
 
     reduction: _stats.Summary
@@ -59,6 +80,8 @@ class DeltaSummary:
     explanation_cost: float
     two_part_gain_total: float
     unit: str
+    divergence: _stats.Summary | None = None
+    control_divergence: _stats.Summary | None = None
 
     def __str__(self) -> str:
         lines = [
@@ -70,6 +93,13 @@ class DeltaSummary:
         if self.control is not None and self.vs_control is not None:
             lines.insert(1, f"control reduction S(t) - S(t|c): {self.control}")
             lines.insert(2, f"explanation vs control S(t|c) - S(t|e): {self.vs_control}")
+        if self.divergence is not None:
+            lines.append(f"divergence KL(p(.|e) || p(.)) summed per target: {self.divergence}")
+        if self.control_divergence is not None:
+            lines.append(
+                f"control divergence KL(p(.|c) || p(.)) summed per target: "
+                f"{self.control_divergence}"
+            )
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,6 +111,10 @@ class DeltaSummary:
             "explanation_cost": self.explanation_cost,
             "two_part_gain_total": self.two_part_gain_total,
             "unit": self.unit,
+            "divergence": None if self.divergence is None else self.divergence.to_dict(),
+            "control_divergence": (
+                None if self.control_divergence is None else self.control_divergence.to_dict()
+            ),
         }
 
     def to_json(self) -> str:
@@ -91,6 +125,28 @@ class DeltaSummary:
         from .viz import notebook_html
 
         return notebook_html(_summary_table(self))
+
+
+@dataclass(frozen=True)
+class Divergences:
+    """How the explanation (and the control) moved the whole next-token distribution, per
+    target position: one float32 array per target, aligned with ``Delta.per_token(i)``,
+    nats, NaN where the target's token is not scored without the explanation (no boundary
+    token before its first token).
+
+    Attributes:
+        kl: ``KL(p(. | e, t<j) || p(. | t<j))`` per position.
+        entropy_base: ``H(p(. | t<j))``, the entropy without the explanation.
+        entropy_conditioned: ``H(p(. | e, t<j))``.
+        control_kl: ``KL(p(. | c, t<j) || p(. | t<j))``, or None without a control.
+        entropy_controlled: ``H(p(. | c, t<j))``, or None.
+    """
+
+    kl: tuple[np.ndarray, ...]
+    entropy_base: tuple[np.ndarray, ...]
+    entropy_conditioned: tuple[np.ndarray, ...]
+    control_kl: tuple[np.ndarray, ...] | None = None
+    entropy_controlled: tuple[np.ndarray, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +163,8 @@ class Delta:
         explanation_scores: the explanation's own tokens (``explanation + separator``),
             scored after the boundary token: its cost.
         control_scores: the same for the control, or None.
+        divergences: per-position KL and entropies (``delta(..., divergence=True)``), or None;
+            read them through ``divergence``, ``entropy_change`` and friends.
 
     >>> import surprisal
     >>> from surprisal.testing import tiny_lm
@@ -124,6 +182,7 @@ class Delta:
     controlled: Scores | None
     explanation_scores: TextScore
     control_scores: TextScore | None
+    divergences: Divergences | None = None
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -174,6 +233,51 @@ class Delta:
         b = self.base[i].logprobs.astype(np.float64)
         return convert(a - b, unit)  # type: ignore[no-any-return]
 
+    def _div(self) -> Divergences:
+        if self.divergences is None:
+            raise SurprisalError(
+                "this Delta has no divergences; compute them with "
+                "surprisal.delta(..., divergence=True)"
+            )
+        return self.divergences
+
+    @property
+    def divergence(self) -> tuple[np.ndarray, ...]:
+        """Per target, (n_i,) ``KL(p(. | e, t<j) || p(. | t<j))`` at each token, float32 nats,
+        aligned with ``per_token(i)``; NaN where the token is unscored without ``e``."""
+        return self._div().kl
+
+    @property
+    def divergence_total(self) -> np.ndarray:
+        """(n,) each target's divergence summed over its scored positions, nats."""
+        return np.array([np.nansum(k.astype(np.float64)) for k in self._div().kl])
+
+    @property
+    def entropy_change(self) -> tuple[np.ndarray, ...]:
+        """Per target, (n_i,) ``H(p(. | e, t<j)) - H(p(. | t<j))``, float32 nats; negative:
+        the explanation made the model more certain of the next token."""
+        d = self._div()
+        return tuple(c - b for c, b in zip(d.entropy_conditioned, d.entropy_base, strict=True))
+
+    @property
+    def control_divergence(self) -> tuple[np.ndarray, ...] | None:
+        """As :attr:`divergence`, for the control; None without a control."""
+        return self._div().control_kl
+
+    @property
+    def control_divergence_total(self) -> np.ndarray | None:
+        """As :attr:`divergence_total`, for the control; None without a control."""
+        ck = self._div().control_kl
+        return None if ck is None else np.array([np.nansum(k.astype(np.float64)) for k in ck])
+
+    @property
+    def control_entropy_change(self) -> tuple[np.ndarray, ...] | None:
+        """As :attr:`entropy_change`, for the control; None without a control."""
+        d = self._div()
+        if d.entropy_controlled is None:
+            return None
+        return tuple(c - b for c, b in zip(d.entropy_controlled, d.entropy_base, strict=True))
+
     @property
     def explanation_cost(self) -> float:
         """``S(e)``: surprisal of the explanation's tokens (separator included), nats."""
@@ -207,6 +311,8 @@ class Delta:
 
         ctrl = self.control_reduction
         vs = self.reduction_vs_control
+        has_div = self.divergences is not None
+        cdiv = self.control_divergence_total if has_div else None
         return DeltaSummary(
             reduction=summ(self.reduction),
             control=None if ctrl is None else summ(ctrl),
@@ -214,6 +320,8 @@ class Delta:
             explanation_cost=float(convert(self.explanation_cost, unit)),
             two_part_gain_total=float(convert(self.two_part_gain_total, unit)),
             unit=unit,
+            divergence=summ(self.divergence_total) if has_div else None,
+            control_divergence=None if cdiv is None else summ(cdiv),
         )
 
     def to_pandas(self, unit: Unit = "nats") -> Any:
@@ -233,6 +341,13 @@ class Delta:
             data["surprisal_given_control"] = convert(self.controlled.total(), unit)
             data["control_reduction"] = convert(self.control_reduction, unit)
             data["reduction_vs_control"] = convert(self.reduction_vs_control, unit)
+        if self.divergences is not None:
+            data["divergence"] = convert(self.divergence_total, unit)
+            data["mean_entropy_change"] = convert(_nanmeans(self.entropy_change), unit)
+            cd, ce = self.control_divergence_total, self.control_entropy_change
+            if cd is not None and ce is not None:
+                data["control_divergence"] = convert(cd, unit)
+                data["control_mean_entropy_change"] = convert(_nanmeans(ce), unit)
         df = pd.DataFrame(data)
         df.attrs.update(unit=unit, explanation_cost=convert(self.explanation_cost, unit))
         return df
@@ -242,8 +357,9 @@ class Delta:
     ) -> list[dict[str, Any]]:
         """One plain dict per target (what ``surprisal delta`` writes as JSONL): id, text,
         unit, ``n_tokens``, ``surprisal``, ``surprisal_given_explanation``, ``reduction``,
-        ``two_part_gain`` (and the control's numbers), all in ``unit``; ``ids`` default to
-        the positions as strings."""
+        ``two_part_gain`` (and the control's numbers; with divergences, ``divergence`` and
+        ``mean_entropy_change``), all in ``unit``; ``ids`` default to the positions as
+        strings."""
         names = _ids(self, ids)
         cols: dict[str, np.ndarray] = {
             "surprisal": convert(self.base.total(), unit),
@@ -255,6 +371,13 @@ class Delta:
             cols["surprisal_given_control"] = convert(self.controlled.total(), unit)
             cols["control_reduction"] = convert(self.control_reduction, unit)
             cols["reduction_vs_control"] = convert(self.reduction_vs_control, unit)
+        if self.divergences is not None:
+            cols["divergence"] = convert(self.divergence_total, unit)
+            cols["mean_entropy_change"] = convert(_nanmeans(self.entropy_change), unit)
+            cd, ce = self.control_divergence_total, self.control_entropy_change
+            if cd is not None and ce is not None:
+                cols["control_divergence"] = convert(cd, unit)
+                cols["control_mean_entropy_change"] = convert(_nanmeans(ce), unit)
         return [
             {
                 "id": names[i],
@@ -420,7 +543,7 @@ class Delta:
             diverging=True,
             max_rows=max_rows,
         )
-        return [
+        secs = [
             ("Explanation and control", texts),
             ("Summary", _summary_table(s)),
             (
@@ -431,6 +554,25 @@ class Delta:
             ),
             ("Targets, token by token", heat),
         ]
+        if self.divergences is not None:
+            tot = convert(self.divergence_total, unit)
+            kl_rows = [
+                {
+                    "label": names[i],
+                    "pieces": self.base[i].pieces,
+                    "values": convert(self.divergence[i].astype(np.float64), unit).tolist(),
+                    "extra": {"divergence": f"{tot[i]:.3f} {unit}"},
+                }
+                for i in range(len(self))
+            ]
+            kl = heatmap(
+                kl_rows,
+                value_label="KL(p(. | e, t<j) || p(. | t<j)) at each position",
+                unit=unit,
+                max_rows=max_rows,
+            )
+            secs.append(("How far the explanation moved the next-token distribution", kl))
+        return secs
 
 
 def _candidate(x: object, what: str) -> str:
@@ -449,18 +591,122 @@ def _paired_difference(a: Scores, b: Scores) -> np.ndarray:
     return out
 
 
+def _nanmeans(xs: Sequence[np.ndarray]) -> np.ndarray:
+    """(n,) the mean of each array over its non-NaN entries (NaN when there are none)."""
+    out = []
+    for x in xs:
+        ok = x[~np.isnan(x)].astype(np.float64)
+        out.append(ok.mean() if ok.size else np.nan)
+    return np.asarray(out, dtype=np.float64)
+
+
 def _run(
-    lm: LM, targets: list[str], prefixes: Sequence[str], opts: RunOptions
-) -> tuple[Scores, list[Scores], list[TextScore]]:
+    lm: LM,
+    targets: list[str],
+    prefixes: Sequence[str],
+    opts: RunOptions,
+    *,
+    divergence: bool = False,
+) -> tuple[Scores, list[Scores], list[TextScore], Divergences | None]:
     """One engine call: targets alone and after each prefix; each prefix's own cost comes
-    from the same forward that builds its cache (the prefix is encoded once)."""
+    from the same forward that builds its cache (the prefix is encoded once). With
+    ``divergence``, the engine keeps the head's inputs instead of running the head, and one
+    divergence head scores every condition and compares each prefix's next-token
+    distributions with the targets' alone, position by position (the first two prefixes:
+    explanation, then control)."""
     n = len(targets)
     texts = list(targets) * (1 + len(prefixes))
     contexts: list[str | None] = [None] * n + [p for p in prefixes for _ in range(n)]
-    s = run(lm, texts, contexts, opts, prefix_scores=True)
+    hidden: list[torch.Tensor | None] | None = [] if divergence else None
+    s = run(lm, texts, contexts, opts, prefix_scores=True, hidden=hidden)
     assert s.prefix_scores is not None
-    conds = [s[n + j * n : n + (j + 1) * n] for j in range(len(prefixes))]
-    return s[:n], conds, [s.prefix_scores[p] for p in prefixes]
+    costs = [s.prefix_scores[p] for p in prefixes]
+    groups = [s[j * n : (j + 1) * n] for j in range(1 + len(prefixes))]
+    div = None
+    if hidden is not None:
+        hid = [hidden[j * n : (j + 1) * n] for j in range(1 + len(prefixes))]
+        groups, div = _divergence_head(lm, opts, groups, hid)
+    return groups[0], groups[1:], costs, div
+
+
+def _divergence_head(
+    lm: LM,
+    opts: RunOptions,
+    scores: Sequence[Scores],  # base, then each prefix's; log-probs are placeholders
+    hidden: Sequence[Sequence[torch.Tensor | None]],  # the same, per text (n_i, H) or (n_i, V)
+) -> tuple[list[Scores], Divergences]:
+    """Score every condition and compare each prefix's next-token distributions with the
+    base ones in one divergence-head call over the positions scored in every condition
+    (the few others, a first token without a boundary, go through the plain scoring head)."""
+    K, n = len(scores), len(scores[0])
+    G = K - 1
+    scored = [[~np.isnan(sc[i].logprobs) for i in range(n)] for sc in scores]
+    joint = [np.logical_and.reduce([sc[i] for sc in scored]) for i in range(n)]
+    ids = [torch.from_numpy(ts.token_ids) for ts in scores[0]]
+    use_plain = opts.head == "plain" or (opts.head == "auto" and not lm.fused)
+    chunk = CPU_CHUNK_BYTES if lm.device.type == "cpu" else DEFAULT_CHUNK_BYTES
+
+    def rows(k: int, masks: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Condition k's kept rows and target ids at ``masks``, all texts concatenated."""
+        hs, ts = [], []
+        for h, m, t in zip(hidden[k], masks, ids, strict=True):
+            if h is not None and m.any():
+                hs.append(h[torch.from_numpy(m).to(h.device)])
+                ts.append(t[torch.from_numpy(m)])
+        return (torch.cat(hs), torch.cat(ts)) if hs else None
+
+    def scatter(values: np.ndarray, masks: Sequence[np.ndarray], into: list[np.ndarray]) -> None:
+        at = 0
+        for a, m in zip(into, masks, strict=True):
+            c = int(m.sum())
+            a[m] = values[at : at + c]
+            at += c
+
+    def nan_arrays() -> list[np.ndarray]:
+        return [np.full(len(ts), np.nan, dtype=np.float32) for ts in scores[0]]
+
+    lps = [nan_arrays() for _ in range(K)]
+    stats = {k: [nan_arrays() for _ in range(g)] for k, g in (("kl", G), ("entropy", G))}
+    ent_ref = nan_arrays()
+    ref = rows(0, joint)
+    if ref is not None:
+        others = [rows(k, joint) for k in range(1, K)]
+        stacked = torch.stack([o[0] for o in others if o is not None])  # (G, M, H|V)
+        if use_plain:
+            out = plain_divergence(ref[0], stacked, ref[1])
+        else:
+            out = fused_divergence(ref[0], stacked, ref[1], lm.head, chunk_bytes=chunk)
+        host = {k: v.cpu().numpy() for k, v in out.items()}
+        scatter(host["logprobs_ref"], joint, lps[0])
+        scatter(host["entropy_ref"], joint, ent_ref)
+        for g in range(G):
+            scatter(host["logprobs"][g], joint, lps[g + 1])
+            scatter(host["kl"][g], joint, stats["kl"][g])
+            scatter(host["entropy"][g], joint, stats["entropy"][g])
+    for k in range(K):  # tokens scored in this condition only
+        left = [sc & ~j for sc, j in zip(scored[k], joint, strict=True)]
+        got = rows(k, left)
+        if got is not None:
+            if use_plain:
+                lp = plain_head(got[0], got[1].to(got[0].device))["logprobs"]
+            else:
+                lp = fused_head(got[0], got[1], lm.head, chunk_bytes=chunk)["logprobs"]
+            scatter(lp.cpu().numpy(), left, lps[k])
+    check_finite(
+        [a[m] for lp, sc in zip(lps, scored, strict=True) for a, m in zip(lp, sc, strict=True)], lm
+    )
+    new = [
+        replace(sc, items=tuple(replace(ts, logprobs=a) for ts, a in zip(sc, lp, strict=True)))
+        for sc, lp in zip(scores, lps, strict=True)
+    ]
+    kl, ent = stats["kl"], stats["entropy"]
+    return new, Divergences(
+        kl=tuple(kl[0]),
+        entropy_base=tuple(ent_ref),
+        entropy_conditioned=tuple(ent[0]),
+        control_kl=tuple(kl[1]) if G > 1 else None,
+        entropy_controlled=tuple(ent[1]) if G > 1 else None,
+    )
 
 
 def delta(
@@ -479,6 +725,7 @@ def delta(
     pack: bool | None = None,
     head: Literal["auto", "fused", "plain"] = "auto",
     progress: bool | None = None,
+    divergence: bool = False,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
 ) -> Delta:
@@ -492,12 +739,19 @@ def delta(
         separator: between prefix and target (default ``"\\n"``); counted in ``S(e)``.
         truncate_context: ``"error"`` when the explanation does not fit the model's context
             (the message says how long it is and the limit), or ``"left"`` to keep its end.
+        divergence: also compare the whole next-token distributions at every target
+            position: ``KL(p(. | e, t<j) || p(. | t<j))`` and the entropies with and without
+            the explanation (and the control), read as ``d.divergence[i]``,
+            ``d.divergence_total``, ``d.entropy_change[i]``. Keeps each condition's hidden
+            states of the target positions until one extra head pass compares them.
         add_bos, max_length, stride, batch_tokens, padding_side, pack, head, progress,
             device, dtype: as in :func:`surprisal.score`.
 
     Returns:
         :class:`Delta`; ``reduction`` and friends are in nats.
     """
+    if not isinstance(divergence, bool):
+        raise TypeError(f"divergence must be True or False, got {type(divergence).__name__}")
     items = check_texts(targets, "targets")
     if not items:
         raise SurprisalError("targets is empty; give at least one target text")
@@ -506,7 +760,7 @@ def delta(
     prefixes = [p for p in conditions.prefixes().values() if p is not None]
     opts = replace(RunOptions.of(locals()), separator="")  # the prefixes hold the separator
     lm = resolve_model(model, device=device, dtype=dtype)
-    base, conds, costs = _run(lm, items, prefixes, opts)
+    base, conds, costs, div = _run(lm, items, prefixes, opts, divergence=divergence)
     return Delta(
         targets=tuple(items),
         explanation=explanation,
@@ -517,6 +771,7 @@ def delta(
         controlled=conds[1] if control is not None else None,
         explanation_scores=costs[0],
         control_scores=costs[1] if control is not None else None,
+        divergences=div,
     )
 
 
@@ -660,7 +915,7 @@ def rank_explanations(
     lm = resolve_model(model, device=device, dtype=dtype)
     check_prefix_text("control", control)
     prefixes = list(dict.fromkeys(cands + ([control] if control else [])))
-    base, conds, costs = _run(lm, items, prefixes, opts)
+    base, conds, costs, _ = _run(lm, items, prefixes, opts)
     where = {p: j for j, p in enumerate(prefixes)}
     cj = where[control] if control else None
     deltas = [

@@ -56,10 +56,14 @@ class Job:
 class JobResult:
     """One job's results: ``arrays`` maps field names (:data:`surprisal.fields.FIELDS`) to
     arrays over the job's scored tokens, (n,) or (n, K); ``tail_bow`` is the word-start mass
-    after the job's last token, when the job asked for its tail."""
+    after the job's last token, when the job asked for its tail; ``hidden`` is, with
+    ``run_jobs(keep_hidden=True)``, what the head would read at each scored token: (n, H)
+    hidden states (fused path) or (n, V) logits (plain path); the head is then not run
+    and ``logprobs`` holds 0 placeholders."""
 
     arrays: dict[str, np.ndarray]
     tail_bow: float | None = None
+    hidden: torch.Tensor | None = None
 
     @property
     def logprobs(self) -> np.ndarray:
@@ -305,12 +309,23 @@ class _Results:
     def __init__(self) -> None:
         self.parts: list[dict[str, torch.Tensor]] = []
         self.segments: list[tuple[object, int, bool]] = []  # (key, outputs, has tail)
+        self.rows: dict[object, torch.Tensor] = {}  # keep_hidden: each job's head inputs
 
     def add(
-        self, out: HeadOut, keys: Sequence[object], counts: Sequence[int], tails: Sequence[bool]
+        self,
+        out: HeadOut,
+        keys: Sequence[object],
+        counts: Sequence[int],
+        tails: Sequence[bool],
+        rows: torch.Tensor | None = None,
     ) -> None:
         self.parts.append({k: v.detach() for k, v in out.items()})
         self.segments.extend(zip(keys, counts, tails, strict=True))
+        if rows is not None:
+            i = 0
+            for key, n, tail in zip(keys, counts, tails, strict=True):
+                self.rows[key] = rows[i : i + n - tail]
+                i += n
 
     def collect(self) -> dict[object, JobResult]:
         if not self.parts:
@@ -326,7 +341,7 @@ class _Results:
         i = 0
         for key, n, tail in self.segments:
             m = n - tail
-            r = JobResult({k: v[i : i + m] for k, v in host.items()})
+            r = JobResult({k: v[i : i + m] for k, v in host.items()}, hidden=self.rows.get(key))
             if tail:
                 r.tail_bow = float(host["bow"][i + m]) if "bow" in host else None
             res[key] = r
@@ -346,7 +361,7 @@ def _run_prefix(
     if plain:
         out = lm.model(input_ids=x, use_cache=True)
         if score_own:
-            own = plain_head(out.logits[0, :-1], tgt)
+            own = plain_head(lm.head.tempered(out.logits[0, :-1].float()), tgt)
         return _Prefix(output_cache(out), out.logits[0, -1].float(), len(ids)), own
     out = lm.body(input_ids=x, use_cache=True)
     h = out.last_hidden_state[0]  # (P, H)
@@ -395,8 +410,10 @@ def _run_batch(
     plain: bool,
     chunk_bytes: int,
     packed: bool = False,
-) -> HeadOut:
-    """One forward and one head call: the head's outputs for ``lay.src`` (on the device)."""
+    keep_hidden: bool = False,
+) -> tuple[HeadOut, torch.Tensor | None]:
+    """One forward and one head call: the head's outputs for ``lay.src`` (on the device);
+    with ``keep_hidden``, placeholders and the rows the head would have read instead."""
     B, T = lay.shape
     kwargs, ctx = _model_inputs(lm, lay, prefix, packed)
     src = _to_device(lay.src, lm.device)  # (N,)
@@ -410,6 +427,10 @@ def _run_batch(
     rows = flat[src.to(flat.device)]  # (N, H) or (N, V); the last device under a device_map
     del states, flat
     if plain:
+        rows = lm.head.tempered(rows)  # the model's logits carry its own transforms
+    if keep_hidden:
+        return {"logprobs": torch.zeros(rows.shape[0], device=rows.device)}, rows
+    if plain:
         V = rows.shape[-1]
         if bow_mask is not None and bow_mask.shape[0] != V:
             bow_mask = bow_mask[:V]
@@ -420,7 +441,7 @@ def _run_batch(
             rank=extras.rank,
             top_k=extras.top_k,
             bow_mask=None if bow_mask is None else bow_mask.to(rows.device),
-        )
+        ), None
     return fused_head(
         rows,  # fused_head moves it to the head's device
         tgt,
@@ -430,7 +451,7 @@ def _run_batch(
         top_k=extras.top_k,
         bow_mask=bow_mask,
         chunk_bytes=chunk_bytes,
-    )
+    ), None
 
 
 def _check_inputs(
@@ -507,6 +528,7 @@ def run_jobs(
     stats: RunStats | None = None,
     prefix_scores: dict[int, JobResult] | None = None,
     pack: bool | None = None,
+    keep_hidden: bool = False,
 ) -> list[JobResult]:
     """Score every job; results are returned in the order of ``jobs``.
 
@@ -525,6 +547,11 @@ def run_jobs(
             1..P-1 of the prefix, from the forward that builds its cache).
         pack: put several jobs in one row (jobs without a prefix), so no padding is fed;
             default: the LM's ``pack`` setting. Needs a model that passed the packing probe.
+        keep_hidden: return, per job, what the head would read at each scored token
+            (``JobResult.hidden``: (n, H) hidden states, or (n, V) logits on the plain path)
+            *instead of* running the head (``logprobs`` 0 placeholders, no extras; a prefix's
+            own scores are still computed): for callers that run one head of their own over
+            rows from several calls (divergence, temperature search), so no head runs twice.
 
     The steps: check the inputs, flatten every job's ids into one array, sort the jobs by
     (prefix, -length), then per batch: lay it out (numpy), run the forward and the head
@@ -563,13 +590,15 @@ def run_jobs(
                 prefix_state = cached.get(pk)
                 P = prefix_state.length if prefix_state is not None else 0
                 lay = _layout(flat, idx, place, P, pad, padding_side)
-                out = _run_batch(lm, lay, prefix_state, extras, use_plain, chunk, place is not None)
+                out, rows = _run_batch(
+                    lm, lay, prefix_state, extras, use_plain, chunk, place is not None, keep_hidden
+                )
             except Exception as exc:
                 P = plens[pk] if pk is not None else 0
                 budget = _halve_on_oom(lm, exc, budget, int(flat.lengths[idx[0]]), len(idx), P)
                 stats.oom_retries += 1
                 continue
-            results.add(out, idx.tolist(), lay.counts.tolist(), flat.tail[idx].tolist())
+            results.add(out, idx.tolist(), lay.counts.tolist(), flat.tail[idx].tolist(), rows)
             scored = int(scored_per_job[idx].sum())
             stats.forward_calls += 1
             stats.tokens_fed += lay.ids.size

@@ -26,12 +26,18 @@ Memory bound. With ``cap = chunk_bytes / 4`` float32 elements:
 
 :func:`plain_head` is the twin that takes the model's own logits; it is the oracle in the
 tests and the fallback when the fused head cannot prove itself on a probe.
+
+:func:`fused_divergence` compares G conditions' next-token distributions with a reference's
+at the same positions (KL, entropies), with the twin :func:`plain_divergence`. It holds
+the ``G + 1`` conditions' logits in one chunk (``G + 1`` times fewer rows per chunk, the
+same ~``4 * chunk_bytes`` peak) and needs the ``(G + 1) * N`` hidden states kept until it
+runs: memory ``O((G + 1) N H)`` besides the head's bound, instead of ``O(N)`` results.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +45,14 @@ import torch
 
 from ._compat import float32_matmul_supported, mm_float32
 
-__all__ = ["HeadOut", "HeadSpec", "fused_head", "plain_head"]
+__all__ = [
+    "HeadOut",
+    "HeadSpec",
+    "fused_divergence",
+    "fused_head",
+    "plain_divergence",
+    "plain_head",
+]
 
 DEFAULT_CHUNK_BYTES = 256 * 2**20  # 256 MiB of float32 logits per chunk (GPU)
 CPU_CHUNK_BYTES = 32 * 2**20  # CPU: the peak stays small; 166 rows of a 50k vocab per matmul
@@ -61,6 +74,8 @@ class HeadSpec:
             a time, in the model's dtype, upcast to float32 before any reduction.
         vocab: V, the number of logits (from ``weight`` unless ``module`` says otherwise).
         device: where the logits are computed (the hook's execution device when offloaded).
+        temperature: divide logits by this last, after every model transform: scoring then
+            uses ``softmax(z / T)`` (``surprisal.score(..., temperature=T)``), or None.
     """
 
     weight: torch.Tensor
@@ -71,6 +86,7 @@ class HeadSpec:
     module: Any = None
     vocab: int = 0
     device: torch.device | None = None
+    temperature: float | None = None
 
     def __post_init__(self) -> None:
         if not self.vocab:
@@ -86,7 +102,12 @@ class HeadSpec:
             z = z / self.divisor
         if self.softcap is not None:
             z = torch.tanh(z / self.softcap) * self.softcap
-        return z
+        return self.tempered(z)
+
+    def tempered(self, z: torch.Tensor) -> torch.Tensor:
+        """``z / temperature`` (z unchanged without one): the only transform the plain path
+        applies to the model's own logits, which already carry the model's transforms."""
+        return z if self.temperature is None else z.to(torch.float32) / self.temperature
 
 
 HeadOut = dict[str, torch.Tensor]
@@ -354,3 +375,138 @@ def plain_head(
     if bow_mask is not None:
         out["bow"] = torch.logsumexp(lp.masked_fill(~bow_mask[None, :], -math.inf), dim=-1)
     return out
+
+
+# ---------------------------------------------------------------- divergence between conditions
+
+
+def _vocab_blocks(
+    h: torch.Tensor,  # (n, H) float32
+    head: HeadSpec,
+    v_c: int,
+) -> Iterator[torch.Tensor]:
+    """Transformed float32 logits of ``h``, one vocabulary slice at a time: (n, v) each."""
+    if head.module is not None:  # offloaded or quantized: the module makes the whole row
+        yield head.transform(head.module(h).to(device=h.device, dtype=torch.float32))
+        return
+    V = head.vocab
+    f32 = torch.float32
+    for v0 in range(0, V, v_c):
+        w = head.weight[v0 : v0 + v_c].to(f32)  # (v, H); a view when the weight is float32
+        b = None if head.bias is None else head.bias[v0 : v0 + v_c]
+        yield head.transform(_logits(h, w, b))
+
+
+def fused_divergence(
+    ref: torch.Tensor,  # (N, H) hidden states of the reference condition q, any float dtype
+    others: torch.Tensor,  # (G, N, H) hidden states of G conditions p at the same positions
+    targets: torch.Tensor,  # (N,) int64, the token that came at each position
+    head: HeadSpec,
+    *,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> HeadOut:
+    """How far each condition's next-token distribution is from the reference's, per position.
+
+    With ``z`` the logits of a condition and ``w`` those of the reference at the same position
+    (both after :meth:`HeadSpec.transform`), ``p = softmax(z)``, ``q = softmax(w)``:
+
+    * ``kl``: ``KL(p || q) = sum_v p_v (z_v - w_v) - lse(z) + lse(w)``, nats, (G, N);
+    * ``entropy``: ``H(p) = lse(z) - sum_v p_v z_v``, nats, (G, N);
+    * ``entropy_ref``: ``H(q)``, nats, (N,);
+    * ``logprobs``: ``log p(targets)``, (G, N), and ``logprobs_ref``: ``log q(targets)``, (N,),
+      nats: the scores themselves, so that no other head needs to run on these rows.
+
+    The sums are accumulated online over vocabulary slices (a running max rescales the
+    partial sums, as for the log-sum-exp), so no (N, V) tensor exists. Memory: one chunk
+    holds the logits of all ``G + 1`` conditions for its rows, so a chunk takes ``G + 1``
+    times fewer rows than in :func:`fused_head` and the extra peak stays about
+    ``4 * chunk_bytes``. What grows is upstream: the ``(G + 1) * N`` hidden states must be
+    kept from the engine's passes until this call (``run_jobs(keep_hidden=True)``).
+    Jensen-Shannon is not computed: its mixture ``(p + q) / 2`` needs both normalisers
+    before the first slice, i.e. a second pass over the vocabulary.
+    """
+    G, N, H = others.shape
+    assert ref.shape == (N, H), (ref.shape, others.shape)
+    V = head.vocab
+    device = head.device
+    assert device is not None
+    f32 = torch.float32
+    weight_is_f32 = head.module is not None or head.weight.dtype == f32
+    n_c, v_c = _chunks(N, V, H, weight_is_f32, chunk_bytes)
+    n_c = max(1, n_c // (G + 1))  # G + 1 conditions' logits share one chunk
+    out: HeadOut = {
+        "kl": torch.empty(G, N, dtype=f32, device=device),
+        "entropy": torch.empty(G, N, dtype=f32, device=device),
+        "entropy_ref": torch.empty(N, dtype=f32, device=device),
+        "logprobs": torch.empty(G, N, dtype=f32, device=device),
+        "logprobs_ref": torch.empty(N, dtype=f32, device=device),
+    }
+    targets = targets.to(device)
+    for n0 in range(0, N, n_c):
+        n1 = min(N, n0 + n_c)
+        n = n1 - n0
+        hq = ref[n0:n1].to(device=device, dtype=f32)  # (n, H)
+        hp = others[:, n0:n1].to(device=device, dtype=f32).reshape(G * n, H)  # (G*n, H)
+        # Running max, sum of exp(. - max), and sum of exp(. - max) * logit, per row;
+        # for p also the sum of exp(z - max) * (z - w).
+        m_q = torch.full((n,), -math.inf, dtype=f32, device=device)
+        s_q = torch.zeros(n, dtype=f32, device=device)
+        a_q = torch.zeros(n, dtype=f32, device=device)
+        m_p = torch.full((G, n), -math.inf, dtype=f32, device=device)
+        s_p = torch.zeros(G, n, dtype=f32, device=device)
+        a_p = torch.zeros(G, n, dtype=f32, device=device)
+        c_p = torch.zeros(G, n, dtype=f32, device=device)
+        t = targets[n0:n1]  # (n,)
+        zt_q = torch.empty(n, dtype=f32, device=device)  # target logits
+        zt_p = torch.empty(G, n, dtype=f32, device=device)
+        v0 = 0
+        for w, z in zip(_vocab_blocks(hq, head, v_c), _vocab_blocks(hp, head, v_c), strict=True):
+            z = z.view(G, n, -1)  # (G, n, v)
+            v1 = v0 + w.shape[1]
+            idx = ((t >= v0) & (t < v1)).nonzero(as_tuple=True)[0]
+            if idx.numel():
+                zt_q[idx] = w[idx, t[idx] - v0]
+                zt_p[:, idx] = z[:, idx, t[idx] - v0]
+            v0 = v1
+            mq_new = torch.maximum(m_q, w.max(dim=1).values)
+            e = torch.exp(w - mq_new[:, None])  # (n, v)
+            alpha = torch.exp(m_q - mq_new)  # exp(-inf) = 0 on the first slice
+            s_q = s_q * alpha + e.sum(dim=1)
+            a_q = a_q * alpha + (e * w).sum(dim=1)
+            m_q = mq_new
+            mp_new = torch.maximum(m_p, z.max(dim=2).values)
+            e = torch.exp(z - mp_new[..., None])  # (G, n, v)
+            alpha = torch.exp(m_p - mp_new)
+            s_p = s_p * alpha + e.sum(dim=2)
+            a_p = a_p * alpha + (e * z).sum(dim=2)
+            c_p = c_p * alpha + (e * (z - w[None])).sum(dim=2)
+            m_p = mp_new
+            del e, z, w
+        lse_q = m_q + torch.log(s_q)  # (n,)
+        lse_p = m_p + torch.log(s_p)  # (G, n)
+        out["entropy_ref"][n0:n1] = lse_q - a_q / s_q
+        out["logprobs_ref"][n0:n1] = zt_q - lse_q
+        out["logprobs"][:, n0:n1] = zt_p - lse_p
+        out["entropy"][:, n0:n1] = lse_p - a_p / s_p
+        # KL >= 0; float32 rounding can leave about -1e-7 where p == q.
+        out["kl"][:, n0:n1] = (c_p / s_p - lse_p + lse_q[None]).clamp_min(0.0)
+    return out
+
+
+def plain_divergence(
+    ref: torch.Tensor,  # (N, V) the model's own logits for the reference condition
+    others: torch.Tensor,  # (G, N, V) the model's own logits for G conditions
+    targets: torch.Tensor,  # (N,) int64
+) -> HeadOut:
+    """The plain twin of :func:`fused_divergence`: full float32 log-softmaxes of given logits."""
+    lq = torch.log_softmax(ref.to(torch.float32), dim=-1)  # (N, V)
+    lp = torch.log_softmax(others.to(torch.float32), dim=-1)  # (G, N, V)
+    p = lp.exp()
+    t = targets.to(lq.device)
+    return {
+        "logprobs_ref": lq.gather(1, t[:, None])[:, 0],
+        "logprobs": lp.gather(2, t[None, :, None].expand(lp.shape[0], -1, 1))[..., 0],
+        "kl": (p * (lp - lq[None])).sum(-1).clamp_min(0.0),
+        "entropy": -(p * lp).sum(-1),
+        "entropy_ref": -(lq.exp() * lq).sum(-1),
+    }
