@@ -17,16 +17,17 @@ import torch
 import transformers
 
 __all__ = [
-    "TRANSFORMERS_MAJOR",
     "cache_kwarg",
     "dtype_kwargs",
     "expand_cache",
+    "float32_matmul_supported",
     "is_oom",
+    "mm_float32",
     "output_cache",
 ]
 
 TRANSFORMERS_VERSION = tuple(int(p) for p in transformers.__version__.split(".")[:2] if p.isdigit())
-TRANSFORMERS_MAJOR = TRANSFORMERS_VERSION[0]
+_F32_MM: dict[tuple[str, torch.dtype], bool] = {}  # (device type, dtype) -> supported
 
 
 def dtype_kwargs(dtype: torch.dtype | str | None) -> dict[str, Any]:
@@ -124,3 +125,26 @@ def expand_cache(cache: Any, batch_size: int) -> Any:
     new = copy.deepcopy(cache)
     new.batch_repeat_interleave(batch_size)
     return new
+
+
+def float32_matmul_supported(device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether ``torch.mm(a, b, out_dtype=torch.float32)`` runs for ``dtype`` operands on
+    ``device``: half-precision inputs, float32 accumulation and output (tensor cores on
+    CUDA, torch >= 2.8). Tried once per (device type, dtype); CPU builds lack the kernel."""
+    key = (device.type, dtype)
+    if key not in _F32_MM:
+        ok = device.type == "cuda" and dtype in (torch.bfloat16, torch.float16)
+        if ok:
+            try:
+                a = torch.ones((2, 8), dtype=dtype, device=device)
+                ok = torch.mm(a, a.T, out_dtype=torch.float32).dtype == torch.float32
+            except (TypeError, RuntimeError, NotImplementedError):
+                ok = False
+        _F32_MM[key] = ok
+    return _F32_MM[key]
+
+
+def mm_float32(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(n, v) float32 ``a @ b`` for half-precision ``a`` and ``b`` without upcasting them;
+    only where :func:`float32_matmul_supported` says so."""
+    return torch.mm(a, b, out_dtype=torch.float32)
