@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -110,6 +110,8 @@ class Membership:
     null_logprob: tuple[dict[str, np.ndarray], ...] = ()
     baseline: str = ""
     length_matched: bool = False
+    # bootstrap results, computed once (the dataclass is frozen; its dict is not)
+    _cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def scores(
         self, condition: str, kind: ScoreKind = "logprob", *, null: int | None = None
@@ -227,6 +229,12 @@ class Membership:
             raise SurprisalError(
                 f"condition must be one of {list(self.conditions)}, got {condition!r}"
             )
+        key = ("above_chance", condition)
+        if key not in self._cache:
+            self._cache[key] = self._above_chance(condition)
+        return dict(self._cache[key])
+
+    def _above_chance(self, condition: str) -> dict[str, tuple[float, float, float]]:
         K = len(self.null_logprob)
         out: dict[str, tuple[float, float, float]] = {}
         both_classes = 0 < int(self.labels.sum()) < len(self.labels)
@@ -308,10 +316,12 @@ class Membership:
         if self.labels.min(initial=1) == self.labels.max(initial=0):
             return out
         for c in self.conditions[1:]:
-            r = self.logprob[c] - self.logprob["none"]
-            out[c] = differential(
-                r[self.labels == 1], r[self.labels == 0], n_boot=self.n_boot, seed=self.seed
-            )
+            if ("differential", c) not in self._cache:
+                r = self.logprob[c] - self.logprob["none"]
+                self._cache["differential", c] = differential(
+                    r[self.labels == 1], r[self.labels == 0], n_boot=self.n_boot, seed=self.seed
+                )
+            out[c] = self._cache["differential", c]
         return out
 
     def auc_of(self, kind: ScoreKind = "logprob") -> dict[str, float]:
