@@ -179,7 +179,7 @@ def build_model(shape: str) -> Any:
             num_hidden_layers=4,
             num_attention_heads=4,
             num_key_value_heads=2,
-            max_position_embeddings=1024,
+            max_position_embeddings=4096,  # room for 2,000-token explanations; RoPE only
             tie_word_embeddings=False,
             **common,
         )
@@ -365,10 +365,15 @@ def emit(payload: dict[str, Any]) -> None:
     print("@@RESULT@@" + json.dumps(payload), flush=True)
 
 
-def spawn(script: str, args: list[str], timeout: float = 1800) -> dict[str, Any]:
-    """Run ``script --worker ARGS`` in a fresh interpreter and return its JSON payload."""
+def spawn(
+    script: str, args: list[str], timeout: float = 1800, pythonpath: str | None = None
+) -> dict[str, Any]:
+    """Run ``script --worker ARGS`` in a fresh interpreter and return its JSON payload;
+    ``pythonpath`` puts another surprisal source first (a baseline to compare with)."""
     cmd = [sys.executable, script, "--worker", *args]
     env = dict(os.environ, OMP_NUM_THREADS=str(THREADS), TOKENIZERS_PARALLELISM="false")
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     for line in p.stdout.splitlines():

@@ -11,6 +11,8 @@ tokens. How each method is made to compute exactly that:
 * surprisal.score(targets, context=explanation, separator=""): the conditional half only.
 * surprisal.delta(..., separator=""): also scores the targets alone and the explanation's
   own cost in the same call (more work; its conditional totals are the ones compared).
+* surprisal.delta(..., separator="", divergence=True): the same, plus KL(p(.|e) || p(.)) and
+  both entropies at every target position (one more head pass over both conditions).
 * HF per-target loop: ``model([bos] + tokens(explanation + t))``, full log_softmax, the
   target's positions gathered; the explanation is re-encoded for every target.
 * minicons ``conditional_score([explanation]*16, targets, separator="", bos_token=True)``:
@@ -46,6 +48,7 @@ METHODS: dict[str, str] = {
     "hf-per-target": "HF loop, one forward of [bos]+explanation+target per target",
     "surprisal-score": "surprisal.score(targets, context=explanation), default batch_tokens",
     "surprisal-delta": "surprisal.delta: conditional + targets alone + explanation cost",
+    "surprisal-delta-divergence": "surprisal.delta(divergence=True): + KL, entropies per position",
     "hand-kv-cache-16": "hand-written: explanation once, DynamicCache expanded per batch of 16",
     "minicons-16": "minicons IncrementalLMScorer.conditional_score, 16 pairs per call",
     "lmeval-16": "lm-eval HFLM.loglikelihood, batch_size=16",
@@ -137,19 +140,19 @@ def _fed(method: str, P: int, lens: list[int]) -> int:
     raise ValueError(method)
 
 
-def worker(method: str, n_targets: int, repeats: int) -> None:
+def worker(method: str, n_targets: int, repeats: int, prefix_tokens: int = 400) -> None:
     C.worker_setup()
     import torch
 
     tok = C.tokenizer()
-    expl, targets = make_inputs(tok, n_targets)
+    expl, targets = make_inputs(tok, n_targets, prefix_tokens)
     lens = [C.n_tokens(tok, t) for t in targets]
     P = 1 + C.n_tokens(tok, expl)
     model = C.build_model(SHAPE)
     warm = targets[:WARM]
     stats = None
 
-    if method in ("surprisal-score", "surprisal-delta"):
+    if method in ("surprisal-score", "surprisal-delta", "surprisal-delta-divergence"):
         import surprisal
 
         lm = surprisal.LM(model, tok)
@@ -160,7 +163,12 @@ def worker(method: str, n_targets: int, repeats: int) -> None:
                 s = surprisal.score(ts, context=expl, separator="", model=lm, progress=False)
             else:
                 s = surprisal.delta(
-                    ts, explanation=expl, separator="", model=lm, progress=False
+                    ts,
+                    explanation=expl,
+                    separator="",
+                    model=lm,
+                    progress=False,
+                    divergence=method == "surprisal-delta-divergence",
                 ).conditioned
             holder["stats"] = s.stats
             return [-t.total() for t in s]
@@ -253,10 +261,23 @@ def main() -> None:
         default=None,
         help="timed runs per method, best kept (no new run starts after 30 s of timed runs)",
     )
-    ap.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--prefix-tokens", type=int, default=400, help="explanation length in tokens (BOS aside)"
+    )
+    ap.add_argument(
+        "--no-per-target",
+        action="store_true",
+        help="skip the per-target loop (long explanations); ratios then use the hand KV loop",
+    )
+    ap.add_argument(
+        "--baseline-src",
+        default=None,
+        help="another surprisal src/ directory: adds surprisal-score@baseline, run from it",
+    )
+    ap.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
-        worker(a.worker[0], int(a.worker[1]), int(a.worker[2]))
+        worker(a.worker[0], int(a.worker[1]), int(a.worker[2]), int(a.worker[3]))
         return
 
     import numpy as np
@@ -264,12 +285,16 @@ def main() -> None:
     n = a.n_targets or (32 if a.quick else 500)
     a.repeats = a.repeats or (1 if a.quick else 3)
     methods = a.methods.split(",") if a.methods else list(METHODS)
-    for must in ("hand-kv-cache-16", "hf-per-target"):
+    for must in ("hand-kv-cache-16",) if a.no_per_target else ("hand-kv-cache-16", "hf-per-target"):
         if must not in methods:
             methods.insert(0, must)
+    if a.no_per_target and "hf-per-target" in methods:
+        methods.remove("hf-per-target")
+    if a.baseline_src:
+        methods.append("surprisal-score@baseline")
     print(C.machine())
     tok = C.tokenizer()
-    expl, targets = make_inputs(tok, n)
+    expl, targets = make_inputs(tok, n, a.prefix_tokens)
     e_ids = tok(expl, add_special_tokens=False)["input_ids"]
     lens = [C.n_tokens(tok, t) for t in targets]
     same = all(
@@ -296,7 +321,12 @@ def main() -> None:
     res: dict[str, dict[str, Any]] = {}
     for m in methods:
         t0 = time.perf_counter()
-        r = C.spawn(SCRIPT, [m, str(n), str(a.repeats)])
+        base = m.endswith("@baseline")
+        r = C.spawn(
+            SCRIPT,
+            [m.removesuffix("@baseline"), str(n), str(a.repeats), str(a.prefix_tokens)],
+            pythonpath=a.baseline_src if base else None,
+        )
         res[m] = r
         if "error" in r:
             print(f"  {m}: FAILED: {r['error']}")
@@ -308,7 +338,8 @@ def main() -> None:
                 f"  {m}: wall {walls} s, best CPU {r['cpu_s']:.2f} s, load {r['load']} "
                 f"({time.perf_counter() - t0:.0f} s with start-up)"
             )
-    ref, hand = res["hf-per-target"], res["hand-kv-cache-16"]
+    hand = res["hand-kv-cache-16"]
+    ref = res.get("hf-per-target", hand)
     if "result" not in ref:
         print("reference loop failed; no table")
         return
@@ -354,7 +385,13 @@ def main() -> None:
         f"(reference: mean log p(target | explanation) {ref_lp.mean():.3f} nats; "
         f"{sum(lens)} target tokens scored by every method)"
     )
-    print("methods: " + "; ".join(f"{m} = {METHODS[m]}" for m in methods))
+    print(
+        "methods: "
+        + "; ".join(f"{m} = {METHODS[m.removesuffix('@baseline')]}" for m in methods)
+        + ("" if not a.baseline_src else f"; @baseline = run from {a.baseline_src}")
+    )
+    if "hf-per-target" not in res:
+        print("(no per-target loop: 'speed vs per-target' and the agreement are vs hand KV)")
     print(f"\ntotal wall time {time.perf_counter() - t_all:.0f} s")
     print(f"surprisal source at the end: {C.source_revision()}")
 

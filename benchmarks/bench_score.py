@@ -18,6 +18,7 @@ loop.
 
     python benchmarks/bench_score.py            # full: 200 texts, two model shapes
     python benchmarks/bench_score.py --quick    # ~1 minute: 48 texts, the GPT-2 shape
+    python benchmarks/bench_score.py --profile  # host time outside forward and head, per token
 
 Run it from the bench virtualenv that has minicons and lm-eval (see docs/benchmarks.md);
 a peer that is not installed is skipped with a message, never estimated.
@@ -196,6 +197,100 @@ def worker(method: str, shape: str, corpus_path: str, repeats: int) -> None:
     C.emit(r)
 
 
+def profile(shape: str, n: int, repeats: int) -> None:
+    """Where surprisal.score spends its wall time, in this process: the decoder forward, the
+    head, the engine's host-side Python (scheduling, batch layout, index arrays, copies in,
+    result split: the time a GPU could wait for), the engine's other tensor work (gathering
+    the scored rows; device work on a GPU) and everything outside the engine (tokenizing,
+    planning, assembling results). Host shares are reported per scored token."""
+    C.worker_setup()
+    import torch
+
+    import surprisal
+    import surprisal.core as core_mod
+    import surprisal.engine as eng
+
+    tok = C.tokenizer()
+    texts = C.corpus(tok, n)
+    model = C.build_model(shape)
+    lm = surprisal.LM(model, tok)
+    acc: dict[str, float] = {}
+
+    def timer(key: str, fn: Any) -> Any:
+        acc.setdefault(key, 0.0)
+
+        def wrapped(*a: Any, **k: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                acc[key] += time.perf_counter() - t0
+
+        return wrapped
+
+    lm.body.forward = timer("forward", lm.body.forward)
+    lm.model.forward = timer("forward", lm.model.forward)  # the plain path and prefix runs
+    eng.fused_head = timer("head", eng.fused_head)
+    core_mod.run_jobs = timer("engine", core_mod.run_jobs)
+    # the engine's host-side helpers (none of them nests another)
+    for name in ("_next_batch", "_layout", "_to_device"):
+        setattr(eng, name, timer("host", getattr(eng, name)))
+    eng._Flat.of = classmethod(timer("host", eng._Flat.of.__func__))  # type: ignore[method-assign]
+    eng._Results.add = timer("host", eng._Results.add)  # type: ignore[method-assign]
+    eng._Results.collect = timer("host", eng._Results.collect)  # type: ignore[method-assign]
+    print(C.machine())
+    print(
+        f"model: {shape}: {C.SHAPES[shape]}; {n} texts (seed 0), torch threads "
+        f"{torch.get_num_threads()}"
+    )
+    surprisal.score(texts[:WARM], model=lm, progress=False)  # warm-up
+    rows = []
+    for k in range(repeats):
+        for key in acc:
+            acc[key] = 0.0
+        t0 = time.perf_counter()
+        s = surprisal.score(texts, model=lm, progress=False)
+        wall = time.perf_counter() - t0
+        n_tok = s.stats.tokens_scored
+        other = acc["engine"] - acc["forward"] - acc["head"] - acc["host"]
+        outside = wall - acc["engine"]
+        us = 1e6 / n_tok
+        rows.append(
+            [
+                str(k + 1),
+                f"{wall:.2f}",
+                f"{acc['forward']:.2f}",
+                f"{acc['head']:.2f}",
+                f"{acc['host'] * us:.2f}",
+                f"{other * us:.2f}",
+                f"{outside * us:.2f}",
+                f"{n_tok:,}",
+            ]
+        )
+    print(
+        C.table(
+            rows,
+            [
+                "run",
+                "wall s",
+                "forward s",
+                "head s",
+                "engine host µs/tok",
+                "engine tensor ops µs/tok",
+                "outside engine µs/tok",
+                "tokens scored",
+            ],
+        )
+    )
+    print(
+        "engine host = scheduling, batch layout, index arrays, copies to the device, result "
+        "split (Python/numpy); engine tensor ops = the rest of run_jobs outside forward and "
+        "head (gathering scored rows: device work on a GPU); outside engine = tokenizing, "
+        "planning, assembling results"
+    )
+    print(f"surprisal source: {C.source_revision()}")
+
+
 # --- parent -----------------------------------------------------------------------------
 
 
@@ -208,10 +303,19 @@ def main() -> None:
         "--methods", default=None, help="comma-separated subset of " + ",".join(METHODS)
     )
     ap.add_argument("--repeats", type=int, default=None, help="timed runs per method (best kept)")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="host time outside the forward and the head, per scored token, for surprisal.score "
+        "(in this process; default 1,000 texts on the llama shape)",
+    )
     ap.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
         worker(a.worker[0], a.worker[1], a.worker[2], int(a.worker[3]))
+        return
+    if a.profile:
+        profile(a.shapes or "llama-4L-256-v32k", a.n_texts or 1000, a.repeats or 3)
         return
 
     import numpy as np

@@ -1,6 +1,6 @@
 """Quickstart: per-token surprisal, words and perplexity of a few texts.
 
-Runs offline on a CPU in seconds. It uses the small demo model that ships with the package
+Runs offline in about 7 s on 2 CPU cores. It uses the small demo model that ships with the package
 (``surprisal.demo.load_demo``: a ~1M-parameter GPT-2 trained on the grammar zoo and a few
 English sentences) and falls back to a random-weight tiny model
 (``surprisal.testing.tiny_lm``) when the demo model is not available; with the fallback the
@@ -8,7 +8,7 @@ numbers only show the API, not anything about language.
 
     python examples/quickstart.py            # the demo model (or the fallback)
     python examples/quickstart.py --model gpt2   # any local path or hub id you have
-    python examples/quickstart.py --fast     # the same, fewer texts (for CI)
+    python examples/quickstart.py --fast     # the same, fewer texts (for CI), about 6 s
 
 Surprisal is -log p of a token given everything before it. The library stores natural-log
 probabilities (nats); this script prints bits (nats / ln 2).

@@ -81,8 +81,24 @@ def test_user_errors_are_one_line(model_dir, tmp_path, capsys):
         ["score", "--model", model_dir, str(tmp_path / "missing.txt")],
         ["delta", "--model", model_dir, "--explanation", str(tmp_path / "none.txt"), "x.txt"],
         ["grammar", "--model", model_dir, "--grammar", "dyck9"],
-        ["score", "--model", model_dir, "--text", "x", "--extras", "topk"],
+        ["score", "--model", model_dir, "--text", "x", "--extras", "nope"],
+        ["score", "--model", model_dir, "--text", "x", "--extras", "topk", "--format", "csv"],
         ["score", "--model", model_dir, "--text", "x", "--words", "--format", "csv"],
+        [
+            "score",
+            "--model",
+            model_dir,
+            "--text",
+            "x",
+            "--level",
+            "word",
+            "--extras",
+            "rank",
+            "--format",
+            "tsv",
+        ],
+        ["score", "--model", "demo", "--text", "x", "--revision", "v1"],
+        ["score", "--model", model_dir, "--text", "x", "--device", "cpu", "--device-map", "cpu"],
     ]
     for argv in cases:
         assert main(argv) == 2, argv
@@ -286,3 +302,203 @@ def test_torchrun_two_ranks_write_one_complete_file(model_dir, tmp_path):
         assert g["pieces"] == w["pieces"] and g["run"] == w["run"]
         # other batch company: equal within the invariance tolerance, not bit for bit
         np.testing.assert_allclose(g["surprisal"], w["surprisal"], atol=1e-5)
+
+
+# ---------------------------------------------------------------- parity with the API
+
+
+def _run_json(argv, capsys):
+    assert main(argv) == 0, argv
+    return [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+
+
+def _subparsers():
+    from surprisal.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    return parser, sub.choices
+
+
+def test_every_option_has_help_a_default_and_every_command_an_example():
+    _, subs = _subparsers()
+    assert set(subs) == {"score", "delta", "grammar", "demo"}
+    for name, p in subs.items():
+        assert p.description and len(p.description) > 40, name
+        assert p.epilog.startswith("examples:") and f"surprisal {name} " in p.epilog, name
+        fmt = p._get_formatter()
+        for a in p._actions:
+            if not a.option_strings or a.dest == "help":
+                continue
+            assert a.help, (name, a.option_strings)
+            shown = fmt._get_help_string(a)
+            assert "default" in shown or a.required, (name, a.option_strings, shown)
+        text = p.format_help()
+        assert "examples:" in text and "(default: None)" not in text
+
+
+def test_loading_options_reach_load(model_dir, capsys, monkeypatch):
+    seen = []
+    real = surprisal.load
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(surprisal, "load", spy)
+    argv = ["score", "--model", model_dir, "--text", "a b", "--quiet"]
+    base = _run_json(argv, capsys)
+    extra = [
+        "--dtype",
+        "auto",
+        "--revision",
+        "main",
+        "--trust-remote-code",
+        "--attn-implementation",
+        "eager",
+        "--device-map",
+        "cpu",
+    ]
+    got = _run_json(argv + extra, capsys)
+    assert seen[1] == {
+        "device": None,
+        "dtype": None,
+        "revision": "main",
+        "trust_remote_code": True,
+        "attn_implementation": "eager",
+        "device_map": "cpu",
+        "torch_dtype": "auto",
+    }
+    assert seen[0]["dtype"] == "float32" and "revision" not in seen[0]
+    assert got[0]["total"] == pytest.approx(base[0]["total"], abs=1e-5)
+
+
+def test_run_options_match_the_api(model_dir, capsys, lms):
+    lm = surprisal.load(model_dir)
+    text = " ".join(f"w{i}" for i in range(30))
+    argv = ["score", "--model", model_dir, "--text", text, "--quiet"]
+    rec = _run_json([*argv, "--max-length", "12", "--stride", "5", "--no-bos"], capsys)[0]
+    want = surprisal.score(text, model=lm, max_length=12, stride=5, add_bos=False)[0]
+    assert rec["surprisal"][0] is None
+    np.testing.assert_allclose(rec["surprisal"][1:], want.surprisal()[1:], atol=1e-5)
+    rec = _run_json([*argv, "--add-bos"], capsys)[0]
+    assert rec["surprisal"][0] is not None
+    # inline context with a separator typed as a shell escape
+    ctx = "A list of words:"
+    rec = _run_json([*argv, "--context-text", ctx, "--separator", "\\t"], capsys)[0]
+    want = surprisal.score(text, model=lm, context=ctx, separator="\t")[0]
+    assert rec["total"] == pytest.approx(want.total(), abs=1e-4)
+    other = surprisal.score(text, model=lm, context=ctx)[0]
+    assert abs(other.total() - want.total()) > 1e-3  # the separator mattered
+
+
+def test_context_file_and_inline_text_agree(model_dir, tmp_path, capsys):
+    f = tmp_path / "c.txt"
+    f.write_text("Some context.\n")
+    argv = ["score", "--model", model_dir, "--text", "the cat", "--quiet"]
+    a = _run_json([*argv, "--context", str(f)], capsys)
+    b = _run_json([*argv, "--context-text", "Some context."], capsys)
+    assert a == b
+    with pytest.raises(SystemExit):  # argparse: not both
+        main([*argv, "--context", str(f), "--context-text", "x"])
+    capsys.readouterr()
+
+
+def test_topk_bow_and_corrected_words_in_jsonl(model_dir, capsys):
+    lm = surprisal.load(model_dir)
+    texts = ["the cat sat", "on a mat"]
+    argv = ["score", "--model", model_dir, "--text", texts[0], "--text", texts[1]]
+    recs = _run_json(
+        [
+            *argv,
+            "--extras",
+            "topk,bow",
+            "--top-k",
+            "3",
+            "--word-correction",
+            "pimentel-meister",
+            "--unit",
+            "bits",
+            "--quiet",
+        ],
+        capsys,
+    )
+    s = surprisal.score(texts, model=lm, extras=["topk", "bow"], top_k=3)
+    for r, ts in zip(recs, s, strict=True):
+        assert "run" not in r  # stdout: no settings file, no run id
+        np.testing.assert_array_equal(r["topk_ids"], ts.topk_ids)
+        np.testing.assert_allclose(
+            r["topk_surprisal"], -ts.topk_logprobs / np.log(2), rtol=1e-5, atol=1e-5
+        )
+        np.testing.assert_allclose(r["bow"], ts.bow / np.log(2), rtol=1e-5, atol=1e-5)
+        w = ts.words("pimentel-meister")
+        assert r["words"] == w.words and r["word_correction"] == "pimentel-meister"
+        np.testing.assert_allclose(r["word_surprisal"], w.surprisal("bits"), atol=1e-4)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
+def test_word_level_table(model_dir, tmp_path, capsys, fmt):
+    import csv
+
+    lm = surprisal.load(model_dir)
+    texts = ["the cat  sat", " on a mat."]
+    out = tmp_path / f"w.{fmt}"
+    argv = ["score", "--model", model_dir, "--text", texts[0], "--text", texts[1], "--quiet"]
+    assert (
+        main([*argv, "-o", str(out), "--level", "word", "--word-correction", "pimentel-meister"])
+        == 0
+    )
+    rows = list(csv.reader(out.open(encoding="utf-8"), delimiter="," if fmt == "csv" else "\t"))
+    assert rows[0] == ["id", "n_words", "word_index", "word", "start", "end", "surprisal"]
+    s = surprisal.score(texts, model=lm, extras=["bow"])
+    want = []
+    for i, (t, ts) in enumerate(zip(texts, s, strict=True)):
+        w = ts.words("pimentel-meister")
+        for j, word in enumerate(w.words):
+            a, b = w.spans[j]
+            assert t[a:b] == word
+            want.append([str(i + 1), str(len(w.words)), str(j), word, str(a), str(b)])
+            assert float(rows[len(want)][6]) == pytest.approx(w.surprisal()[j], abs=1e-4)
+    assert [r[:6] for r in rows[1:]] == want
+    # uncorrected word rows add up to each text's total
+    main([*argv, "--level", "word", "--format", fmt])
+    lines = capsys.readouterr().out.splitlines()[1:]
+    sums: dict[str, float] = {}
+    for line in csv.reader(lines, delimiter="," if fmt == "csv" else "\t"):
+        sums[line[0]] = sums.get(line[0], 0.0) + float(line[6])
+    assert [sums["1"], sums["2"]] == pytest.approx(s.total().tolist(), abs=1e-4)
+
+
+def test_file_records_have_run_stdout_records_do_not(model_dir, tmp_path, capsys):
+    argv = ["score", "--model", model_dir, "--text", "a b", "--quiet"]
+    assert "run" not in _run_json(argv, capsys)[0]
+    out = tmp_path / "r.jsonl"
+    assert main([*argv, "-o", str(out)]) == 0
+    assert "run" in json.loads(out.read_text().splitlines()[0])
+
+
+def test_delta_inline_texts_ids_and_report(model_dir, tmp_path, capsys):
+    t = tmp_path / "t.jsonl"
+    t.write_text(
+        json.dumps({"id": "pair-a", "text": "(())"})
+        + "\n"
+        + json.dumps({"id": "pair-b", "text": "()()"})
+        + "\n"
+    )
+    html = tmp_path / "d.html"
+    expl, ctrl = "Brackets come in matching pairs.", "The weather is mild today."
+    argv = ["delta", "--model", model_dir, str(t), "--explanation-text", expl]
+    recs = _run_json(
+        [*argv, "--control-text", ctrl, "--html", str(html), "--unit", "bits", "--quiet"], capsys
+    )
+    assert [r["id"] for r in recs] == ["pair-a", "pair-b"]
+    d = surprisal.delta(["(())", "()()"], explanation=expl, control=ctrl, model=model_dir)
+    np.testing.assert_allclose([r["reduction"] for r in recs], d.reduction / np.log(2), atol=1e-4)
+    np.testing.assert_allclose(
+        [r["surprisal_given_control"] for r in recs], d.controlled.total("bits"), atol=1e-4
+    )
+    doc = html.read_text(encoding="utf-8")
+    assert "<b>pair-a</b>" in doc and expl in doc and ctrl in doc and "<svg" in doc
+    assert "nats" not in doc
+    with pytest.raises(SystemExit):  # argparse: an explanation (file or text) is required
+        main(["delta", "--model", model_dir, str(t)])

@@ -137,10 +137,12 @@ def test_record_kinds_and_bad_records(tmp_path, gpt2_lm):
         score_to_file("abc", tmp_path / "u.jsonl", model=gpt2_lm)
     with pytest.raises(surprisal.SurprisalError, match="exists"):
         score_to_file(["a"], out, model=gpt2_lm)
-    with pytest.raises(surprisal.SurprisalError, match="words=True needs JSONL"):
+    with pytest.raises(surprisal.SurprisalError, match="level='word'"):
         score_to_file(["a"], tmp_path / "w.csv", model=gpt2_lm, words=True)
-    with pytest.raises(surprisal.SurprisalError, match="entropy and/or rank"):
-        score_to_file(["a"], tmp_path / "e.jsonl", model=gpt2_lm, extras=["topk"])
+    with pytest.raises(surprisal.SurprisalError, match="entropy, rank, topk, bow"):
+        score_to_file(["a"], tmp_path / "e.jsonl", model=gpt2_lm, extras=["nope"])
+    with pytest.raises(surprisal.SurprisalError, match="use JSONL output for topk"):
+        score_to_file(["a"], tmp_path / "k.csv", model=gpt2_lm, extras=["topk"])
 
 
 def test_resume_without_settings_file_is_refused(tmp_path, gpt2_lm):
@@ -191,9 +193,9 @@ def test_shares_are_balanced_by_tokens(tmp_path, gpt2_lm, two_ranks):
     scored = {}
     orig = corpus.record
 
-    def spy(rid, index, ts, *a):
+    def spy(rid, index, ts, *a, **kw):
         scored.setdefault(two_ranks.local.rank, []).append(index)
-        return orig(rid, index, ts, *a)
+        return orig(rid, index, ts, *a, **kw)
 
     corpus.record = spy
     try:

@@ -70,3 +70,53 @@ def test_head_offloaded_to_cpu_runs_on_its_hook_device(tmp_path):
     s = surprisal.score(TEXTS, model=lm)
     for text, ts in zip(TEXTS, s, strict=True):
         assert np.nanmax(np.abs(ts.logprobs - ref_scores(small, text))) < 1e-4, text
+
+
+def test_tensor_core_head_is_within_the_models_own_bf16_error():
+    """bf16 weights multiplied on tensor cores with float32 accumulation: against a float64
+    head on the same hidden states, no worse than the model's own bf16 logits."""
+    from surprisal._compat import float32_matmul_supported
+    from surprisal.head import fused_head, plain_head
+
+    lm = tiny_lm("qwen2", device="cuda", dtype="bfloat16")
+    assert float32_matmul_supported(lm.device, torch.bfloat16)
+    ids = torch.randint(0, lm.vocab_size, (1, 64), device="cuda")
+    with torch.no_grad():
+        hidden = lm.body(input_ids=ids).last_hidden_state[0, :-1]  # (T-1, H) bf16
+        own = lm.model(input_ids=ids).logits[0, :-1]  # the model's own bf16 logits
+    tgt = ids[0, 1:]
+    z64 = hidden.double() @ lm.head.weight.double().T
+    want = torch.log_softmax(z64, -1).gather(1, tgt[:, None])[:, 0]
+    fused = fused_head(hidden, tgt, lm.head)["logprobs"].double()
+    plain = plain_head(own, tgt)["logprobs"].double()
+    assert float((fused - want).abs().max()) <= float((plain - want).abs().max()) + 1e-3
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_shared_prefix_attention_on_cuda(dtype):
+    from surprisal.prefix import shared_prefix_ok
+
+    lm = tiny_lm("llama", device="cuda", dtype=dtype)
+    assert shared_prefix_ok(lm)
+    ctx = "A proof by contradiction assumes the opposite and derives an absurdity."
+    got = surprisal.score(TEXTS, context=ctx, model=lm)
+    lm._surprisal_shared_prefix_ok = False  # the expanded-cache path
+    want = surprisal.score(TEXTS, context=ctx, model=lm)
+    tol = 1e-4 if dtype == "float32" else 0.1
+    for a, b in zip(got, want, strict=True):
+        if len(a):
+            assert np.nanmax(np.abs(a.logprobs - b.logprobs)) < tol
+
+
+def test_results_come_back_in_one_copy_per_field_on_cuda(monkeypatch):
+    lm = tiny_lm("llama", device="cuda")
+    calls = []
+    real = torch.Tensor.cpu
+
+    def counting(self, *a, **k):
+        calls.append(self.device.type)
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(torch.Tensor, "cpu", counting)
+    s = surprisal.score([t * 3 for t in TEXTS], model=lm, batch_tokens=64, extras=["entropy"])
+    assert s.stats.forward_calls > 2 and calls.count("cuda") == 2  # logprobs, entropy

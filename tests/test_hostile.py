@@ -20,7 +20,7 @@ import transformers as tf
 
 import surprisal
 from conftest import assert_close, ref_scores
-from surprisal._compat import CacheNotExpandable, expand_cache
+from surprisal._compat import CacheNotExpandable, cache_kwarg, expand_cache, output_cache
 from surprisal.cli import main
 from surprisal.errors import SurprisalError
 from surprisal.testing import tiny_lm, tiny_model, tiny_tokenizer
@@ -315,10 +315,11 @@ def test_recurrent_cache_is_not_expandable(mamba_lm):
 def test_attention_cache_expands_without_touching_the_prefix(llama_lm):
     m = llama_lm.model
     x = torch.tensor([[1, 5, 9, 12]])
-    cache = m(input_ids=x, use_cache=True).past_key_values
+    cache = output_cache(m(input_ids=x, use_cache=True))
     keys = [layer.keys.clone() for layer in cache.layers]
     y = torch.tensor([[20, 21], [30, 31], [40, 41]])
-    got = m(input_ids=y, past_key_values=expand_cache(cache, 3), use_cache=True).logits
+    kw = {cache_kwarg(m): expand_cache(cache, 3)}
+    got = m(input_ids=y, use_cache=True, **kw).logits
     want = m(input_ids=torch.cat([x.expand(3, -1), y], 1)).logits[:, 4:]
     assert torch.allclose(got, want, atol=1e-5)
     assert all(torch.equal(k, layer.keys) for k, layer in zip(keys, cache.layers, strict=True))

@@ -9,21 +9,38 @@ membership experiments. All log-probabilities are natural logs (nats), float32.
 >>> s = surprisal.score(["The cat sat on the mat."], model=tiny_lm("gpt2"))
 >>> s.bos_policy, len(s[0]) == len(s[0].logprobs)
 ('bos', True)
+
+``import surprisal`` is cheap (no torch, no transformers): the public names below and the
+submodules (``surprisal.grammar``, ``surprisal.testing``, ...) are imported on first use.
 """
 
-from .api import score, score_iter
-from .corpus import FileRun, score_to_file
-from .deltas import Delta, DeltaSummary, Ranking, delta, rank_explanations
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import NonFiniteError, SurprisalError
-from .lm import LM, clear_cache, load
-from .results import Scores, TextScore, WordScore
+
+if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
+    from . import grammar as grammar
+    from . import stats as stats
+    from . import testing as testing
+    from . import viz as viz
+    from .api import score, score_iter
+    from .calibrate import Calibration, calibrate_temperature
+    from .corpus import FileRun, score_to_file
+    from .deltas import Delta, DeltaSummary, Divergences, Ranking, delta, rank_explanations
+    from .lm import LM, clear_cache, load
+    from .results import Scores, TextScore, WordScore
 
 __version__ = "0.1.0"
 
 __all__ = [
     "LM",
+    "Calibration",
     "Delta",
     "DeltaSummary",
+    "Divergences",
     "FileRun",
     "NonFiniteError",
     "Ranking",
@@ -32,6 +49,7 @@ __all__ = [
     "TextScore",
     "WordScore",
     "__version__",
+    "calibrate_temperature",
     "clear_cache",
     "delta",
     "load",
@@ -40,3 +58,72 @@ __all__ = [
     "score_iter",
     "score_to_file",
 ]
+
+# Public name -> the module that defines it; imported on first access (PEP 562).
+_LAZY = {
+    "score": "api",
+    "score_iter": "api",
+    "FileRun": "corpus",
+    "score_to_file": "corpus",
+    "Delta": "deltas",
+    "DeltaSummary": "deltas",
+    "Divergences": "deltas",
+    "Calibration": "calibrate",
+    "calibrate_temperature": "calibrate",
+    "Ranking": "deltas",
+    "delta": "deltas",
+    "rank_explanations": "deltas",
+    "LM": "lm",
+    "clear_cache": "lm",
+    "load": "lm",
+    "Scores": "results",
+    "TextScore": "results",
+    "WordScore": "results",
+}
+_SUBMODULES = frozenset({"grammar", "stats", "testing", "viz"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'surprisal' has no attribute {name!r}")
+    globals()[name] = value  # the next access is a plain lookup
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__) | _SUBMODULES)
+
+
+def _warn_if_shadowed() -> None:
+    """Warn when PyPI's unrelated ``surprisal`` distribution is installed in the directory
+    this package was imported from: both install a top-level ``surprisal`` package, so one's
+    files overwrite the other's. One directory listing (importlib.metadata would double the
+    import time)."""
+    import os
+
+    site = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        names = os.listdir(site)
+    except OSError:
+        return
+    # Ours is surprisal_lm-*.dist-info; the other's metadata is surprisal-VERSION.dist-info.
+    other = sorted(
+        n for n in names if n.startswith("surprisal-") and n.endswith((".dist-info", ".egg-info"))
+    )
+    if not other:
+        return
+    import warnings
+
+    warnings.warn(
+        f"the unrelated PyPI package 'surprisal' ({other[0]}) is installed in {site} beside "
+        "'surprisal-lm'; both use the import name 'surprisal', so their files shadow each "
+        "other. Fix: pip uninstall -y surprisal && pip install --force-reinstall surprisal-lm",
+        stacklevel=3,
+    )
+
+
+_warn_if_shadowed()

@@ -1,26 +1,33 @@
 """Version-dependent bits of torch and transformers, in one place.
 
 transformers 5.x renamed ``torch_dtype=`` to ``dtype=`` and made every model use ``Cache``
-objects; 4.x (>= 4.46) still works where the difference is cheap to bridge.
+objects; a later 5.x (5.24 has it) renamed the forward's ``past_key_values=`` to ``cache=``,
+and the output field with it (the old names still work, with a ``FutureWarning`` on every
+call). 4.x (>= 4.53) still works where the difference is cheap to bridge.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 from typing import Any
 
 import torch
 import transformers
 
 __all__ = [
-    "TRANSFORMERS_MAJOR",
+    "cache_kwarg",
     "dtype_kwargs",
     "expand_cache",
+    "float32_matmul_supported",
     "is_oom",
+    "mm_float32",
+    "output_cache",
 ]
 
 TRANSFORMERS_VERSION = tuple(int(p) for p in transformers.__version__.split(".")[:2] if p.isdigit())
-TRANSFORMERS_MAJOR = TRANSFORMERS_VERSION[0]
+_F32_MM: dict[tuple[str, torch.dtype], bool] = {}  # (device type, dtype) -> supported
 
 
 def dtype_kwargs(dtype: torch.dtype | str | None) -> dict[str, Any]:
@@ -30,6 +37,26 @@ def dtype_kwargs(dtype: torch.dtype | str | None) -> dict[str, Any]:
     if TRANSFORMERS_VERSION >= (4, 56):
         return {"dtype": dtype}
     return {"torch_dtype": dtype}
+
+
+def cache_kwarg(model: Any) -> str:
+    """The name under which ``model``'s forward takes a KV cache: ``cache`` (recent 5.x, such
+    as 5.24) or ``past_key_values`` (earlier, and remote code written for it)."""
+    return _cache_kwarg_of(model.__class__)
+
+
+@functools.cache
+def _cache_kwarg_of(cls: Any) -> str:
+    # Read once per model class; the deprecation wrappers keep the signature (functools.wraps).
+    params = inspect.signature(cls.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def output_cache(out: Any) -> Any:
+    """The KV cache a forward returned, read under the name its output class declares
+    (reading ``.past_key_values`` from an output that declares ``cache`` warns)."""
+    fields = getattr(out, "__dataclass_fields__", {})
+    return getattr(out, "cache" if "cache" in fields else "past_key_values")
 
 
 def is_oom(exc: BaseException) -> bool:
@@ -98,3 +125,26 @@ def expand_cache(cache: Any, batch_size: int) -> Any:
     new = copy.deepcopy(cache)
     new.batch_repeat_interleave(batch_size)
     return new
+
+
+def float32_matmul_supported(device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether ``torch.mm(a, b, out_dtype=torch.float32)`` runs for ``dtype`` operands on
+    ``device``: half-precision inputs, float32 accumulation and output (tensor cores on
+    CUDA, torch >= 2.8). Tried once per (device type, dtype); CPU builds lack the kernel."""
+    key = (device.type, dtype)
+    if key not in _F32_MM:
+        ok = device.type == "cuda" and dtype in (torch.bfloat16, torch.float16)
+        if ok:
+            try:
+                a = torch.ones((2, 8), dtype=dtype, device=device)
+                ok = torch.mm(a, a.T, out_dtype=torch.float32).dtype == torch.float32
+            except (TypeError, RuntimeError, NotImplementedError):
+                ok = False
+        _F32_MM[key] = ok
+    return _F32_MM[key]
+
+
+def mm_float32(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(n, v) float32 ``a @ b`` for half-precision ``a`` and ``b`` without upcasting them;
+    only where :func:`float32_matmul_supported` says so."""
+    return torch.mm(a, b, out_dtype=torch.float32)

@@ -37,6 +37,7 @@ def score(
     pack: bool | None = None,
     head: Literal["auto", "fused", "plain"] = "auto",
     progress: bool | None = None,
+    temperature: float | None = None,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
     distributed: bool | None = None,
@@ -72,6 +73,10 @@ def score(
             was built), ``"fused"`` or ``"plain"`` (the model's own logits and a full float32
             log-softmax: the fused head's twin, slower and heavier, for checks).
         progress: tqdm bar on stderr (default: only for long jobs).
+        temperature: score under ``softmax(z / temperature)``, z the logits after the
+            model's own transforms (Gemma-2's softcap...); every extra follows. None or 1.0:
+            the model as trained (bit-identical). See
+            :func:`surprisal.calibrate_temperature` for the T that fits given texts best.
         device, dtype: used when ``model`` is a name to load.
         distributed: under ``torchrun`` (torch.distributed initialized, world size > 1) each
             rank scores a shard balanced by token count and every rank gets all results, in
@@ -124,6 +129,7 @@ def score_iter(
     pack: bool | None = None,
     head: Literal["auto", "fused", "plain"] = "auto",
     progress: bool | None = None,
+    temperature: float | None = None,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
 ) -> Iterator[TextScore]:

@@ -88,27 +88,98 @@ def _iter_records(paths: Sequence[str], texts: Sequence[str] | None) -> Iterator
             fh.close()
 
 
-def _read_text_arg(value: str | None, what: str) -> str | None:
-    """A --explanation/--control value: a file path if it exists, else an error."""
+def _read_text_arg(value: str | None, what: str, inline: str | None = None) -> str | None:
+    """A --explanation/--control/--context value: the text of the file ``value``, or the
+    inline text of ``--{what}-text`` (argparse makes the two exclusive)."""
+    if inline is not None:
+        return inline
     if value is None:
         return None
     p = Path(value)
     if not p.is_file():
-        raise _UserError(f"{what} file not found: {value} (give a path to a text file)")
+        raise _UserError(
+            f"{what} file not found: {value} (give a path to a text file, or the text itself "
+            f"with --{what}-text)"
+        )
     return p.read_text(encoding="utf-8").rstrip("\n")
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+
+
+def _unescape(s: str) -> str:
+    """Backslash-n, -t, -r and a doubled backslash, typed in a shell, as the characters
+    they name; any other character is kept as it is."""
+    out, i = [], 0
+    while i < len(s):
+        if s[i] == "\\" and i + 1 < len(s) and s[i + 1] in _ESCAPES:
+            out.append(_ESCAPES[s[i + 1]])
+            i += 2
+        else:
+            out.append(s[i])
+            i += 1
+    return "".join(out)
+
+
+def _run_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The run options the score and delta commands share with the Python API."""
+    return {
+        "add_bos": args.add_bos,
+        "max_length": args.max_length,
+        "stride": args.stride,
+        "separator": _unescape(args.separator),
+        "batch_tokens": args.batch_tokens,
+    }
 
 
 # ---------------------------------------------------------------- commands
 
 
-def _load(args: argparse.Namespace) -> Any:
-    from . import load
+def _hf_progress_off() -> None:
+    """The command shows its own progress; transformers' bars off (imported only here, so
+    --help and argument errors never wait for transformers)."""
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
+
+
+def _load(args: argparse.Namespace) -> Any:
+    """The model, loaded with the Hugging Face options given (see :func:`surprisal.load`)."""
+    _hf_progress_off()
+    hf: dict[str, Any] = {}
+    if args.revision is not None:
+        hf["revision"] = args.revision
+    if args.trust_remote_code:
+        hf["trust_remote_code"] = True
+    if args.attn_implementation is not None:
+        hf["attn_implementation"] = args.attn_implementation
+    if args.device_map is not None:
+        if args.device is not None:
+            raise _UserError("give --device or --device-map, not both")
+        dm = args.device_map
+        if dm.startswith("{"):
+            try:
+                dm = json.loads(dm)
+            except json.JSONDecodeError as exc:
+                raise _UserError(f"--device-map is not valid JSON ({exc.msg})") from None
+        hf["device_map"] = dm  # forwarded to from_pretrained through load's **model_kwargs
     if args.model == "demo":
+        if hf or args.dtype not in ("float32", "auto"):
+            raise _UserError(
+                "--model demo is the bundled float32 model: drop --dtype, --revision, "
+                "--trust-remote-code, --attn-implementation and --device-map"
+            )
         from .demo import load_demo
 
         return load_demo(device=args.device)
-    return load(args.model, device=args.device, dtype=args.dtype)
+    from . import load
+
+    dtype: str | None = args.dtype
+    if dtype == "auto":
+        # the checkpoint's own dtype: from_pretrained's torch_dtype="auto", which every
+        # supported transformers version reads (load's own dtype= takes torch dtypes only)
+        dtype, hf["torch_dtype"] = None, "auto"
+    return load(args.model, device=args.device, dtype=dtype, **hf)
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
@@ -116,17 +187,25 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
     fmt = format_of(args.output, args.format)
     records = _iter_records(args.files, args.text)  # streamed: memory stays flat
-    context = _read_text_arg(args.context, "context") if args.context else None
-    lm = _load(args)
+    context = _read_text_arg(args.context, "context", args.context_text)
+    correction = None if args.word_correction == "none" else args.word_correction
+    from .core import RunOptions, tempered
+
+    # A copy of the LM whose head divides the logits by T (checked like score()'s keyword).
+    lm = tempered(_load(args), RunOptions(temperature=args.temperature).temperature)
     same: dict[str, Any] = {  # what the file and the stream are both given
         "model": lm,
         "context": context,
         "format": fmt,
         "unit": args.unit,
-        "words": args.words,
+        # --level word and --word-correction are about words: they imply --words
+        "words": args.words or args.level == "word" or correction is not None,
+        "correction": correction,
+        "level": args.level,
         "extras": args.extras or "",
+        "top_k": args.top_k,
         "chunk_size": args.chunk_size,
-        "batch_tokens": args.batch_tokens,
+        **_run_kwargs(args),
     }
     if args.output:
         score_to_file(
@@ -134,7 +213,13 @@ def _cmd_score(args: argparse.Namespace) -> int:
             args.output,
             resume=args.resume,
             progress=False if args.quiet else None,
-            settings={"command": "score", "model": args.model, "dtype": args.dtype},
+            settings={
+                "command": "score",
+                "model": args.model,
+                "dtype": args.dtype,
+                "revision": args.revision,
+                "temperature": args.temperature,
+            },
             **same,
         )
     else:
@@ -145,8 +230,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
 def _cmd_delta(args: argparse.Namespace) -> int:
     from .deltas import delta
 
-    explanation = _read_text_arg(args.explanation, "explanation")
-    control = _read_text_arg(args.control, "control")
+    explanation = _read_text_arg(args.explanation, "explanation", args.explanation_text)
+    control = _read_text_arg(args.control, "control", args.control_text)
     records = _read_records(args.targets, None)
     lm = _load(args)
     d = delta(
@@ -154,29 +239,15 @@ def _cmd_delta(args: argparse.Namespace) -> int:
         explanation=explanation or "",
         control=control,
         model=lm,
-        batch_tokens=args.batch_tokens,
         progress=None if not args.quiet else False,
+        **_run_kwargs(args),
+        divergence=args.divergence,
     )
     unit = args.unit
+    ids = [rid for rid, _ in records]
     out = Path(args.output).open("w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     try:
-        from .results import convert
-
-        red = convert(d.reduction, unit)
-        base = convert(d.base.total(), unit)
-        cond = convert(d.conditioned.total(), unit)
-        ctrl = None if d.controlled is None else convert(d.controlled.total(), unit)
-        for i, (rid, text) in enumerate(records):
-            rec = {
-                "id": rid,
-                "text": text,
-                "unit": unit,
-                "surprisal": float(base[i]),
-                "surprisal_given_explanation": float(cond[i]),
-                "reduction": float(red[i]),
-            }
-            if ctrl is not None:
-                rec["surprisal_given_control"] = float(ctrl[i])
+        for rec in d.to_records(unit, ids=ids):
             out.write(json.dumps(rec, ensure_ascii=False) + "\n")
     finally:
         if out is not sys.stdout:
@@ -184,7 +255,7 @@ def _cmd_delta(args: argparse.Namespace) -> int:
     summary = str(d.summary(unit=unit, seed=args.seed))
     print(summary, file=sys.stderr if not args.output else sys.stdout)
     if args.html:
-        d.to_html(args.html, unit=unit)
+        d.to_html(args.html, unit=unit, labels=ids, seed=args.seed)
         print(f"wrote {args.html}", file=sys.stderr)
     return 0
 
@@ -209,8 +280,8 @@ def _cmd_grammar(args: argparse.Namespace) -> int:
     from . import grammar
 
     g = _grammar_from_arg(args.grammar)
-    explanation = _read_text_arg(args.explanation, "explanation")
-    control = _read_text_arg(args.control, "control")
+    explanation = _read_text_arg(args.explanation, "explanation", args.explanation_text)
+    control = _read_text_arg(args.control, "control", args.control_text)
     if not args.no_explanation:
         explanation = explanation or (g.explanation or None)
         control = control or (g.control or None)
@@ -248,6 +319,7 @@ def _escape(s: str) -> str:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
+    _hf_progress_off()
     report = run_demo(html_path=args.html, quick=args.quick, progress=not args.quiet)
     print(report.text)
     if args.html:
@@ -258,75 +330,292 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- parser
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and examples as written; every option's default shown after its help
+    (``off`` for flags, and the words a help text gives for a ``None`` default)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            "default" in text
+            or action.required
+            or action.default is argparse.SUPPRESS
+            or not action.option_strings
+        ):
+            return text
+        flag = action.nargs == 0
+        shown = ("on" if action.default else "off") if flag else "%(default)s"
+        return f"{text} (default: {shown})"
+
+
+def _sub(
+    sub: Any, name: str, help: str, description: str, examples: str
+) -> argparse.ArgumentParser:
+    return sub.add_parser(  # type: ignore[no-any-return]
+        name,
+        help=help,
+        description=description,
+        epilog="examples:\n" + examples,
+        formatter_class=_Formatter,
+    )
+
+
 def _add_model(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--model", required=True, help="local path or hub id, or 'demo' for the bundled demo model"
+    g = p.add_argument_group("model")
+    g.add_argument(
+        "--model",
+        required=True,
+        help="local path or hub id, or 'demo' for the bundled demo model (required)",
     )
-    p.add_argument(
-        "--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if present)"
+    g.add_argument(
+        "--device",
+        default=None,
+        help="cpu, cuda, cuda:1, ... (default: cuda when present, else cpu)",
     )
-    p.add_argument("--dtype", default="float32", help="float32 (default), bfloat16, float16")
-    p.add_argument("--batch-tokens", type=int, default=None, help="padded tokens per batch")
-    p.add_argument("--unit", choices=["nats", "bits"], default="nats")
+    g.add_argument(
+        "--dtype",
+        default="float32",
+        help="float32, bfloat16, float16, or auto (the checkpoint's own); scores are a "
+        "measurement, so float32 is the default",
+    )
+    g.add_argument(
+        "--revision", default=None, help="hub branch, tag or commit (default: the main branch)"
+    )
+    g.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="run the model repository's own modelling code (only for repositories you trust)",
+    )
+    g.add_argument(
+        "--device-map",
+        default=None,
+        help="accelerate device map: auto, balanced, cpu, or a JSON object; spreads a large "
+        "model over devices, instead of --device (default: none, one device)",
+    )
+    g.add_argument(
+        "--attn-implementation",
+        default=None,
+        help="eager, sdpa, flash_attention_2, ... (default: the transformers default)",
+    )
+    g.add_argument(
+        "--batch-tokens",
+        type=int,
+        default=None,
+        help="padded tokens per batch; results do not depend on it (default: by device)",
+    )
+    p.add_argument("--unit", choices=["nats", "bits"], default="nats", help="unit of every number")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_run(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("scoring")
+    bos = g.add_mutually_exclusive_group()
+    bos.add_argument(
+        "--add-bos",
+        dest="add_bos",
+        action="store_const",
+        const=True,
+        default=None,
+        help="prepend the boundary token (BOS, or EOS for tokenizers without one), so the "
+        "first token is scored (default: the model's policy)",
+    )
+    bos.add_argument(
+        "--no-bos",
+        dest="add_bos",
+        action="store_const",
+        const=False,
+        help="no boundary token: the first token is NaN (default: the model's policy)",
+    )
+    g.add_argument(
+        "--max-length",
+        type=int,
+        default=None,
+        help="window length in tokens for long texts (default: the model's context length)",
+    )
+    g.add_argument(
+        "--stride",
+        type=int,
+        default=None,
+        help="window step; each token keeps at least max-length - stride tokens of context "
+        "(default: max-length // 2)",
+    )
+    g.add_argument(
+        "--separator",
+        default="\\n",
+        help="between a context (or explanation) and the text; \\n and \\t are understood",
+    )
+
+
+def _add_prefix(p: argparse.ArgumentParser, what: str, help_file: str, required: bool) -> None:
+    g = p.add_mutually_exclusive_group(required=required)
+    g.add_argument(f"--{what}", default=None, metavar="FILE", help=help_file)
+    g.add_argument(
+        f"--{what}-text",
+        default=None,
+        metavar="TEXT",
+        help=f"the {what} itself, instead of --{what} FILE (default: none)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="surprisal", description="How surprising is a text to a language model?"
+        prog="surprisal",
+        description="How surprising is a text to a language model? Per-token surprisal, "
+        "explanation deltas and grammar membership with Hugging Face causal LMs.",
+        epilog="examples:\n"
+        "  surprisal score --model demo --text '([])[]'\n"
+        "  surprisal score --help\n"
+        "\nDocumentation: docs/howto/cli.md",
+        formatter_class=_Formatter,
     )
     from . import __version__
 
     parser.add_argument("--version", action="version", version=f"surprisal {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("score", help="per-token surprisal of texts")
+    p = _sub(
+        sub,
+        "score",
+        "per-token surprisal of texts",
+        "Per-token surprisal of each text (-log p of each token given all before it),\n"
+        "streamed as JSONL (one record per text), CSV or TSV (one row per token, or per\n"
+        "word with --level word). With -o the output is written chunk by chunk and can be\n"
+        "resumed (--resume) after an interruption.",
+        "  surprisal score --model gpt2 --text 'The cat sat.' --unit bits\n"
+        "  surprisal score --model gpt2 texts.txt -o scores.jsonl --extras entropy,topk\n"
+        "  surprisal score --model gpt2 texts.txt -o words.csv --level word \\\n"
+        "      --word-correction pimentel-meister\n"
+        "  cat texts.txt | surprisal score --model gpt2 --context-text 'A story:' -",
+    )
     _add_model(p)
+    _add_run(p)
     p.add_argument(
-        "files", nargs="*", help="text files (one text per line), .jsonl, or - for stdin"
+        "files",
+        nargs="*",
+        help="text files (one text per line), .jsonl files (a 'text' field, optionally "
+        "'id'), or - for stdin (default: stdin when no --text is given)",
     )
-    p.add_argument("--text", action="append", help="a text to score (repeatable)")
-    p.add_argument("--context", default=None, help="file whose text precedes every input text")
+    p.add_argument("--text", action="append", help="a text to score; repeatable (default: none)")
+    _add_prefix(p, "context", "file whose text precedes every input text (default: none)", False)
     p.add_argument(
-        "--output", "-o", default=None, help="write here (incrementally) instead of stdout"
+        "--output", "-o", default=None, help="write here, incrementally (default: stdout)"
     )
-    p.add_argument("--format", choices=["jsonl", "csv", "tsv"], default=None)
+    p.add_argument(
+        "--format",
+        choices=["jsonl", "csv", "tsv"],
+        default=None,
+        help="output format (default: from the --output suffix, else jsonl)",
+    )
     p.add_argument("--resume", action="store_true", help="continue an interrupted --output")
-    p.add_argument("--words", action="store_true", help="add word-level surprisal")
-    p.add_argument("--extras", default="", help="comma list: entropy,rank")
+    p.add_argument(
+        "--words",
+        action="store_true",
+        help="word-level surprisal: in each JSONL record; for CSV/TSV use --level word",
+    )
+    p.add_argument(
+        "--word-correction",
+        choices=["none", "pimentel-meister"],
+        default="none",
+        help="pimentel-meister: the word's probability includes where it ends (Pimentel & "
+        "Meister 2024); implies --words",
+    )
+    p.add_argument(
+        "--level",
+        choices=["token", "word"],
+        default="token",
+        help="CSV/TSV rows: one per token, or one per word (implies --words)",
+    )
+    p.add_argument(
+        "--extras",
+        default="",
+        help="comma list of entropy, rank, bow (word-start mass) and, in JSONL only, topk "
+        "(default: none)",
+    )
+    p.add_argument("--top-k", type=int, default=5, help="alternatives per token for topk")
     p.add_argument("--chunk-size", type=int, default=256, help="texts per write (and resume step)")
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help="score under softmax(logits / T) (default: the model as trained)",
+    )
     p.set_defaults(func=_cmd_score)
 
-    p = sub.add_parser("delta", help="surprise reduction of targets by an explanation")
+    p = _sub(
+        sub,
+        "delta",
+        "surprise reduction of targets by an explanation",
+        "Surprise reduction S(t) - S(t | explanation) of each target text, with a control\n"
+        "text as a baseline. One JSON record per target goes to stdout (or --output); the\n"
+        "summary (mean reduction, bootstrap CI, sign-flip p, the explanation's cost and the\n"
+        "two-part gain) follows on stderr (stdout with --output).",
+        "  surprisal delta --model gpt2 targets.txt --explanation-text 'Each line repeats ab.'\n"
+        "  surprisal delta --model demo targets.txt --explanation expl.txt \\\n"
+        "      --control ctrl.txt --unit bits --html delta.html",
+    )
     _add_model(p)
+    _add_run(p)
     p.add_argument("targets", nargs="+", help="target files (one per line) or .jsonl")
-    p.add_argument("--explanation", required=True, help="file with the explanation text")
-    p.add_argument("--control", default=None, help="file with a control text")
-    p.add_argument("--output", "-o", default=None, help="per-target JSONL here")
-    p.add_argument("--html", default=None, help="write an HTML report")
-    p.add_argument("--seed", type=int, default=0)
+    _add_prefix(
+        p,
+        "explanation",
+        "file with the explanation text (this or --explanation-text is required; no default)",
+        True,
+    )
+    _add_prefix(p, "control", "file with a control text (default: none)", False)
+    p.add_argument("--output", "-o", default=None, help="per-target JSONL here (default: stdout)")
+    p.add_argument(
+        "--html", default=None, help="write an HTML report with plots here (default: none)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument(
+        "--divergence",
+        action="store_true",
+        help="also KL(p(.|e) || p(.)) and the entropy change at every target position",
+    )
     p.set_defaults(func=_cmd_delta)
 
-    p = sub.add_parser("grammar", help="grammar membership and generation report")
+    p = _sub(
+        sub,
+        "grammar",
+        "grammar membership and generation report",
+        "Does the model tell a grammar's members from near-miss non-members, with and\n"
+        "without an explanation of the grammar? Prints ROC-AUC, pair accuracy and lifts per\n"
+        "condition; with --generate, also samples strings and checks them.",
+        "  surprisal grammar --model demo --grammar dyck1 --n 100 --max-len 12\n"
+        "  surprisal grammar --model gpt2 --grammar 'regex:(ab)+' --no-explanation\n"
+        "  surprisal grammar --model gpt2 --grammar anbn --generate 100 --html anbn.html",
+    )
     _add_model(p)
-    p.add_argument("--grammar", required=True, help="zoo name, regex:PATTERN, or a CFG file")
-    p.add_argument("--explanation", default=None, help="file (default: the zoo grammar's own)")
-    p.add_argument("--control", default=None, help="file (default: the zoo grammar's own)")
+    p.add_argument(
+        "--grammar", required=True, help="zoo name, regex:PATTERN, or a CFG file (required)"
+    )
+    _add_prefix(p, "explanation", "file (default: the zoo grammar's own)", False)
+    _add_prefix(p, "control", "file (default: the zoo grammar's own)", False)
     p.add_argument("--no-explanation", action="store_true", help="only the 'none' condition")
     p.add_argument("--n", type=int, default=200, help="members to sample")
-    p.add_argument("--min-len", type=int, default=1)
-    p.add_argument("--max-len", type=int, default=20)
-    p.add_argument("--shots", type=int, default=0)
-    p.add_argument("--generate", type=int, default=0, help="also sample N strings per condition")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--html", default=None, help="write an HTML report")
+    p.add_argument("--min-len", type=int, default=1, help="shortest string, in symbols")
+    p.add_argument("--max-len", type=int, default=20, help="longest string, in symbols")
+    p.add_argument("--shots", type=int, default=0, help="example members shown as a prefix")
+    p.add_argument(
+        "--generate", type=int, default=0, help="also sample N strings per condition (0: none)"
+    )
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
+    p.add_argument("--seed", type=int, default=0, help="sampling and bootstrap seed")
+    p.add_argument("--html", default=None, help="write an HTML report here (default: none)")
     p.set_defaults(func=_cmd_grammar)
 
-    p = sub.add_parser("demo", help="score, delta and grammar membership on the bundled model")
+    p = _sub(
+        sub,
+        "demo",
+        "score, delta and grammar membership on the bundled model",
+        "A guided tour on the small model that ships with the package (offline): per-token\n"
+        "surprisal, the surprise reduction by an explanation, and grammar membership.",
+        "  surprisal demo --quick\n  surprisal demo --html ''",
+    )
     p.add_argument("--html", default="surprisal-demo.html", help="HTML report path ('' for none)")
-    p.add_argument("--quick", action="store_true", help="fewer strings, a few seconds")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quick", action="store_true", help="fewer strings, for a first look")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_demo)
     return parser
 
@@ -360,9 +649,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     owns_group = _init_distributed()
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # the command shows its own progress
     if getattr(args, "html", None) == "":
         args.html = None
     try:

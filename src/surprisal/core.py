@@ -22,12 +22,15 @@ LM) -> :func:`prefixes` (each distinct context tokenized once) -> :func:`plan` (
 
 from __future__ import annotations
 
+import copy
+import math
 import operator
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 import numpy as np
+import torch
 
 from ._compat import CacheNotExpandable
 from .engine import Job, JobResult, RunStats, run_jobs
@@ -42,8 +45,10 @@ __all__ = [
     "EXTRAS",
     "HEADS",
     "RunOptions",
+    "check_finite",
     "contexts_for",
     "run",
+    "tempered",
 ]
 
 DEFAULT_SEPARATOR = "\n"  # a line break between context and text: natural for every tokenizer
@@ -63,6 +68,30 @@ def _opt_int(name: str, v: object, least: int) -> int | None:
     if i < least:
         raise SurprisalError(f"{name} must be at least {least}, got {i}")
     return i
+
+
+def _temperature(t: object) -> float | None:
+    """None, or a finite float > 0."""
+    if t is None:
+        return None
+    if isinstance(t, bool) or not isinstance(t, int | float | np.floating | np.integer):
+        raise TypeError(f"temperature must be a float or None, got {type(t).__name__}")
+    t = float(t)
+    if not (math.isfinite(t) and t > 0):
+        raise SurprisalError(
+            f"temperature must be a finite number > 0 (1.0 = the model as trained), got {t}"
+        )
+    return t
+
+
+def tempered(lm: LM, temperature: float | None) -> LM:
+    """``lm`` scoring under ``softmax(z / temperature)``: a shallow copy whose head carries
+    the temperature (the model, tokenizer and caches are shared; ``lm`` is not changed)."""
+    if temperature is None or temperature == lm.head.temperature:
+        return lm
+    out = copy.copy(lm)
+    out.temperature = temperature  # type: ignore[attr-defined]  # LM.head applies it
+    return out
 
 
 def _choice(name: str, v: object, choices: Sequence[object]) -> None:
@@ -89,6 +118,7 @@ class RunOptions:
     pack: bool | None = None
     head: Literal["auto", "fused", "plain"] = "auto"
     progress: bool | None = None
+    temperature: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.separator, str):
@@ -105,6 +135,7 @@ class RunOptions:
         _choice("truncate_context", self.truncate_context, ("error", "left"))
         _choice("padding_side", self.padding_side, ("right", "left"))
         _choice("head", self.head, HEADS)
+        object.__setattr__(self, "temperature", _temperature(self.temperature))
 
     @classmethod
     def make(
@@ -276,6 +307,20 @@ def plan(
 # ---------------------------------------------------------------- assembly
 
 
+def assemble_hidden(p: _Plan, results: list[JobResult]) -> torch.Tensor | None:
+    """One text's kept head inputs, (n, H) or (n, V), in token order; NaN rows where a
+    token was not scored. None for a text with no tokens."""
+    got = [(results[j].hidden, start) for j, start in p.parts]
+    first = next((h for h, _ in got if h is not None), None)
+    if first is None:
+        return None
+    out = first.new_full((len(p.enc.ids), first.shape[1]), math.nan)
+    for h, start in got:
+        if h is not None:
+            out[start : start + h.shape[0]] = h
+    return out
+
+
 def assemble(p: _Plan, results: list[JobResult], ex: Extras) -> TextScore:
     """One text's per-window results back into arrays over its tokens (fill where unscored)."""
     enc = p.enc
@@ -305,11 +350,13 @@ def assemble(p: _Plan, results: list[JobResult], ex: Extras) -> TextScore:
 def _check_finite(items: Sequence[TextScore], plans: Sequence[_Plan], lm: LM) -> None:
     """Every token that should have a score has a finite one: a NaN or inf from a numerical
     failure (an fp16 overflow, say) must never be summed or averaged away."""
-    bad = [
-        i
-        for i, (ts, p) in enumerate(zip(items, plans, strict=True))
-        if not np.isfinite(ts.logprobs[p.unscored :]).all()
-    ]
+    check_finite([ts.logprobs[p.unscored :] for ts, p in zip(items, plans, strict=True)], lm)
+
+
+def check_finite(scored: Sequence[np.ndarray], lm: LM) -> None:
+    """Raise :class:`NonFiniteError` unless every array (one per text: the log-probabilities
+    of the tokens that should be scored) is finite."""
+    bad = [i for i, lp in enumerate(scored) if not np.isfinite(lp).all()]
     if bad:
         raise NonFiniteError(
             f"non-finite log-probabilities in {len(bad)} text(s), indices {bad[:10]}"
@@ -338,6 +385,7 @@ def _run_encoded(
     opts: RunOptions,
     stats: RunStats,
     own: dict[int, JobResult] | None = None,
+    hidden: list[torch.Tensor | None] | None = None,
 ) -> tuple[TextScore, ...]:
     """Plan, run and assemble encoded texts (each after its prefix in ``pre``).
 
@@ -361,6 +409,7 @@ def _run_encoded(
                 progress=opts.progress,
                 stats=stats,
                 prefix_scores=own,
+                keep_hidden=hidden is not None,
             )
             break
         except CacheNotExpandable:
@@ -371,6 +420,8 @@ def _run_encoded(
             if own is not None:
                 own.clear()
     items = tuple(assemble(p, results, ex) for p in plans)
+    if hidden is not None:
+        hidden[:] = [assemble_hidden(p, results) for p in plans]
     _check_finite(items, plans, lm)
     return items
 
@@ -382,6 +433,7 @@ def run(
     opts: RunOptions,
     *,
     prefix_scores: bool = False,
+    hidden: list[torch.Tensor | None] | None = None,
 ) -> Scores:
     """Score checked ``texts`` (one context per text, or None) on a resolved LM.
 
@@ -390,14 +442,21 @@ def run(
     boundary), read from the forward that builds its cache, so no prefix is encoded twice.
     Under ``truncate_context="left"`` they are the scores of the tokens kept, the very
     ones the texts were conditioned on, whatever the texts' lengths.
+
+    With a list as ``hidden``, the head is not run: the list is filled with one tensor per
+    text, what the head would read at each of the text's tokens, (n, H) hidden states
+    (fused path) or (n, V) logits (plain path, temperature applied), NaN rows where a token
+    was not scored (None: no tokens); the returned log-probabilities are placeholders, 0
+    where a token is scored and NaN where not, for the caller's own head to replace.
     """
+    lm = tempered(lm, opts.temperature)
     r = opts.resolve(lm)
     ctxs: list[str | None] = contexts if contexts is not None else [None] * len(texts)
     pre = prefixes(lm, ctxs, opts, r)
     stats = RunStats()
     own: dict[int, JobResult] | None = {} if prefix_scores else None
     encs = encode(lm.tokenizer, texts, parse_special_tokens=lm.parse_special_tokens)
-    items = _run_encoded(lm, encs, pre, r, opts, stats, own)
+    items = _run_encoded(lm, encs, pre, r, opts, stats, own, hidden)
     got: dict[str, TextScore] | None = None
     if own is not None:
         got = {

@@ -3,7 +3,7 @@
 On disk, for ``output="scores.jsonl"``:
 
 * ``scores.jsonl``: the records, in input order. JSONL has one object per text; CSV and TSV
-  have one row per token.
+  have one row per token (``level="token"``) or one row per word (``level="word"``).
 * ``scores.jsonl.meta.json``: the model's :meth:`~surprisal.LM.fingerprint` and the scoring
   options. A resume with other settings is refused, so results never mix.
 * ``scores.jsonl.rank{R}.part``: one per process, only while a multi-process run (torchrun,
@@ -24,6 +24,7 @@ import glob
 import hashlib
 import io
 import json
+import math
 import os
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from .errors import NonFiniteError, SurprisalError
 
 __all__ = [
     "TOKEN_COLUMNS",
+    "WORD_COLUMNS",
     "FileRun",
     "format_of",
     "normalize_records",
@@ -43,8 +45,11 @@ __all__ = [
 ]
 
 TOKEN_COLUMNS = ["id", "n_tokens", "token_index", "piece", "start", "end", "surprisal"]
+WORD_COLUMNS = ["id", "n_words", "word_index", "word", "start", "end", "surprisal"]
 _FORMATS = ("jsonl", "csv", "tsv")
-_FILE_EXTRAS = ("entropy", "rank")
+_LEVELS = ("token", "word")
+_FILE_EXTRAS = ("entropy", "rank", "topk", "bow")
+_TABLE_EXTRAS = ("entropy", "rank", "bow")  # one number per token: a CSV/TSV column each
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ def normalize_records(records: Iterable[Any]) -> Iterator[tuple[int, str, str]]:
 
 
 def _num(x: float) -> float | None:
-    return None if x != x else float(x)  # NaN -> null in JSON
+    return float(x) if math.isfinite(x) else None  # NaN (and -inf top-k fill) -> null in JSON
 
 
 def record(
@@ -106,9 +111,17 @@ def record(
     words: bool,
     extras: Sequence[str],
     run_id: str | None,
+    *,
+    correction: str | None = None,
 ) -> dict[str, Any]:
     """The output record of one scored text (surprisal in ``unit``; NaN written as null);
-    ``run`` is left out when ``run_id`` is None (no settings file, as on stdout)."""
+    ``run`` is left out when ``run_id`` is None (no settings file, as on stdout).
+
+    Extras: ``entropy`` (in ``unit``), ``rank``, ``topk`` (``topk_ids`` and
+    ``topk_surprisal`` in ``unit``, K per token), ``bow`` (the log-probability, in ``unit``,
+    that each position starts a word; one more entry than tokens). ``words`` adds ``words``,
+    ``word_spans`` and ``word_surprisal`` (with ``correction``, see
+    :meth:`surprisal.TextScore.words`, also ``word_correction``)."""
     from .results import convert
 
     rec: dict[str, Any] = {
@@ -128,10 +141,19 @@ def record(
         rec["entropy"] = [_num(x) for x in convert(ts.entropy.astype(float), unit).tolist()]
     if "rank" in extras and ts.rank is not None:
         rec["rank"] = ts.rank.tolist()
+    if "topk" in extras and ts.topk_ids is not None and ts.topk_logprobs is not None:
+        rec["topk_ids"] = ts.topk_ids.tolist()
+        topk = convert(-ts.topk_logprobs.astype(float), unit).tolist()
+        rec["topk_surprisal"] = [[_num(x) for x in row] for row in topk]
+    if "bow" in extras and ts.bow is not None:
+        rec["bow"] = [_num(x) for x in convert(ts.bow.astype(float), unit).tolist()]
     if words:
-        w = ts.words()
+        w = ts.words(correction)  # type: ignore[arg-type]
         rec["words"] = w.words
+        rec["word_spans"] = w.spans.tolist()
         rec["word_surprisal"] = [_num(x) for x in w.surprisal(unit).tolist()]
+        if correction is not None:
+            rec["word_correction"] = correction
     if run_id is not None:
         rec["run"] = run_id
     return rec
@@ -155,23 +177,37 @@ def _writer(buf: io.StringIO, fmt: str) -> Any:
     return csv.writer(buf, delimiter="," if fmt == "csv" else "\t", lineterminator="\r\n")
 
 
-def render(recs: Sequence[Mapping[str, Any]], fmt: str, extras: Sequence[str]) -> str:
-    """Records as text in ``fmt`` (no CSV header)."""
+def word_rows(rec: Mapping[str, Any]) -> list[list[Any]]:
+    """One CSV/TSV row per word of a record (written with ``words``): :data:`WORD_COLUMNS`.
+    The second column counts the record's rows, as ``n_tokens`` does for token rows, so a
+    resume finds torn records the same way at both levels."""
+    n = len(rec["words"])
+    return [
+        [rec["id"], n, i, word, *rec["word_spans"][i], rec["word_surprisal"][i]]
+        for i, word in enumerate(rec["words"])
+    ]
+
+
+def render(
+    recs: Sequence[Mapping[str, Any]], fmt: str, extras: Sequence[str], level: str = "token"
+) -> str:
+    """Records as text in ``fmt`` (no CSV header); CSV/TSV rows per token or per word."""
     if fmt == "jsonl":
         return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs)
     buf = io.StringIO(newline="")
     w = _writer(buf, fmt)
     for r in recs:
-        w.writerows(token_rows(r, extras))
+        w.writerows(word_rows(r) if level == "word" else token_rows(r, extras))
     return buf.getvalue()
 
 
-def header(fmt: str, extras: Sequence[str]) -> str:
+def header(fmt: str, extras: Sequence[str], level: str = "token") -> str:
     """The CSV/TSV header line ("" for JSONL)."""
     if fmt == "jsonl":
         return ""
+    cols = WORD_COLUMNS if level == "word" else TOKEN_COLUMNS + list(extras)
     buf = io.StringIO(newline="")
-    _writer(buf, fmt).writerow(TOKEN_COLUMNS + list(extras))
+    _writer(buf, fmt).writerow(cols)
     return buf.getvalue()
 
 
@@ -207,9 +243,7 @@ def completed_ids(path: Path, fmt: str) -> set[str]:
         n, c = counts.get(r[0], (int(r[1]), 0))
         counts[r[0]] = (n, c + 1)
     complete = {k for k, (n, c) in counts.items() if c == n}
-    rewrite = header(fmt, rows[0][len(TOKEN_COLUMNS) :]) + "".join(
-        _render_rows([r for r in rows[1:] if r[0] in complete], fmt)
-    )
+    rewrite = _render_rows([rows[0]] + [r for r in rows[1:] if r[0] in complete], fmt)
     if rewrite.encode("utf-8") != data:  # a torn record: the file keeps the complete ones
         path.write_bytes(rewrite.encode("utf-8"))
     return complete
@@ -254,7 +288,11 @@ def _lock(out: Path) -> IO[str] | None:
     except ImportError:  # pragma: no cover - not POSIX: no advisory locks
         return None
     path = out.with_name(out.name + ".lock")
-    fh = path.open("a", encoding="utf-8")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fh = path.open("a", encoding="utf-8")
+    except OSError as exc:  # name the output the user asked for, not the lock file
+        raise SurprisalError(f"cannot write {out}: {exc.strerror or exc}") from None
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -303,7 +341,7 @@ def _prepare(out: Path, meta: dict[str, Any], fmt: str, resume: bool) -> tuple[s
     return done, bool(parts)
 
 
-def _merge(out: Path, fmt: str, extras: Sequence[str]) -> int:
+def _merge(out: Path, fmt: str, extras: Sequence[str], level: str = "token") -> int:
     """Append the part files' records to ``out`` in input order, then remove the parts.
 
     Records already in ``out`` (from an earlier, interrupted merge) are skipped, so a merge
@@ -329,14 +367,14 @@ def _merge(out: Path, fmt: str, extras: Sequence[str]) -> int:
     try:
         with out.open("a", encoding="utf-8", newline="") as fo:
             if fo.tell() == 0:
-                fo.write(header(fmt, extras))
+                fo.write(header(fmt, extras, level))
             for _, k, off, length, rid in entries:
                 if rid in done:
                     continue
                 done.add(rid)
                 handles[k].seek(off)
                 text = handles[k].read(length).decode("utf-8")
-                fo.write(text if fmt == "jsonl" else render([json.loads(text)], fmt, extras))
+                fo.write(text if fmt == "jsonl" else render([json.loads(text)], fmt, extras, level))
                 n += 1
             fo.flush()
             os.fsync(fo.fileno())
@@ -360,7 +398,13 @@ def format_of(output: str | os.PathLike[str] | None, format: str | None) -> str:
 
 
 def _record_options(
-    fmt: str, unit: str, words: bool, extras: Collection[str] | str, chunk_size: int
+    fmt: str,
+    unit: str,
+    words: bool,
+    extras: Collection[str] | str,
+    chunk_size: int,
+    level: str = "token",
+    correction: str | None = None,
 ) -> list[str]:
     """Check what a record holds; the extras as a list."""
     if unit not in ("nats", "bits"):
@@ -370,14 +414,65 @@ def _record_options(
     ex = list(extras)
     bad = sorted(set(ex) - set(_FILE_EXTRAS))
     if bad:
-        raise SurprisalError(f"extras for a file take entropy and/or rank, got {', '.join(bad)}")
-    if words and fmt != "jsonl":
-        raise SurprisalError("words=True needs JSONL output (CSV/TSV have one row per token)")
+        raise SurprisalError(
+            f"extras for a file take {', '.join(_FILE_EXTRAS)}, got {', '.join(bad)}"
+        )
+    if level not in _LEVELS:
+        raise SurprisalError(f"level must be 'token' or 'word', got {level!r}")
+    if correction not in (None, "pimentel-meister"):
+        raise SurprisalError(f"correction must be None or 'pimentel-meister', got {correction!r}")
+    if correction is not None and not words:
+        raise SurprisalError("a word correction needs words=True (--words)")
+    if level == "word" and not words:
+        raise SurprisalError("level='word' needs words=True (--words)")
+    if fmt != "jsonl":
+        if words and level == "token":
+            raise SurprisalError(
+                "words in CSV/TSV need one row per word: level='word' (--level word); "
+                "or use JSONL, whose records hold tokens and words"
+            )
+        if level == "word" and ex:
+            raise SurprisalError(
+                f"extras ({', '.join(ex)}) are per token; a word-level table holds none: "
+                "drop them, or use --level token or JSONL"
+            )
+        if "topk" in ex:
+            raise SurprisalError(
+                "topk gives K alternatives per token, which a CSV/TSV cell cannot hold; "
+                "use JSONL output for topk"
+            )
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int):
         raise TypeError(f"chunk_size must be an int, got {type(chunk_size).__name__}")
     if chunk_size < 1:
         raise SurprisalError(f"chunk_size must be at least 1, got {chunk_size}")
     return ex
+
+
+def _run_options(
+    ex: list[str],
+    correction: str | None,
+    top_k: int,
+    add_bos: bool | None,
+    separator: str,
+    max_length: int | None,
+    stride: int | None,
+    batch_tokens: int | None,
+) -> Any:
+    """The engine options of a file or stream run; a word correction computes the word-start
+    masses whether or not they are written."""
+    from .core import RunOptions
+
+    need = ex + (["bow"] if correction is not None and "bow" not in ex else [])
+    return RunOptions.make(
+        separator=separator,
+        extras=need,
+        top_k=top_k,
+        add_bos=add_bos,
+        max_length=max_length,
+        stride=stride,
+        batch_tokens=batch_tokens,
+        progress=False,
+    )
 
 
 def _score_chunk(
@@ -417,7 +512,11 @@ def score_to_file(
     resume: bool = False,
     unit: Literal["nats", "bits"] = "nats",
     words: bool = False,
+    correction: Literal["pimentel-meister"] | None = None,
+    level: Literal["token", "word"] = "token",
     extras: Collection[str] = (),
+    top_k: int = 5,
+    add_bos: bool | None = None,
     max_length: int | None = None,
     stride: int | None = None,
     chunk_size: int = 256,
@@ -446,12 +545,18 @@ def score_to_file(
         context: scored after this text (see :func:`surprisal.score`).
         separator: between context and text.
         format: ``"jsonl"`` (one object per text), ``"csv"`` or ``"tsv"`` (one row per
-            token); default from the suffix, else JSONL.
+            token, or per word with ``level="word"``); default from the suffix, else JSONL.
         resume: continue an existing output; without it, an existing output is an error.
         unit: ``"nats"`` or ``"bits"``, for every surprisal written.
-        words: add word-level surprisal (JSONL only).
-        extras: any of ``"entropy"`` (in ``unit``) and ``"rank"``.
-        max_length, stride: the window settings of :func:`surprisal.score`.
+        words: add word-level surprisal (JSONL: in each record; CSV/TSV: needs
+            ``level="word"``).
+        correction: ``"pimentel-meister"`` to apply that word correction (see
+            :meth:`surprisal.TextScore.words`; the word-start masses are computed for it).
+        level: CSV/TSV rows: ``"token"`` (default) or ``"word"`` (:data:`WORD_COLUMNS`, needs
+            ``words``).
+        extras: any of ``"entropy"`` (in ``unit``), ``"rank"``, ``"bow"`` and, in JSONL
+            only, ``"topk"`` (``top_k`` alternatives per token).
+        top_k, add_bos, max_length, stride: as in :func:`surprisal.score`.
         chunk_size: records per write (and per resume step).
         batch_tokens: the token budget per batch (results do not depend on it).
         progress: a tqdm bar on stderr (default: on; only rank 0 shows one).
@@ -462,7 +567,8 @@ def score_to_file(
 
     Each JSONL record holds ``id``, ``index`` (the position in the input), ``text``,
     ``unit``, ``n_tokens``, ``total``, ``mean``, ``perplexity``, ``pieces``, ``spans``,
-    ``surprisal`` (per token; null where unscored), the optional extras, and ``run``.
+    ``surprisal`` (per token; null where unscored), the optional extras and words (see
+    :func:`record`), and ``run``.
 
     >>> import tempfile, os, json
     >>> from surprisal.testing import tiny_lm
@@ -472,17 +578,19 @@ def score_to_file(
     (2, ['0', '1'])
     """
     from . import parallel
-    from .core import RunOptions
     from .lm import resolve_model
 
     out = Path(output)
     fmt = format_of(out, format)
-    ex = _record_options(fmt, unit, words, extras, chunk_size)
+    ex = _record_options(fmt, unit, words, extras, chunk_size, level, correction)
     if context is not None and not isinstance(context, str):
         raise TypeError("score_to_file takes one context string for all records (or None)")
-    opts = RunOptions.of({**locals(), "extras": ex, "progress": False})
+    opts = _run_options(ex, correction, top_k, add_bos, separator, max_length, stride, batch_tokens)
     lm = resolve_model(model)
     meta = _settings(lm, settings, unit, ex, words, context, separator, max_length, stride, fmt)
+    meta.update(
+        correction=correction, level=level, add_bos=add_bos, top_k=top_k if "topk" in ex else None
+    )
     run_id = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:12]
     pos = parallel.world()
     rank, size = pos if pos is not None else (0, 1)
@@ -502,17 +610,20 @@ def score_to_file(
                 sink,
                 "jsonl" if use_parts else fmt,
                 lambda todo: _score_chunk(lm, todo, context, opts, f"in {sink}", sharded=False),
-                lambda i, rid, ts: record(rid, i, ts, unit, words, ex, run_id),
+                lambda i, rid, ts: record(
+                    rid, i, ts, unit, words, ex, run_id, correction=correction
+                ),
                 done=done,
                 chunk_size=chunk_size,
                 extras=ex,
+                level="token" if use_parts else level,
                 shard=(lambda texts: parallel.share(lm, texts, rank, size)) if size > 1 else None,
                 bar=bar,
             )
         finally:
             if bar is not None:
                 bar.close()
-        scored = _finish(out, fmt, ex, scored, use_parts, rank, size)
+        scored = _finish(out, fmt, ex, level, scored, use_parts, rank, size)
     finally:
         if lock is not None:
             lock.close()  # closing the file releases the lock
@@ -529,6 +640,7 @@ def _write_chunks(
     done: set[str],
     chunk_size: int,
     extras: list[str],
+    level: str,
     shard: Any,
     bar: Any,
 ) -> tuple[int, int]:
@@ -537,7 +649,7 @@ def _write_chunks(
     scored = skipped = 0
     with sink.open("a", encoding="utf-8", newline="") as fh:
         if fh.tell() == 0:
-            fh.write(header(fmt, extras))
+            fh.write(header(fmt, extras, level))
         while chunk := list(islice(stream, chunk_size)):
             todo = [r for r in chunk if r[1] not in done]
             skipped += len(chunk) - len(todo)
@@ -548,7 +660,7 @@ def _write_chunks(
                     make_record(i, rid, ts)
                     for (i, rid, _), ts in zip(todo, score(todo), strict=True)
                 ]
-                fh.write(render(recs, fmt, extras))
+                fh.write(render(recs, fmt, extras, level))
                 fh.flush()
                 os.fsync(fh.fileno())
                 scored += len(recs)
@@ -614,7 +726,14 @@ def _agree_on_state(
 
 
 def _finish(
-    out: Path, fmt: str, ex: list[str], scored: int, use_parts: bool, rank: int, size: int
+    out: Path,
+    fmt: str,
+    ex: list[str],
+    level: str,
+    scored: int,
+    use_parts: bool,
+    rank: int,
+    size: int,
 ) -> int:
     """Sum the ranks' counts, merge part files (rank 0); the merged file exists on return,
     on every rank. Returns the records scored by all ranks."""
@@ -625,7 +744,7 @@ def _finish(
         torch.distributed.all_gather_object(counts, scored)
         scored = sum(counts)
     if use_parts and rank == 0:
-        _merge(out, fmt, ex)
+        _merge(out, fmt, ex, level)
     if size > 1:
         import torch
 
@@ -643,7 +762,11 @@ def score_to_stream(
     format: Literal["jsonl", "csv", "tsv"] = "jsonl",
     unit: Literal["nats", "bits"] = "nats",
     words: bool = False,
+    correction: Literal["pimentel-meister"] | None = None,
+    level: Literal["token", "word"] = "token",
     extras: Collection[str] = (),
+    top_k: int = 5,
+    add_bos: bool | None = None,
     max_length: int | None = None,
     stride: int | None = None,
     chunk_size: int = 256,
@@ -654,29 +777,28 @@ def score_to_stream(
     each chunk is sharded over the ranks and gathered, and rank 0 writes. Returns the
     number of records written."""
     from . import parallel
-    from .core import RunOptions
     from .lm import resolve_model
 
     fmt = format_of(None, format)
-    ex = _record_options(fmt, unit, words, extras, chunk_size)
+    ex = _record_options(fmt, unit, words, extras, chunk_size, level, correction)
     if context is not None and not isinstance(context, str):
         raise TypeError("score_to_stream takes one context string for all records (or None)")
-    opts = RunOptions.of({**locals(), "extras": ex, "progress": False})
+    opts = _run_options(ex, correction, top_k, add_bos, separator, max_length, stride, batch_tokens)
     lm = resolve_model(model)
     pos = parallel.world()
     lead = pos is None or pos[0] == 0
     if lead:
-        stream.write(header(fmt, ex))
+        stream.write(header(fmt, ex, level))
     n = 0
     it = normalize_records(records)
     while chunk := list(islice(it, chunk_size)):
         s = _score_chunk(lm, chunk, context, opts, "in the output so far", pos is not None)
         if lead:
             recs = [
-                record(rid, i, ts, unit, words, ex, None)
+                record(rid, i, ts, unit, words, ex, None, correction=correction)
                 for (i, rid, _), ts in zip(chunk, s, strict=True)
             ]
-            stream.write(render(recs, fmt, ex))
+            stream.write(render(recs, fmt, ex, level))
             stream.flush()
         n += len(chunk)
     return n

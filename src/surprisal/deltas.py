@@ -13,10 +13,22 @@ For targets ``t_i`` and an explanation ``e`` (all surprisals in nats):
 
 Each distinct explanation or control is run through the model once and its KV cache is
 shared by every target (see :mod:`surprisal.engine`).
+
+With ``divergence=True``, at every target position j (all in nats):
+
+* divergence    = ``KL(p(. | e, t<j) || p(. | t<j))``: what the explanation tells the model
+  about the next token, whichever token comes (0: the distribution did not move).
+* entropy change = ``H(p(. | e, t<j)) - H(p(. | t<j))``; negative: the explanation made the
+  model more certain.
+
+The hidden states the head read in both conditions are kept (``run_jobs(keep_hidden=True)``)
+and paired by target and position in one :func:`surprisal.head.fused_divergence` call.
 """
 
 from __future__ import annotations
 
+import html as _html
+import json
 import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -28,8 +40,16 @@ import torch
 
 from . import stats as _stats
 from .conditions import Conditions, check_prefix_text
-from .core import DEFAULT_SEPARATOR, RunOptions, run
+from .core import DEFAULT_SEPARATOR, RunOptions, check_finite, run
 from .errors import SurprisalError
+from .head import (
+    CPU_CHUNK_BYTES,
+    DEFAULT_CHUNK_BYTES,
+    fused_divergence,
+    fused_head,
+    plain_divergence,
+    plain_head,
+)
 from .lm import LM, resolve_model
 from .results import Scores, TextScore, Unit, convert
 from .tokenize import check_texts
@@ -38,6 +58,7 @@ __all__ = [
     "Delta",
     "DeltaSummary",
     "Differential",
+    "Divergences",
     "Ranking",
     "delta",
     "differential",
@@ -170,6 +191,9 @@ class DeltaSummary:
         explanation_cost: ``S(e)``.
         two_part_gain_total: summed two-part-code gain, the explanation paid once.
         unit: "nats" or "bits".
+        divergence: with ``divergence=True``, the same statistics of each target's summed
+            ``KL(p(.|e) || p(.))`` over its positions (the p-value is against 0), or None.
+        control_divergence: the same for the control, or None.
         differential: reduction on the targets minus reduction on the negatives (see
             :class:`Differential`), or None without ``negatives``.
 
@@ -183,6 +207,8 @@ class DeltaSummary:
     explanation_cost: float
     two_part_gain_total: float
     unit: str
+    divergence: _stats.Summary | None = None
+    control_divergence: _stats.Summary | None = None
     differential: Differential | None = None
 
     def __str__(self) -> str:
@@ -197,8 +223,24 @@ class DeltaSummary:
             f"two-part gain (summed, explanation paid once): "
             f"{self.two_part_gain_total:.3f} {self.unit}",
         ]
-        k = sum(x is not None for x in (self.reduction, self.control, self.vs_control))
-        k += self.differential is not None
+        if self.divergence is not None:
+            lines.append(f"divergence KL(p(.|e) || p(.)) summed per target: {self.divergence}")
+        if self.control_divergence is not None:
+            lines.append(
+                f"control divergence KL(p(.|c) || p(.)) summed per target: "
+                f"{self.control_divergence}"
+            )
+        k = sum(
+            x is not None
+            for x in (
+                self.reduction,
+                self.control,
+                self.vs_control,
+                self.divergence,
+                self.control_divergence,
+                self.differential,
+            )
+        )
         lines.append(
             f"p-values are two-sided (sign-flip test of the mean; permutation test for the "
             f"differential), Holm-adjusted across the {k} above"
@@ -219,8 +261,43 @@ class DeltaSummary:
             "explanation_cost": self.explanation_cost,
             "two_part_gain_total": self.two_part_gain_total,
             "unit": self.unit,
+            "divergence": None if self.divergence is None else self.divergence.to_dict(),
+            "control_divergence": (
+                None if self.control_divergence is None else self.control_divergence.to_dict()
+            ),
             "differential": None if self.differential is None else self.differential.to_dict(),
         }
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as a JSON string (NaN written as null)."""
+        return json.dumps(_nan_to_none(self.to_dict()))
+
+    def _repr_html_(self) -> str:
+        from .viz import notebook_html
+
+        return notebook_html(_summary_table(self))
+
+
+@dataclass(frozen=True)
+class Divergences:
+    """How the explanation (and the control) moved the whole next-token distribution, per
+    target position: one float32 array per target, aligned with ``Delta.per_token(i)``,
+    nats, NaN where the target's token is not scored without the explanation (no boundary
+    token before its first token).
+
+    Attributes:
+        kl: ``KL(p(. | e, t<j) || p(. | t<j))`` per position.
+        entropy_base: ``H(p(. | t<j))``, the entropy without the explanation.
+        entropy_conditioned: ``H(p(. | e, t<j))``.
+        control_kl: ``KL(p(. | c, t<j) || p(. | t<j))``, or None without a control.
+        entropy_controlled: ``H(p(. | c, t<j))``, or None.
+    """
+
+    kl: tuple[np.ndarray, ...]
+    entropy_base: tuple[np.ndarray, ...]
+    entropy_conditioned: tuple[np.ndarray, ...]
+    control_kl: tuple[np.ndarray, ...] | None = None
+    entropy_controlled: tuple[np.ndarray, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -241,6 +318,8 @@ class Delta:
             states), empty unless given.
         negative_base, negative_conditioned: their :class:`Scores` alone and after the
             explanation, or None.
+        divergences: per-position KL and entropies (``delta(..., divergence=True)``), or None;
+            read them through ``divergence``, ``entropy_change`` and friends.
 
     >>> import surprisal
     >>> from surprisal.testing import tiny_lm
@@ -261,6 +340,7 @@ class Delta:
     negatives: tuple[str, ...] = ()
     negative_base: Scores | None = None
     negative_conditioned: Scores | None = None
+    divergences: Divergences | None = None
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -327,6 +407,51 @@ class Delta:
         b = self.base[i].logprobs.astype(np.float64)
         return convert(a - b, unit)  # type: ignore[no-any-return]
 
+    def _div(self) -> Divergences:
+        if self.divergences is None:
+            raise SurprisalError(
+                "this Delta has no divergences; compute them with "
+                "surprisal.delta(..., divergence=True)"
+            )
+        return self.divergences
+
+    @property
+    def divergence(self) -> tuple[np.ndarray, ...]:
+        """Per target, (n_i,) ``KL(p(. | e, t<j) || p(. | t<j))`` at each token, float32 nats,
+        aligned with ``per_token(i)``; NaN where the token is unscored without ``e``."""
+        return self._div().kl
+
+    @property
+    def divergence_total(self) -> np.ndarray:
+        """(n,) each target's divergence summed over its scored positions, nats."""
+        return np.array([np.nansum(k.astype(np.float64)) for k in self._div().kl])
+
+    @property
+    def entropy_change(self) -> tuple[np.ndarray, ...]:
+        """Per target, (n_i,) ``H(p(. | e, t<j)) - H(p(. | t<j))``, float32 nats; negative:
+        the explanation made the model more certain of the next token."""
+        d = self._div()
+        return tuple(c - b for c, b in zip(d.entropy_conditioned, d.entropy_base, strict=True))
+
+    @property
+    def control_divergence(self) -> tuple[np.ndarray, ...] | None:
+        """As :attr:`divergence`, for the control; None without a control."""
+        return self._div().control_kl
+
+    @property
+    def control_divergence_total(self) -> np.ndarray | None:
+        """As :attr:`divergence_total`, for the control; None without a control."""
+        ck = self._div().control_kl
+        return None if ck is None else np.array([np.nansum(k.astype(np.float64)) for k in ck])
+
+    @property
+    def control_entropy_change(self) -> tuple[np.ndarray, ...] | None:
+        """As :attr:`entropy_change`, for the control; None without a control."""
+        d = self._div()
+        if d.entropy_controlled is None:
+            return None
+        return tuple(c - b for c, b in zip(d.entropy_controlled, d.entropy_base, strict=True))
+
     @property
     def explanation_cost(self) -> float:
         """``S(e)``: surprisal of the explanation's tokens (separator included), nats."""
@@ -383,11 +508,15 @@ class Delta:
                 seed=seed,
                 unit=unit,
             )
-        red, c, v, diff = with_holm_all(
+        has_div = self.divergences is not None
+        cdiv = self.control_divergence_total if has_div else None
+        red, c, v, dv, cdv, diff = with_holm_all(
             [
                 summ(self.reduction),
                 None if ctrl is None else summ(ctrl),
                 None if vs is None else summ(vs),
+                summ(self.divergence_total) if has_div else None,
+                None if cdiv is None else summ(cdiv),
                 diff,
             ]
         )
@@ -399,6 +528,8 @@ class Delta:
             explanation_cost=float(convert(self.explanation_cost, unit)),
             two_part_gain_total=float(convert(gain, unit)),
             unit=unit,
+            divergence=dv,
+            control_divergence=cdv,
             differential=diff,
         )
 
@@ -419,33 +550,238 @@ class Delta:
             data["surprisal_given_control"] = convert(self.controlled.total(), unit)
             data["control_reduction"] = convert(self.control_reduction, unit)
             data["reduction_vs_control"] = convert(self.reduction_vs_control, unit)
+        if self.divergences is not None:
+            data["divergence"] = convert(self.divergence_total, unit)
+            data["mean_entropy_change"] = convert(_nanmeans(self.entropy_change), unit)
+            cd, ce = self.control_divergence_total, self.control_entropy_change
+            if cd is not None and ce is not None:
+                data["control_divergence"] = convert(cd, unit)
+                data["control_mean_entropy_change"] = convert(_nanmeans(ce), unit)
         df = pd.DataFrame(data)
         df.attrs.update(unit=unit, explanation_cost=convert(self.explanation_cost, unit))
         return df
 
-    def to_html(self, path: str | Path | None = None, *, unit: Unit = "nats") -> str:
-        """A self-contained HTML page: each target's tokens coloured by their reduction
-        (blue: the explanation helped, orange: it hurt). Written to ``path`` when given."""
-        from .viz import token_heatmap_html, write_html
+    def to_records(
+        self, unit: Unit = "nats", *, ids: Sequence[object] | None = None
+    ) -> list[dict[str, Any]]:
+        """One plain dict per target (what ``surprisal delta`` writes as JSONL): id, text,
+        unit, ``n_tokens``, ``surprisal``, ``surprisal_given_explanation``, ``reduction``,
+        ``two_part_gain`` (and the control's numbers; with divergences, ``divergence`` and
+        ``mean_entropy_change``), all in ``unit``; ``ids`` default to the positions as
+        strings."""
+        names = _ids(self, ids)
+        cols: dict[str, np.ndarray] = {
+            "surprisal": convert(self.base.total(), unit),
+            "surprisal_given_explanation": convert(self.conditioned.total(), unit),
+            "reduction": convert(self.reduction, unit),
+            "two_part_gain": convert(self.two_part_gain, unit),
+        }
+        if self.controlled is not None:
+            cols["surprisal_given_control"] = convert(self.controlled.total(), unit)
+            cols["control_reduction"] = convert(self.control_reduction, unit)
+            cols["reduction_vs_control"] = convert(self.reduction_vs_control, unit)
+        if self.divergences is not None:
+            cols["divergence"] = convert(self.divergence_total, unit)
+            cols["mean_entropy_change"] = convert(_nanmeans(self.entropy_change), unit)
+            cd, ce = self.control_divergence_total, self.control_entropy_change
+            if cd is not None and ce is not None:
+                cols["control_divergence"] = convert(cd, unit)
+                cols["control_mean_entropy_change"] = convert(_nanmeans(ce), unit)
+        return [
+            {
+                "id": names[i],
+                "text": t,
+                "unit": unit,
+                "n_tokens": len(self.base[i]),
+                **{k: _num(v[i]) for k, v in cols.items()},
+            }
+            for i, t in enumerate(self.targets)
+        ]
 
+    def to_dict(
+        self, unit: Unit = "nats", *, ids: Sequence[object] | None = None
+    ) -> dict[str, Any]:
+        """The texts, the costs, the :meth:`summary` and :meth:`to_records`, in ``unit``."""
+        return _nan_to_none(
+            {
+                "model": self.base.model,
+                "bos_policy": self.base.bos_policy,
+                "unit": unit,
+                "explanation": self.explanation,
+                "control": self.control,
+                "separator": self.separator,
+                "explanation_cost": float(convert(self.explanation_cost, unit)),
+                "control_cost": None
+                if self.control_cost is None
+                else float(convert(self.control_cost, unit)),
+                "two_part_gain_total": float(convert(self.two_part_gain_total, unit)),
+                "summary": self.summary(unit=unit).to_dict(),
+                "records": self.to_records(unit, ids=ids),
+            }
+        )
+
+    def to_json(
+        self,
+        path: str | Path | None = None,
+        unit: Unit = "nats",
+        *,
+        ids: Sequence[object] | None = None,
+    ) -> str:
+        """:meth:`to_dict` as a JSON string; also written to ``path`` (UTF-8) when given."""
+        doc = json.dumps(self.to_dict(unit, ids=ids), ensure_ascii=False)
+        if path is not None:
+            Path(path).write_text(doc, encoding="utf-8")
+        return doc
+
+    def __repr__(self) -> str:
+        ctrl = "None" if self.control is None else repr(_short(self.control))
+        return (
+            f"Delta({len(self)} targets, explanation={_short(self.explanation)!r} "
+            f"(cost {self.explanation_cost:.3f} nats), control={ctrl}, "
+            f"mean reduction {float(np.mean(self.reduction)):.3f} nats, "
+            f"two-part gain {self.two_part_gain_total:.3f} nats, model={self.base.model!r}, "
+            f"bos_policy={self.base.bos_policy!r})"
+        )
+
+    def _repr_html_(self) -> str:
+        from .viz import notebook_html
+
+        secs = self._sections("nats", None, n_boot=2000, max_rows=NOTEBOOK_ROWS)
+        return notebook_html(
+            f"<p>{_html.escape(repr(self))}</p>"
+            + "".join(f"<h3>{_html.escape(h)}</h3>{b}" for h, b in secs)
+        )
+
+    def to_html(
+        self,
+        path: str | Path | None = None,
+        *,
+        unit: Unit = "nats",
+        labels: Sequence[object] | None = None,
+        n_boot: int = 2000,
+        seed: int = 0,
+    ) -> str:
+        """A self-contained HTML report (inline SVG, no scripts), every number in ``unit``:
+        the explanation and control texts with their costs, the summary table, a histogram
+        of per-target reductions with the mean and its CI, and each target's tokens coloured
+        by their reduction (blue: the explanation helped, orange: it hurt). Targets are
+        labelled by ``labels`` (e.g. record ids) or their first words. Written to ``path``
+        when given."""
+        from .viz import page, write_html
+
+        title = f"Surprise reduction by an explanation \u2014 {self.base.model}"
+        doc = page(
+            title,
+            self._sections(unit, labels, n_boot=n_boot, seed=seed),
+            unit,
+            subtitle=f"{len(self)} targets \u00b7 boundary policy {self.base.bos_policy}",
+        )
+        if path is not None:
+            write_html(doc, path)
+        return doc
+
+    def _sections(
+        self,
+        unit: Unit,
+        labels: Sequence[object] | None,
+        *,
+        n_boot: int,
+        seed: int = 0,
+        max_rows: int | None = None,
+    ) -> list[tuple[str, str]]:
+        """The report's ``(heading, html)`` sections, shared by the page and the notebook."""
+        from .plots import histogram
+        from .viz import heatmap
+
+        s = self.summary(unit=unit, n_boot=n_boot, seed=seed)
+        names = _labels(self.targets, labels)
+        esc = _html.escape
+        n_e = len(self.explanation_scores)
+        texts = (
+            f"<p>Explanation: S(e) = {s.explanation_cost:.3f} {unit} over {n_e} tokens "
+            f"(separator {self.separator!r} included)</p>"
+            f'<pre class="text">{esc(self.explanation)}</pre>'
+        )
+        if self.control is not None and self.control_scores is not None:
+            cost = float(convert(self.control_scores.total(), unit))
+            texts += (
+                f"<p>Control: S(c) = {cost:.3f} {unit} over {len(self.control_scores)} tokens</p>"
+                f'<pre class="text">{esc(self.control)}</pre>'
+            )
+        else:
+            texts += '<p class="note">No control text: pass control= for a baseline.</p>'
+        plots = [
+            histogram(
+                convert(self.reduction, unit),
+                xlabel=f"reduction S(t) \u2212 S(t|e) ({unit})",
+                mean=s.reduction.mean,
+                ci=(s.reduction.ci_low, s.reduction.ci_high),
+                level=s.reduction.level,
+            )
+        ]
+        if s.vs_control is not None and self.reduction_vs_control is not None:
+            plots.append(
+                histogram(
+                    convert(self.reduction_vs_control, unit),
+                    xlabel=f"S(t|c) \u2212 S(t|e) ({unit})",
+                    mean=s.vs_control.mean,
+                    ci=(s.vs_control.ci_low, s.vs_control.ci_high),
+                    level=s.vs_control.level,
+                )
+            )
         red = convert(self.reduction, unit)
+        base = convert(self.base.total(), unit)
+        cond = convert(self.conditioned.total(), unit)
         rows = [
             {
-                "label": f"target {i}",
+                "label": names[i],
                 "pieces": self.base[i].pieces,
                 "values": self.per_token(i, unit).tolist(),
-                "extra": {"reduction": f"{red[i]:.3f} {unit}"},
+                "extra": {
+                    "reduction": f"{red[i]:+.3f} {unit}",
+                    "S(t)": f"{base[i]:.3f}",
+                    "S(t|e)": f"{cond[i]:.3f}",
+                },
             }
             for i in range(len(self))
         ]
-        s = self.summary(unit=unit, n_boot=2000)
-        title = f"Surprise reduction by an explanation — {self.base.model}"
-        html = token_heatmap_html(
-            rows, title=title, value_label=f"reduction ({s.reduction})", unit=unit, diverging=True
+        heat = heatmap(
+            rows,
+            value_label="per-token reduction log p(tok | e, \u2026) \u2212 log p(tok | \u2026)",
+            unit=unit,
+            diverging=True,
+            max_rows=max_rows,
         )
-        if path is not None:
-            write_html(html, path)
-        return html
+        secs = [
+            ("Explanation and control", texts),
+            ("Summary", _summary_table(s)),
+            (
+                "Per-target reductions",
+                f'<div class="plots">{"".join(plots)}</div>'
+                '<p class="note">Bars: targets. Line: the mean; band: its bootstrap CI; '
+                "dashed: 0 (no effect). Right of 0: the explanation helped.</p>",
+            ),
+            ("Targets, token by token", heat),
+        ]
+        if self.divergences is not None:
+            tot = convert(self.divergence_total, unit)
+            kl_rows = [
+                {
+                    "label": names[i],
+                    "pieces": self.base[i].pieces,
+                    "values": convert(self.divergence[i].astype(np.float64), unit).tolist(),
+                    "extra": {"divergence": f"{tot[i]:.3f} {unit}"},
+                }
+                for i in range(len(self))
+            ]
+            kl = heatmap(
+                kl_rows,
+                value_label="KL(p(. | e, t<j) || p(. | t<j)) at each position",
+                unit=unit,
+                max_rows=max_rows,
+            )
+            secs.append(("How far the explanation moved the next-token distribution", kl))
+        return secs
 
 
 def _candidate(x: object, what: str) -> str:
@@ -464,18 +800,140 @@ def _paired_difference(a: Scores, b: Scores) -> np.ndarray:
     return out
 
 
+def _nanmeans(xs: Sequence[np.ndarray]) -> np.ndarray:
+    """(n,) the mean of each array over its non-NaN entries (NaN when there are none)."""
+    out = []
+    for x in xs:
+        ok = x[~np.isnan(x)].astype(np.float64)
+        out.append(ok.mean() if ok.size else np.nan)
+    return np.asarray(out, dtype=np.float64)
+
+
 def _run(
-    lm: LM, targets: list[str], prefixes: Sequence[str], opts: RunOptions
-) -> tuple[Scores, list[Scores], list[TextScore]]:
+    lm: LM,
+    targets: list[str],
+    prefixes: Sequence[str],
+    opts: RunOptions,
+    *,
+    divergence: bool = False,
+) -> tuple[Scores, list[Scores], list[TextScore], Divergences | None]:
     """One engine call: targets alone and after each prefix; each prefix's own cost comes
-    from the same forward that builds its cache (the prefix is encoded once)."""
+    from the same forward that builds its cache (the prefix is encoded once). With
+    ``divergence``, the engine keeps the head's inputs instead of running the head, and one
+    divergence head scores every condition and compares each prefix's next-token
+    distributions with the targets' alone, position by position (the first two prefixes:
+    explanation, then control)."""
     n = len(targets)
     texts = list(targets) * (1 + len(prefixes))
     contexts: list[str | None] = [None] * n + [p for p in prefixes for _ in range(n)]
-    s = run(lm, texts, contexts, opts, prefix_scores=True)
+    hidden: list[torch.Tensor | None] | None = [] if divergence else None
+    s = run(lm, texts, contexts, opts, prefix_scores=True, hidden=hidden)
     assert s.prefix_scores is not None
-    conds = [s[n + j * n : n + (j + 1) * n] for j in range(len(prefixes))]
-    return s[:n], conds, [s.prefix_scores[p] for p in prefixes]
+    costs = [s.prefix_scores[p] for p in prefixes]
+    groups = [s[j * n : (j + 1) * n] for j in range(1 + len(prefixes))]
+    div = None
+    if hidden is not None:
+        hid = [hidden[j * n : (j + 1) * n] for j in range(1 + len(prefixes))]
+        groups, div = _divergence_head(lm, opts, groups, hid)
+    return groups[0], groups[1:], costs, div
+
+
+def _first_targets(div: Divergences, n: int) -> Divergences:
+    """The divergences of the first ``n`` texts (the targets, before any negatives)."""
+    return Divergences(
+        *(None if f is None else f[:n] for f in _fields_of(div))  # type: ignore[arg-type]
+    )
+
+
+def _fields_of(div: Divergences) -> tuple[Any, ...]:
+    """The fields of ``div`` in order, without copying the arrays."""
+    return (
+        div.kl,
+        div.entropy_base,
+        div.entropy_conditioned,
+        div.control_kl,
+        div.entropy_controlled,
+    )
+
+
+def _divergence_head(
+    lm: LM,
+    opts: RunOptions,
+    scores: Sequence[Scores],  # base, then each prefix's; log-probs are placeholders
+    hidden: Sequence[Sequence[torch.Tensor | None]],  # the same, per text (n_i, H) or (n_i, V)
+) -> tuple[list[Scores], Divergences]:
+    """Score every condition and compare each prefix's next-token distributions with the
+    base ones in one divergence-head call over the positions scored in every condition
+    (the few others, a first token without a boundary, go through the plain scoring head)."""
+    K, n = len(scores), len(scores[0])
+    G = K - 1
+    scored = [[~np.isnan(sc[i].logprobs) for i in range(n)] for sc in scores]
+    joint = [np.logical_and.reduce([sc[i] for sc in scored]) for i in range(n)]
+    ids = [torch.from_numpy(ts.token_ids) for ts in scores[0]]
+    use_plain = opts.head == "plain" or (opts.head == "auto" and not lm.fused)
+    chunk = CPU_CHUNK_BYTES if lm.device.type == "cpu" else DEFAULT_CHUNK_BYTES
+
+    def rows(k: int, masks: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Condition k's kept rows and target ids at ``masks``, all texts concatenated."""
+        hs, ts = [], []
+        for h, m, t in zip(hidden[k], masks, ids, strict=True):
+            if h is not None and m.any():
+                hs.append(h[torch.from_numpy(m).to(h.device)])
+                ts.append(t[torch.from_numpy(m)])
+        return (torch.cat(hs), torch.cat(ts)) if hs else None
+
+    def scatter(values: np.ndarray, masks: Sequence[np.ndarray], into: list[np.ndarray]) -> None:
+        at = 0
+        for a, m in zip(into, masks, strict=True):
+            c = int(m.sum())
+            a[m] = values[at : at + c]
+            at += c
+
+    def nan_arrays() -> list[np.ndarray]:
+        return [np.full(len(ts), np.nan, dtype=np.float32) for ts in scores[0]]
+
+    lps = [nan_arrays() for _ in range(K)]
+    stats = {k: [nan_arrays() for _ in range(g)] for k, g in (("kl", G), ("entropy", G))}
+    ent_ref = nan_arrays()
+    ref = rows(0, joint)
+    if ref is not None:
+        others = [rows(k, joint) for k in range(1, K)]
+        stacked = torch.stack([o[0] for o in others if o is not None])  # (G, M, H|V)
+        if use_plain:
+            out = plain_divergence(ref[0], stacked, ref[1])
+        else:
+            out = fused_divergence(ref[0], stacked, ref[1], lm.head, chunk_bytes=chunk)
+        host = {k: v.cpu().numpy() for k, v in out.items()}
+        scatter(host["logprobs_ref"], joint, lps[0])
+        scatter(host["entropy_ref"], joint, ent_ref)
+        for g in range(G):
+            scatter(host["logprobs"][g], joint, lps[g + 1])
+            scatter(host["kl"][g], joint, stats["kl"][g])
+            scatter(host["entropy"][g], joint, stats["entropy"][g])
+    for k in range(K):  # tokens scored in this condition only
+        left = [sc & ~j for sc, j in zip(scored[k], joint, strict=True)]
+        got = rows(k, left)
+        if got is not None:
+            if use_plain:
+                lp = plain_head(got[0], got[1].to(got[0].device))["logprobs"]
+            else:
+                lp = fused_head(got[0], got[1], lm.head, chunk_bytes=chunk)["logprobs"]
+            scatter(lp.cpu().numpy(), left, lps[k])
+    check_finite(
+        [a[m] for lp, sc in zip(lps, scored, strict=True) for a, m in zip(lp, sc, strict=True)], lm
+    )
+    new = [
+        replace(sc, items=tuple(replace(ts, logprobs=a) for ts, a in zip(sc, lp, strict=True)))
+        for sc, lp in zip(scores, lps, strict=True)
+    ]
+    kl, ent = stats["kl"], stats["entropy"]
+    return new, Divergences(
+        kl=tuple(kl[0]),
+        entropy_base=tuple(ent_ref),
+        entropy_conditioned=tuple(ent[0]),
+        control_kl=tuple(kl[1]) if G > 1 else None,
+        entropy_controlled=tuple(ent[1]) if G > 1 else None,
+    )
 
 
 def delta(
@@ -495,6 +953,7 @@ def delta(
     pack: bool | None = None,
     head: Literal["auto", "fused", "plain"] = "auto",
     progress: bool | None = None,
+    divergence: bool = False,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
 ) -> Delta:
@@ -511,12 +970,19 @@ def delta(
         separator: between prefix and target (default ``"\\n"``); counted in ``S(e)``.
         truncate_context: ``"error"`` when the explanation does not fit the model's context
             (the message says how long it is and the limit), or ``"left"`` to keep its end.
+        divergence: also compare the whole next-token distributions at every target
+            position: ``KL(p(. | e, t<j) || p(. | t<j))`` and the entropies with and without
+            the explanation (and the control), read as ``d.divergence[i]``,
+            ``d.divergence_total``, ``d.entropy_change[i]``. Keeps each condition's hidden
+            states of the target positions until one extra head pass compares them.
         add_bos, max_length, stride, batch_tokens, padding_side, pack, head, progress,
             device, dtype: as in :func:`surprisal.score`.
 
     Returns:
         :class:`Delta`; ``reduction`` and friends are in nats.
     """
+    if not isinstance(divergence, bool):
+        raise TypeError(f"divergence must be True or False, got {type(divergence).__name__}")
     items = check_texts(targets, "targets")
     if not items:
         raise SurprisalError("targets is empty; give at least one target text")
@@ -529,7 +995,7 @@ def delta(
     opts = replace(RunOptions.of(locals()), separator="")  # the prefixes hold the separator
     lm = resolve_model(model, device=device, dtype=dtype)
     n = len(items)
-    base, conds, costs = _run(lm, items + negs, prefixes, opts)
+    base, conds, costs, div = _run(lm, items + negs, prefixes, opts, divergence=divergence)
     return Delta(
         targets=tuple(items),
         explanation=explanation,
@@ -543,6 +1009,7 @@ def delta(
         negatives=tuple(negs),
         negative_base=base[n:] if negs else None,
         negative_conditioned=conds[0][n:] if negs else None,
+        divergences=None if div is None else _first_targets(div, n),
     )
 
 
@@ -610,6 +1077,52 @@ class Ranking:
             out.append(f"#{rank + 1} candidate {i}: {d.explanation[:60]!r}\n  {s.reduction}")
         return "\n".join(out)
 
+    def __repr__(self) -> str:
+        s = self.summaries[0]
+        return (
+            f"Ranking({len(self.deltas)} candidates, best: candidate {self.order[0]} "
+            f"{_short(self.best.explanation)!r}, mean reduction {s.reduction.mean:.3f} nats "
+            f"[{s.reduction.level:.0%} CI {s.reduction.ci_low:.3f}, {s.reduction.ci_high:.3f}])"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Candidates best first, each with its text and :class:`DeltaSummary` (nats)."""
+        return _nan_to_none(
+            {
+                "unit": "nats",
+                "selection": self.selection,
+                "candidates": [
+                    {"rank": r + 1, "candidate": i, "explanation": d.explanation, **s.to_dict()}
+                    for r, (i, d, s) in enumerate(
+                        zip(self.order, self.deltas, self.summaries, strict=True)
+                    )
+                ],
+            }
+        )
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as a JSON string."""
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+    def _repr_html_(self) -> str:
+        from .viz import notebook_html
+
+        head = "".join(
+            f"<th>{h}</th>"
+            for h in ("rank", "candidate", "explanation", "mean reduction", "CI", "p", "cost")
+        )
+        rows = "".join(
+            f"<tr><td>{r + 1}</td><td>{i}</td><td>{_html.escape(_short(d.explanation, 60))}</td>"
+            f"<td>{s.reduction.mean:+.3f}</td><td>[{s.reduction.ci_low:+.3f}, "
+            f"{s.reduction.ci_high:+.3f}]</td><td>{s.reduction.p_value:.3g}</td>"
+            f"<td>{s.explanation_cost:.3f}</td></tr>"
+            for r, (i, d, s) in enumerate(zip(self.order, self.deltas, self.summaries, strict=True))
+        )
+        return notebook_html(
+            f'<table class="nums"><tr>{head}</tr>{rows}</table>'
+            '<p class="note">All values in nats; p: sign-flip test, two-sided.</p>'
+        )
+
 
 def rank_explanations(
     targets: str | Sequence[str],
@@ -662,7 +1175,7 @@ def rank_explanations(
     lm = resolve_model(model, device=device, dtype=dtype)
     check_prefix_text("control", control)
     prefixes = list(dict.fromkeys(cands + ([control] if control else [])))
-    base, conds, costs = _run(lm, items, prefixes, opts)
+    base, conds, costs, _ = _run(lm, items, prefixes, opts)
     where = {p: j for j, p in enumerate(prefixes)}
     cj = where[control] if control else None
     deltas = [
@@ -720,4 +1233,72 @@ def _split_targets(n: int, *, held_out: bool, seed: int) -> tuple[list[int], lis
             f"held out: ranked on {len(sel)} of {n} targets, figures from the other {len(rep)} "
             f"(seeded split, seed {seed})"
         ),
+    )
+
+
+NOTEBOOK_ROWS = 20  # targets drawn by Delta._repr_html_: a notebook cell stays readable
+
+
+def _short(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[: n - 1] + "\u2026"
+
+
+def _num(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def _nan_to_none(x: Any) -> Any:
+    """NaN floats to None, recursively (JSON has no NaN)."""
+    if isinstance(x, float):
+        return x if np.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _nan_to_none(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_nan_to_none(v) for v in x]
+    return x
+
+
+def _ids(d: Delta, ids: Sequence[object] | None) -> list[str]:
+    if ids is None:
+        return [str(i) for i in range(len(d))]
+    if len(ids) != len(d):
+        raise SurprisalError(
+            f"ids has {len(ids)} entries for {len(d)} targets; give one per target"
+        )
+    return [str(i) for i in ids]
+
+
+def _labels(targets: Sequence[str], labels: Sequence[object] | None) -> list[str]:
+    """A row label per target: the caller's label (an id), else ``#k`` and its first words."""
+    if labels is not None:
+        if len(labels) != len(targets):
+            raise SurprisalError(
+                f"labels has {len(labels)} entries for {len(targets)} targets; give one per target"
+            )
+        return [str(x) for x in labels]
+    return [f"#{i + 1} {_short(' '.join(t.split()[:6]), 40)}" for i, t in enumerate(targets)]
+
+
+def _summary_table(s: DeltaSummary) -> str:
+    """The summary's numbers as one table (``s.unit``)."""
+    rows = [("explanation: S(t) \u2212 S(t|e)", s.reduction)]
+    if s.control is not None:
+        rows.append(("control: S(t) \u2212 S(t|c)", s.control))
+    if s.vs_control is not None:
+        rows.append(("explanation vs control: S(t|c) \u2212 S(t|e)", s.vs_control))
+    lvl = f"{s.reduction.level:.0%} CI"
+    head = "".join(f"<th>{h}</th>" for h in ("reduction", "mean", lvl, "median", "p", "n"))
+    body = "".join(
+        f"<tr><td>{_html.escape(name)}</td><td>{x.mean:+.3f}</td>"
+        f"<td>[{x.ci_low:+.3f}, {x.ci_high:+.3f}]</td><td>{x.median:+.3f}</td>"
+        f"<td>{x.p_value:.3g}</td><td>{x.n}</td></tr>"
+        for name, x in rows
+    )
+    return (
+        f'<table class="nums"><tr>{head}</tr>{body}</table>'
+        f"<p>Explanation cost S(e) = {s.explanation_cost:.3f} {s.unit}; two-part gain "
+        f"(summed, explanation paid once) = {s.two_part_gain_total:+.3f} {s.unit}.</p>"
+        '<p class="note">Positive reduction: the text made the targets less surprising. '
+        "CI: percentile bootstrap of the mean over targets; p: sign-flip test against 0, "
+        "two-sided.</p>"
     )

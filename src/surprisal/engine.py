@@ -20,18 +20,22 @@ probe) takes the model's own logits instead of the fused head: the plain twin.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
-from ._compat import expand_cache, is_oom
+from ._compat import cache_kwarg, expand_cache, is_oom, output_cache
 from .errors import SurprisalError
 from .fields import Extras
-from .head import HeadOut, fused_head, plain_head
+from .head import CPU_CHUNK_BYTES, DEFAULT_CHUNK_BYTES, HeadOut, fused_head, plain_head
 from .lm import LM
+from .prefix import shared_prefix, shared_prefix_ok
 
 __all__ = ["Job", "JobResult", "RunStats", "default_batch_tokens", "run_jobs"]
 
@@ -52,10 +56,14 @@ class Job:
 class JobResult:
     """One job's results: ``arrays`` maps field names (:data:`surprisal.fields.FIELDS`) to
     arrays over the job's scored tokens, (n,) or (n, K); ``tail_bow`` is the word-start mass
-    after the job's last token, when the job asked for its tail."""
+    after the job's last token, when the job asked for its tail; ``hidden`` is, with
+    ``run_jobs(keep_hidden=True)``, what the head would read at each scored token: (n, H)
+    hidden states (fused path) or (n, V) logits (plain path); the head is then not run
+    and ``logprobs`` holds 0 placeholders."""
 
     arrays: dict[str, np.ndarray]
     tail_bow: float | None = None
+    hidden: torch.Tensor | None = None
 
     @property
     def logprobs(self) -> np.ndarray:
@@ -99,7 +107,6 @@ class _Prefix:
     cache: object
     last_hidden: torch.Tensor  # (H,) or, for the plain path, last logits (V,)
     length: int
-    own: JobResult | None = None  # the prefix's own tokens 1..P-1, scored from this forward
 
 
 MAX_PADDING = 0.25  # a batch's shortest row is at least 3/4 of its longest: little padding
@@ -176,154 +183,335 @@ def _next_batch(
     return list(range(pos, end)), None
 
 
+@dataclass(frozen=True)
+class _Flat:
+    """Every job's token ids in one array: job ``i`` is ``tokens[offsets[i]:][:lengths[i]]``.
+    Built once per call, so a batch is assembled by numpy indexing, never per token."""
+
+    tokens: np.ndarray  # (sum of lengths,) int64
+    offsets: np.ndarray  # (n_jobs,) int64
+    lengths: np.ndarray  # (n_jobs,) int64
+    score_from: np.ndarray  # (n_jobs,) int64
+    tail: np.ndarray  # (n_jobs,) bool
+
+    @classmethod
+    def of(cls, jobs: Sequence[Job]) -> _Flat:
+        lengths = np.fromiter((len(j.ids) for j in jobs), np.int64, len(jobs))
+        tokens = np.fromiter(
+            itertools.chain.from_iterable(j.ids for j in jobs), np.int64, int(lengths.sum())
+        )
+        return cls(
+            tokens=tokens,
+            offsets=np.cumsum(lengths) - lengths,
+            lengths=lengths,
+            score_from=np.fromiter((j.score_from for j in jobs), np.int64, len(jobs)),
+            tail=np.fromiter((j.tail for j in jobs), np.bool_, len(jobs)),
+        )
+
+
+def _ranks(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For segments of ``counts`` items laid end to end: each item's segment and its index
+    inside the segment, both (sum(counts),)."""
+    seg = np.repeat(np.arange(len(counts)), counts)
+    return seg, np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
+@dataclass
+class _Layout:
+    """One batch as host arrays, ready to copy to the device in one go each."""
+
+    ids: np.ndarray  # (B, T) token ids, padding where mask is 0
+    mask: np.ndarray  # (B, T) 1 for real tokens
+    pos: np.ndarray  # (B, T) position ids (after the prefix's P positions)
+    src: np.ndarray  # (N,) flat index into the (B*T) hidden states; B*T = the prefix's last
+    tgt: np.ndarray  # (N,) target ids (0 for a tail entry)
+    counts: np.ndarray  # (b,) outputs per job, tail entry included
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.ids.shape  # type: ignore[return-value]
+
+    def __len__(self) -> int:
+        """Jobs in the batch."""
+        return len(self.counts)
+
+
+def _layout(
+    flat: _Flat,
+    idx: np.ndarray,  # (b,) job indices of the batch
+    place: list[tuple[int, int]] | None,
+    P: int,
+    pad: int,
+    padding_side: str,
+) -> _Layout:
+    """Rows, positions and the scored-position index of a batch, vectorised over tokens.
+
+    Padded (``place`` is None): one job per row, right- or left-aligned. Packed: jobs at the
+    given (row, offset); position ids restart at 0 for each job, and a row's free tail gets
+    positions 0.. too (one more sequence, never read), so no job attends across another.
+    """
+    L = flat.lengths[idx]  # (b,)
+    T = int(L.max())
+    if place is None:
+        B = len(idx)
+        rows = np.arange(B)
+        cols = (T - L) if padding_side == "left" else np.zeros_like(L)
+    else:
+        pl = np.asarray(place, dtype=np.int64)  # (b, 2)
+        rows, cols = pl[:, 0], pl[:, 1]
+        B = int(rows.max()) + 1
+    starts = rows * T + cols  # (b,) flat index of each job's first token
+    job, within = _ranks(L)  # (n,), (n,)
+    dest = starts[job] + within
+    ids = np.full(B * T, pad, dtype=np.int64)
+    ids[dest] = flat.tokens[flat.offsets[idx][job] + within]
+    mask = np.zeros(B * T, dtype=np.int64)
+    mask[dest] = 1
+    if place is None:
+        pos = np.zeros(B * T, dtype=np.int64)
+        pos[dest] = P + within  # positions continue after the prefix
+    else:
+        used = np.bincount(rows, weights=L, minlength=B).astype(np.int64)  # (B,)
+        pos = (np.arange(T)[None, :] - used[:, None]).reshape(-1)  # free tail: 0, 1, ...
+        pos[dest] = within
+    assert int(mask.sum()) == len(dest), "two jobs placed on the same positions"
+
+    # Scored positions: token j of a job (j >= score_from) is predicted from its position
+    # j - 1, or, for j == 0, from the prefix's last state (index B*T); a tail entry predicts
+    # from the job's last token, with target 0.
+    sf, tail = flat.score_from[idx], flat.tail[idx]
+    n_scored = L - sf
+    counts = n_scored + tail  # (b,)
+    jo, k = _ranks(counts)  # (N,), (N,)
+    j = sf[jo] + k  # token index inside the job; == L for a tail entry
+    src = np.where(j == 0, B * T, starts[jo] + j - 1)
+    is_tail = k >= n_scored[jo]
+    tgt = flat.tokens[flat.offsets[idx][jo] + np.minimum(j, L[jo] - 1)]
+    tgt[is_tail] = 0
+    return _Layout(
+        ids.reshape(B, T), mask.reshape(B, T), pos.reshape(B, T), src, tgt, counts.astype(int)
+    )
+
+
+def _to_device(a: np.ndarray, dev: torch.device) -> torch.Tensor:
+    """A host array on ``dev``; on CUDA through pinned memory, without waiting for the copy
+    (the host goes on preparing the next batch while the device works)."""
+    t = torch.from_numpy(a)
+    if dev.type == "cuda":
+        return t.pin_memory().to(dev, non_blocking=True)
+    return t.to(dev)
+
+
+class _Results:
+    """Head outputs kept on the device until the end of the run, then copied to the host in
+    one transfer per field and cut into per-job arrays (views of those few host arrays)."""
+
+    def __init__(self) -> None:
+        self.parts: list[dict[str, torch.Tensor]] = []
+        self.segments: list[tuple[object, int, bool]] = []  # (key, outputs, has tail)
+        self.rows: dict[object, torch.Tensor] = {}  # keep_hidden: each job's head inputs
+
+    def add(
+        self,
+        out: HeadOut,
+        keys: Sequence[object],
+        counts: Sequence[int],
+        tails: Sequence[bool],
+        rows: torch.Tensor | None = None,
+    ) -> None:
+        self.parts.append({k: v.detach() for k, v in out.items()})
+        self.segments.extend(zip(keys, counts, tails, strict=True))
+        if rows is not None:
+            i = 0
+            for key, n, tail in zip(keys, counts, tails, strict=True):
+                self.rows[key] = rows[i : i + n - tail]
+                i += n
+
+    def collect(self) -> dict[object, JobResult]:
+        if not self.parts:
+            return {}
+        names = list(self.parts[0])
+        host = {
+            k: torch.cat([p[k] for p in self.parts]).cpu().numpy()
+            if len(self.parts) > 1
+            else self.parts[0][k].cpu().numpy()
+            for k in names
+        }
+        res: dict[object, JobResult] = {}
+        i = 0
+        for key, n, tail in self.segments:
+            m = n - tail
+            r = JobResult({k: v[i : i + m] for k, v in host.items()}, hidden=self.rows.get(key))
+            if tail:
+                r.tail_bow = float(host["bow"][i + m]) if "bow" in host else None
+            res[key] = r
+            i += n
+        return res
+
+
 @torch.no_grad()
 def _run_prefix(
     lm: LM, ids: Sequence[int], plain: bool, score_own: bool, chunk_bytes: int
-) -> _Prefix:
-    """Run a shared prefix once: its KV cache, its last state, and optionally the scores of
-    its own tokens (from the same forward, so the prefix is never encoded twice)."""
+) -> tuple[_Prefix, HeadOut | None]:
+    """Run a shared prefix once: its KV cache, its last state, and optionally the head's
+    outputs for its own tokens 1..P-1 (from the same forward: never encoded twice)."""
     x = torch.tensor([list(ids)], dtype=torch.long, device=lm.device)  # (1, P)
     tgt = x[0, 1:]  # (P-1,)
     own = None
     if plain:
         out = lm.model(input_ids=x, use_cache=True)
         if score_own:
-            own = _split(plain_head(out.logits[0, :-1], tgt), [(len(tgt), False)])[0]
-        return _Prefix(out.past_key_values, out.logits[0, -1].float(), len(ids), own)
+            own = plain_head(lm.head.tempered(out.logits[0, :-1].float()), tgt)
+        return _Prefix(output_cache(out), out.logits[0, -1].float(), len(ids)), own
     out = lm.body(input_ids=x, use_cache=True)
     h = out.last_hidden_state[0]  # (P, H)
     if score_own:
-        own = _split(
-            fused_head(h[:-1], tgt, lm.head, chunk_bytes=chunk_bytes), [(len(tgt), False)]
-        )[0]
-    return _Prefix(out.past_key_values, h[-1], len(ids), own)
+        own = fused_head(h[:-1], tgt, lm.head, chunk_bytes=chunk_bytes)
+    return _Prefix(output_cache(out), h[-1], len(ids)), own
+
+
+def _model_inputs(
+    lm: LM, lay: _Layout, prefix: _Prefix | None, packed: bool
+) -> tuple[dict[str, object], contextlib.AbstractContextManager[object]]:
+    """Keyword arguments for the forward, and the context it runs in.
+
+    Packed rows carry no attention mask (transformers tells the texts apart by their
+    restarting position ids). A shared prefix is attended to either through the
+    shared-prefix attention of :mod:`surprisal.prefix` (its keys stay one copy, never
+    expanded over the batch) or, for a model that failed that probe, through its KV cache
+    expanded over the rows.
+    """
+    dev = lm.device
+    B = lay.shape[0]
+    pos = _to_device(lay.pos, dev)  # (B, T)
+    kwargs: dict[str, object] = {"input_ids": _to_device(lay.ids, dev), "position_ids": pos}
+    ctx: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    if prefix is None:
+        if not packed:
+            kwargs["attention_mask"] = _to_device(lay.mask, dev)
+        kwargs["use_cache"] = False
+    elif shared_prefix_ok(lm):
+        kwargs["use_cache"] = False
+        ctx = shared_prefix(lm, prefix.cache, prefix.length, pos, _to_device(lay.mask, dev))
+    else:
+        attn = np.concatenate([np.ones((B, prefix.length), np.int64), lay.mask], 1)
+        kwargs["attention_mask"] = _to_device(attn, dev)
+        kwargs[cache_kwarg(lm.model)] = expand_cache(prefix.cache, B)
+        kwargs["use_cache"] = True
+    return kwargs, ctx
 
 
 @torch.no_grad()
 def _run_batch(
     lm: LM,
-    batch: list[Job],
+    lay: _Layout,
     prefix: _Prefix | None,
     extras: Extras,
     plain: bool,
-    padding_side: str,
     chunk_bytes: int,
-    place: list[tuple[int, int]] | None = None,
-) -> tuple[list[JobResult], int]:
-    T = max(len(j.ids) for j in batch)
-    P = prefix.length if prefix is not None else 0
-    dev = lm.device
-    pad = lm.boundary_id if lm.boundary_id is not None else 0  # masked out, any id will do
-    packed = place is not None
-    if place is not None:
-        # Several jobs per row; position ids restart at 0 for each, which is how
-        # transformers tells packed sequences apart (no attention across them).
-        where = place
-        B = 1 + max(r for r, _ in where)
-    else:
-        where = [(b, 0) for b in range(len(batch))]
-        B = len(batch)
-    ids = torch.full((B, T), pad, dtype=torch.long)  # (B, T)
-    mask = torch.zeros((B, T), dtype=torch.long)  # (B, T)
-    pos = torch.zeros((B, T), dtype=torch.long)  # (B, T)
-    starts = []  # flat index of each job's first token
-    for (row, off), job in zip(where, batch, strict=True):
-        L = len(job.ids)
-        s = off + (T - L if padding_side == "left" and not packed else 0)
-        assert not bool(mask[row, s : s + L].any()), "two jobs placed on the same positions"
-        ids[row, s : s + L] = torch.tensor(job.ids)
-        mask[row, s : s + L] = 1
-        pos[row, s : s + L] = torch.arange(P, P + L)  # positions continue after the prefix
-        starts.append(row * T + s)
-    if packed:
-        for row in range(B):  # the free tail of a row is one more sequence, never read
-            tail = int(mask[row].sum())
-            pos[row, tail:] = torch.arange(T - tail)
-
-    kwargs: dict[str, object] = {"input_ids": ids.to(dev), "position_ids": pos.to(dev)}
-    if not packed:
-        attn = (
-            mask if prefix is None else torch.cat([torch.ones((B, P), dtype=torch.long), mask], 1)
-        )
-        kwargs["attention_mask"] = attn.to(dev)
-    if prefix is not None:
-        kwargs["past_key_values"] = expand_cache(prefix.cache, B)
-        kwargs["use_cache"] = True
-    else:
-        kwargs["use_cache"] = False
-
-    # Where each scored position's predictor lives: flat index into (B*T) rows, or B*T for
-    # the prefix's last state. Targets are the scored tokens; a tail row gets target 0.
-    src: list[int] = []
-    tgt: list[int] = []
-    counts: list[tuple[int, bool]] = []
-    for b, job in enumerate(batch):
-        s = starts[b]
-        L = len(job.ids)
-        n = 0
-        for j in range(job.score_from, L):
-            src.append(B * T if j == 0 else s + j - 1)
-            tgt.append(job.ids[j])
-            n += 1
-        if job.tail:
-            src.append(s + L - 1)
-            tgt.append(0)
-        counts.append((n, job.tail))
-    src_t = torch.tensor(src, dtype=torch.long, device=dev)  # (N,)
-    tgt_t = torch.tensor(tgt, dtype=torch.long, device=dev)  # (N,)
+    packed: bool = False,
+    keep_hidden: bool = False,
+) -> tuple[HeadOut, torch.Tensor | None]:
+    """One forward and one head call: the head's outputs for ``lay.src`` (on the device);
+    with ``keep_hidden``, placeholders and the rows the head would have read instead."""
+    B, T = lay.shape
+    kwargs, ctx = _model_inputs(lm, lay, prefix, packed)
+    src = _to_device(lay.src, lm.device)  # (N,)
+    tgt = _to_device(lay.tgt, lm.device)  # (N,)
     bow_mask = lm.bow_mask if extras.bow else None
-
+    with ctx:  # (B, T, V) logits on the plain path, else (B, T, H) hidden states
+        states = lm.model(**kwargs).logits if plain else lm.body(**kwargs).last_hidden_state
+    flat = states.reshape(B * T, states.shape[-1])
+    if prefix is not None:
+        flat = torch.cat([flat, prefix.last_hidden[None].to(flat.dtype)], 0)
+    rows = flat[src.to(flat.device)]  # (N, H) or (N, V); the last device under a device_map
+    del states, flat
     if plain:
-        logits = lm.model(**kwargs).logits  # (B, T, V)
-        V = logits.shape[-1]
-        flat = logits.reshape(B * T, V)
-        if prefix is not None:
-            flat = torch.cat([flat, prefix.last_hidden[None].to(flat.dtype)], 0)
+        rows = lm.head.tempered(rows)  # the model's logits carry its own transforms
+    if keep_hidden:
+        return {"logprobs": torch.zeros(rows.shape[0], device=rows.device)}, rows
+    if plain:
+        V = rows.shape[-1]
         if bow_mask is not None and bow_mask.shape[0] != V:
             bow_mask = bow_mask[:V]
-        dev_out = flat.device  # the last device under a device_map
-        out = plain_head(
-            flat[src_t.to(dev_out)],
-            tgt_t.to(dev_out),
+        return plain_head(
+            rows,
+            tgt.to(rows.device),
             entropy=extras.entropy,
             rank=extras.rank,
             top_k=extras.top_k,
-            bow_mask=None if bow_mask is None else bow_mask.to(dev_out),
-        )
-        del logits, flat
-    else:
-        hidden = lm.body(**kwargs).last_hidden_state  # (B, T, H)
-        H = hidden.shape[-1]
-        flat = hidden.reshape(B * T, H)
-        if prefix is not None:
-            flat = torch.cat([flat, prefix.last_hidden[None].to(flat.dtype)], 0)
-        out = fused_head(
-            flat[src_t.to(flat.device)],  # fused_head moves it to the head's device
-            tgt_t,
-            lm.head,
-            entropy=extras.entropy,
-            rank=extras.rank,
-            top_k=extras.top_k,
-            bow_mask=bow_mask,
-            chunk_bytes=chunk_bytes,
-        )
-        del hidden, flat
-    return _split(out, counts), B * T
+            bow_mask=None if bow_mask is None else bow_mask.to(rows.device),
+        ), None
+    return fused_head(
+        rows,  # fused_head moves it to the head's device
+        tgt,
+        lm.head,
+        entropy=extras.entropy,
+        rank=extras.rank,
+        top_k=extras.top_k,
+        bow_mask=bow_mask,
+        chunk_bytes=chunk_bytes,
+    ), None
 
 
-def _split(out: HeadOut, counts: list[tuple[int, bool]]) -> list[JobResult]:
-    """Cut the head's (N,) outputs into per-job arrays; one device-to-host copy per field."""
-    host = {k: v.detach().cpu().numpy() for k, v in out.items()}
-    res = []
-    i = 0
-    for n, tail in counts:
-        r = JobResult({k: v[i : i + n] for k, v in host.items()})
-        i += n
-        if tail:
-            r.tail_bow = float(host["bow"][i]) if "bow" in host else None
-            i += 1
-        res.append(r)
-    return res
+def _check_inputs(
+    lm: LM, jobs: Sequence[Job], prefixes: Sequence[Sequence[int]], padding_side: str
+) -> None:
+    if padding_side not in ("right", "left"):
+        raise SurprisalError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
+    for k in {j.prefix for j in jobs if j.prefix is not None}:
+        if not prefixes[k]:  # core maps a context with no tokens to "no prefix"
+            raise AssertionError(f"job on prefix {k}, which has no tokens")
+    plens = [len(p) for p in prefixes]
+    for job in jobs:
+        if job.score_from == 0 and job.prefix is None and (job.ids or job.tail):
+            raise AssertionError("a job scoring its first token needs a prefix")
+        if job.prefix is not None and plens[job.prefix] + len(job.ids) > lm.max_length:
+            raise AssertionError(
+                "prefix + job longer than the context; windowing should prevent this"
+            )
+
+
+def _progress_bar(progress: bool | None, n_scored: int, n_batches_est: int) -> Any:
+    if progress or (progress is None and n_batches_est > 8):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=n_scored, unit="tok", desc="surprisal", leave=False)
+    return None
+
+
+class _Prefixes:
+    """The shared prefix of the current run of batches: run once, kept while batches use it."""
+
+    def __init__(
+        self,
+        lm: LM,
+        prefixes: Sequence[Sequence[int]],
+        plain: bool,
+        want_own: bool,
+        chunk_bytes: int,
+        results: _Results,
+        stats: RunStats,
+    ) -> None:
+        self.lm, self.prefixes, self.plain, self.want_own = lm, prefixes, plain, want_own
+        self.chunk_bytes, self.results, self.stats = chunk_bytes, results, stats
+        self.key: int | None = None
+        self.state: _Prefix | None = None
+
+    def get(self, pk: int | None) -> _Prefix | None:
+        if pk is None:
+            return None
+        if self.key != pk or self.state is None:
+            self.key, self.state = None, None  # free the old cache before building the next
+            ids = self.prefixes[pk]
+            state, own = _run_prefix(self.lm, ids, self.plain, self.want_own, self.chunk_bytes)
+            self.key, self.state = pk, state
+            if own is not None:
+                self.results.add(own, [("prefix", pk)], [len(ids) - 1], [False])
+            self.stats.prefix_tokens += len(ids)
+            self.stats.tokens_fed += len(ids)
+            self.stats.forward_calls += 1
+        return self.state
 
 
 def run_jobs(
@@ -340,6 +528,7 @@ def run_jobs(
     stats: RunStats | None = None,
     prefix_scores: dict[int, JobResult] | None = None,
     pack: bool | None = None,
+    keep_hidden: bool = False,
 ) -> list[JobResult]:
     """Score every job; results are returned in the order of ``jobs``.
 
@@ -358,12 +547,80 @@ def run_jobs(
             1..P-1 of the prefix, from the forward that builds its cache).
         pack: put several jobs in one row (jobs without a prefix), so no padding is fed;
             default: the LM's ``pack`` setting. Needs a model that passed the packing probe.
-    """
-    from .head import CPU_CHUNK_BYTES, DEFAULT_CHUNK_BYTES
+        keep_hidden: return, per job, what the head would read at each scored token
+            (``JobResult.hidden``: (n, H) hidden states, or (n, V) logits on the plain path)
+            *instead of* running the head (``logprobs`` 0 placeholders, no extras; a prefix's
+            own scores are still computed): for callers that run one head of their own over
+            rows from several calls (divergence, temperature search), so no head runs twice.
 
+    The steps: check the inputs, flatten every job's ids into one array, sort the jobs by
+    (prefix, -length), then per batch: lay it out (numpy), run the forward and the head
+    (results stay on the device), and at the end copy the results to the host once.
+    """
     extras = extras if extras is not None else Extras()
-    if padding_side not in ("right", "left"):
-        raise SurprisalError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
+    _check_inputs(lm, jobs, prefixes, padding_side)
+    budget, use_plain, use_pack, chunk = _options(lm, batch_tokens, plain, pack, chunk_bytes)
+    stats = stats if stats is not None else RunStats()
+    stats.batch_tokens = budget
+    plens = [len(p) for p in prefixes]
+    pad = lm.boundary_id if lm.boundary_id is not None else 0  # masked out, any id will do
+    flat = _Flat.of(jobs)
+
+    # Group by prefix (None first), longest first inside a group: little padding, and each
+    # prefix's cache is alive for exactly one contiguous run of batches.
+    live = [i for i in range(len(jobs)) if flat.lengths[i] > 0]
+    live.sort(key=lambda i: (-1 if jobs[i].prefix is None else jobs[i].prefix, -flat.lengths[i]))
+    scored_per_job = flat.lengths - flat.score_from
+    n_scored = int(scored_per_job[live].sum())
+    bar = _progress_bar(progress, n_scored, int(flat.lengths[live].sum()) // budget)
+
+    results = _Results()
+    cached = _Prefixes(lm, prefixes, use_plain, prefix_scores is not None, chunk, results, stats)
+    pos = 0
+    taken = bytearray(len(live))  # positions in live already scored (packing skips ahead)
+    try:
+        while pos < len(live):
+            if taken[pos]:
+                pos += 1
+                continue
+            sel, place = _next_batch(live, pos, jobs, budget, plens, use_pack, taken)
+            idx = np.asarray([live[q] for q in sel], dtype=np.int64)
+            pk = jobs[int(idx[0])].prefix
+            try:
+                prefix_state = cached.get(pk)
+                P = prefix_state.length if prefix_state is not None else 0
+                lay = _layout(flat, idx, place, P, pad, padding_side)
+                out, rows = _run_batch(
+                    lm, lay, prefix_state, extras, use_plain, chunk, place is not None, keep_hidden
+                )
+            except Exception as exc:
+                P = plens[pk] if pk is not None else 0
+                budget = _halve_on_oom(lm, exc, budget, int(flat.lengths[idx[0]]), len(idx), P)
+                stats.oom_retries += 1
+                continue
+            results.add(out, idx.tolist(), lay.counts.tolist(), flat.tail[idx].tolist(), rows)
+            scored = int(scored_per_job[idx].sum())
+            stats.forward_calls += 1
+            stats.tokens_fed += lay.ids.size
+            stats.tokens_scored += scored
+            if bar is not None:
+                bar.update(scored)
+            for q in sel:
+                taken[q] = 1
+    finally:
+        if bar is not None:
+            bar.close()
+    return _per_job(results.collect(), flat, prefix_scores)
+
+
+def _options(
+    lm: LM,
+    batch_tokens: int | None,
+    plain: bool | None,
+    pack: bool | None,
+    chunk_bytes: int | None,
+) -> tuple[int, bool, bool, int]:
+    """(budget, plain, pack, chunk bytes) for this call, defaults from the LM and device."""
     budget = int(batch_tokens or default_batch_tokens(lm))
     if budget < 1:
         raise SurprisalError(
@@ -380,94 +637,37 @@ def run_jobs(
     chunk = int(
         chunk_bytes or (CPU_CHUNK_BYTES if lm.device.type == "cpu" else DEFAULT_CHUNK_BYTES)
     )
-    stats = stats if stats is not None else RunStats()
-    stats.batch_tokens = budget
-    plens = [len(p) for p in prefixes]
-    for k in {j.prefix for j in jobs if j.prefix is not None}:
-        if not prefixes[k]:  # core maps a context with no tokens to "no prefix"
-            raise AssertionError(f"job on prefix {k}, which has no tokens")
-    for job in jobs:
-        if job.score_from == 0 and job.prefix is None and (job.ids or job.tail):
-            raise AssertionError("a job scoring its first token needs a prefix")
-        if job.prefix is not None and plens[job.prefix] + len(job.ids) > lm.max_length:
-            raise AssertionError(
-                "prefix + job longer than the context; windowing should prevent this"
-            )
+    return budget, use_plain, use_pack, chunk
 
-    results: list[JobResult | None] = [None] * len(jobs)
-    live = [i for i, j in enumerate(jobs) if len(j.ids) > 0]
-    for i, j in enumerate(jobs):
-        if not j.ids:
-            results[i] = JobResult({"logprobs": np.zeros(0, np.float32)})
-    # Group by prefix (None first), longest first inside a group: little padding, and each
-    # prefix's cache is alive for exactly one contiguous run of batches.
-    live.sort(key=lambda i: (-1 if jobs[i].prefix is None else jobs[i].prefix, -len(jobs[i].ids)))
-    n_scored = sum(len(jobs[i].ids) - jobs[i].score_from for i in live)
 
-    bar = None
-    n_batches_est = max(1, sum(len(jobs[i].ids) for i in live) // budget)
-    if progress or (progress is None and n_batches_est > 8):
-        from tqdm.auto import tqdm
+def _halve_on_oom(lm: LM, exc: Exception, budget: int, length: int, n_jobs: int, P: int) -> int:
+    """The halved budget after an accelerator out-of-memory error; any other error, or an
+    out-of-memory error on a single window, is raised."""
+    if not is_oom(exc):
+        raise exc
+    if lm.device.type == "cuda":
+        torch.cuda.empty_cache()
+    gc.collect()
+    if n_jobs == 1:
+        raise SurprisalError(
+            f"out of memory on a single window of {length} tokens (prefix {P}); use a smaller "
+            "max_length, a lower precision (dtype='bfloat16') or a device with more memory"
+        ) from exc
+    return max(1, budget // 2)
 
-        bar = tqdm(total=n_scored, unit="tok", desc="surprisal", leave=False)
 
-    current: tuple[int | None, _Prefix | None] = (None, None)
-    pos = 0
-    taken = bytearray(len(live))  # positions in live already scored (packing skips ahead)
-    try:
-        while pos < len(live):
-            if taken[pos]:
-                pos += 1
-                continue
-            sel, place = _next_batch(live, pos, jobs, budget, plens, use_pack, taken)
-            batch_idx = [live[q] for q in sel]
-            batch = [jobs[i] for i in batch_idx]
-            pk = batch[0].prefix
-            try:
-                prefix_state = None
-                if pk is not None:
-                    if current[0] != pk or current[1] is None:
-                        current = (None, None)
-                        want_own = prefix_scores is not None
-                        current = (pk, _run_prefix(lm, prefixes[pk], use_plain, want_own, chunk))
-                        if prefix_scores is not None and current[1] is not None:
-                            own = current[1].own
-                            if own is not None:
-                                prefix_scores[pk] = own
-                        stats.prefix_tokens += plens[pk]
-                        stats.tokens_fed += plens[pk]
-                        stats.forward_calls += 1
-                    prefix_state = current[1]
-                out, fed = _run_batch(
-                    lm, batch, prefix_state, extras, use_plain, padding_side, chunk, place
-                )
-            except Exception as exc:
-                if not is_oom(exc):
-                    raise
-                if lm.device.type == "cuda":
-                    torch.cuda.empty_cache()
-                gc.collect()
-                if len(batch) == 1:
-                    raise SurprisalError(
-                        f"out of memory on a single window of {len(batch[0].ids)} tokens "
-                        f"(prefix {plens[pk] if pk is not None else 0}); use a smaller max_length, "
-                        "a lower precision (dtype='bfloat16') or a device with more memory"
-                    ) from exc
-                budget = max(1, budget // 2)
-                stats.oom_retries += 1
-                continue
-            for i, r in zip(batch_idx, out, strict=True):
-                results[i] = r
-            stats.forward_calls += 1
-            stats.tokens_fed += fed
-            scored = sum(len(j.ids) - j.score_from for j in batch)
-            stats.tokens_scored += scored
-            if bar is not None:
-                bar.update(scored)
-            for q in sel:
-                taken[q] = 1
-    finally:
-        if bar is not None:
-            bar.close()
-    assert all(r is not None for r in results)
-    return results  # type: ignore[return-value]
+def _per_job(
+    by_key: dict[object, JobResult],
+    flat: _Flat,
+    prefix_scores: dict[int, JobResult] | None,
+) -> list[JobResult]:
+    """The collected results in the order of the jobs (an empty job gets empty arrays), and
+    each prefix's own scores into ``prefix_scores``."""
+    if prefix_scores is not None:
+        for key, r in by_key.items():
+            if isinstance(key, tuple):
+                prefix_scores[key[1]] = r
+    empty = JobResult({"logprobs": np.zeros(0, np.float32)})
+    return [
+        by_key.get(i, empty) if flat.lengths[i] > 0 else empty for i in range(len(flat.lengths))
+    ]

@@ -10,6 +10,7 @@ path, with a warning, when they disagree.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import warnings
 import weakref
@@ -204,6 +205,9 @@ class LM:
         mod, w, ptr = self._head_source
         if lin is not mod or weight is not w or _data_ptr(weight) != ptr:
             self._head = self._resolve_head()
+        t = getattr(self, "temperature", None)  # set on a copy by core.tempered()
+        if t is not None and self._head.temperature != t:
+            self._head = dataclasses.replace(self._head, temperature=t)
         return self._head
 
     def _resolve_head(self) -> HeadSpec:

@@ -4,10 +4,16 @@ Units: stored log-probabilities are natural logs (nats), float32. Surprisal is
 ``-logprob``; ``unit="bits"`` divides by ln 2 when a number is presented. A token that
 could not be scored (no document-boundary token before a text's first token) is NaN and is
 left out of sums and means, which count it in ``n_unscored``.
+
+Per-token views (``surprisal``, ``probs``, ``token_score``) are float32 like the stored
+log-probabilities; sums and means over tokens (``total``, ``mean``) are float64. The plain
+data views (``to_records``, ``to_dict``, ``to_json``) are the records that
+``surprisal score`` writes (:func:`surprisal.corpus.record`).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -22,7 +28,9 @@ from .words import Correction, Words, WordScore, WordsList, words_of, words_of_a
 __all__ = ["Scores", "TextScore", "Unit", "WordScore", "convert"]
 
 Unit = Literal["nats", "bits"]
+Kind = Literal["surprisal", "logprob", "prob"]
 LN2 = math.log(2.0)
+NOTEBOOK_ROWS = 20  # texts drawn by _repr_html_: a notebook cell stays readable
 
 
 def convert(x: Any, unit: str) -> Any:
@@ -75,8 +83,73 @@ class TextScore:
         return int(np.isnan(self.logprobs).sum())
 
     def surprisal(self, unit: Unit = "nats") -> np.ndarray:
-        """Per-token surprisal, ``-logprob``, in ``unit``."""
-        return convert(-self.logprobs.astype(np.float64), unit)  # type: ignore[no-any-return]
+        """(n,) float32 per-token surprisal, ``-logprob``, in ``unit`` (NaN where unscored)."""
+        return np.asarray(convert(-self.logprobs.astype(np.float64), unit), dtype=np.float32)
+
+    def probs(self) -> np.ndarray:
+        """(n,) float32 probability of each token given everything before it,
+        ``exp(logprob)`` (NaN where unscored)."""
+        return np.exp(self.logprobs.astype(np.float64)).astype(np.float32)
+
+    def token_score(self, unit: Unit = "nats", kind: Kind = "surprisal") -> list[tuple[str, float]]:
+        """``(piece, value)`` per token, like minicons' ``token_score``: the text piece of
+        each token with its surprisal (default), log-probability (both in ``unit``) or
+        probability (``kind="prob"``, unitless). NaN where unscored.
+
+        >>> from surprisal.testing import tiny_lm
+        >>> import surprisal
+        >>> ts = surprisal.score("The cat", model=tiny_lm("gpt2"))[0]
+        >>> [p for p, _ in ts.token_score()]
+        ['The', ' c', 'at']
+        """
+        if kind == "surprisal":
+            v = self.surprisal(unit)
+        elif kind == "logprob":
+            v = np.asarray(convert(self.logprobs.astype(np.float64), unit), dtype=np.float32)
+        elif kind == "prob":
+            v = self.probs()
+        else:
+            raise SurprisalError(f"kind must be 'surprisal', 'logprob' or 'prob', got {kind!r}")
+        return list(zip(self.pieces, v.tolist(), strict=True))
+
+    def __repr__(self) -> str:
+        unscored = f", {self.n_unscored} unscored" if self.n_unscored else ""
+        return (
+            f"TextScore({_short(self.text)!r}, {len(self)} tokens{unscored}, "
+            f"total {self.total():.3f} nats, mean {self.mean():.3f} nats/token)"
+        )
+
+    def _repr_html_(self) -> str:
+        from .viz import heatmap, notebook_html
+
+        return notebook_html(heatmap([_heat_row(self, 0)], value_label="surprisal"))
+
+    def to_dict(
+        self,
+        unit: Unit = "nats",
+        *,
+        words: bool = False,
+        correction: Literal["pimentel-meister"] | None = None,
+    ) -> dict[str, Any]:
+        """The text's record, as ``surprisal score`` writes it (:func:`surprisal.corpus.record`):
+        text, pieces, spans, per-token surprisal in ``unit`` (None where unscored), totals,
+        the extras computed, and with ``words`` the word-level surprisal."""
+        from .corpus import record
+
+        return record(
+            "0",
+            0,
+            self,
+            unit,
+            words or correction is not None,
+            _extras(self),
+            None,
+            correction=correction,
+        )
+
+    def to_json(self, unit: Unit = "nats", **kw: Any) -> str:
+        """:meth:`to_dict` as a JSON string (keywords as there)."""
+        return json.dumps(self.to_dict(unit, **kw), ensure_ascii=False)
 
     def total(self, unit: Unit = "nats") -> float:
         """Summed surprisal of the scored tokens: ``-log p(text | boundary, context)``."""
@@ -218,6 +291,87 @@ class Scores(Sequence[TextScore]):
         :meth:`TextScore.words` and :mod:`surprisal.words`."""
         return words_of_all(self.items, correction, words=words, model=model)
 
+    def probs(self) -> list[np.ndarray]:
+        """Per-token probabilities of every text (a list of (n_i,) float32 arrays)."""
+        return [t.probs() for t in self.items]
+
+    def token_score(
+        self, unit: Unit = "nats", kind: Kind = "surprisal"
+    ) -> list[list[tuple[str, float]]]:
+        """``(piece, value)`` pairs per text; see :meth:`TextScore.token_score`."""
+        return [t.token_score(unit, kind) for t in self.items]
+
+    def __repr__(self) -> str:
+        n_tok = sum(len(t) for t in self.items)
+        n_un = sum(t.n_unscored for t in self.items)
+        total = float(self.total().sum()) if self.items else 0.0
+        mean = total / (n_tok - n_un) if n_tok - n_un else float("nan")
+        unscored = f" ({n_un} unscored)" if n_un else ""
+        ctx = "" if self.contexts is None else ", with contexts"
+        return (
+            f"Scores({len(self)} texts, {n_tok} tokens{unscored}, total {total:.3f} nats, "
+            f"mean {mean:.3f} nats/token, model={self.model!r}, "
+            f"bos_policy={self.bos_policy!r}{ctx})"
+        )
+
+    def _repr_html_(self) -> str:
+        from .viz import heatmap, notebook_html
+
+        rows = [_heat_row(t, i) for i, t in enumerate(self.items[:NOTEBOOK_ROWS])]
+        head = f"<p>{_html_escape(repr(self))}</p>"
+        body = heatmap(rows, value_label="surprisal", unit="nats")
+        if len(self) > NOTEBOOK_ROWS:
+            body += (
+                f'<p class="note">Showing the first {NOTEBOOK_ROWS} of {len(self)} texts; '
+                "s[a:b] shows others.</p>"
+            )
+        return notebook_html(head + body)
+
+    def to_records(
+        self,
+        unit: Unit = "nats",
+        *,
+        words: bool = False,
+        correction: Literal["pimentel-meister"] | None = None,
+    ) -> list[dict[str, Any]]:
+        """One record per text, as ``surprisal score`` writes them in JSONL
+        (:func:`surprisal.corpus.record`; ids are the positions as strings).
+
+        >>> from surprisal.testing import tiny_lm
+        >>> import surprisal
+        >>> r = surprisal.score(["a b", "c"], model=tiny_lm("gpt2")).to_records()
+        >>> [x["id"] for x in r], sorted(r[0])[:4]
+        (['0', '1'], ['id', 'index', 'mean', 'n_tokens'])
+        """
+        from .corpus import record
+
+        w = words or correction is not None
+        return [
+            record(str(i), i, t, unit, w, _extras(t), None, correction=correction)
+            for i, t in enumerate(self.items)
+        ]
+
+    def to_dict(self, unit: Unit = "nats", **kw: Any) -> dict[str, Any]:
+        """The run settings and :meth:`to_records` (keywords as there) in one dict."""
+        return {
+            "model": self.model,
+            "bos_policy": self.bos_policy,
+            "max_length": self.max_length,
+            "stride": self.stride,
+            "unit": unit,
+            "contexts": None if self.contexts is None else list(self.contexts),
+            "records": self.to_records(unit, **kw),
+        }
+
+    def to_json(self, path: str | Any | None = None, unit: Unit = "nats", **kw: Any) -> str:
+        """:meth:`to_dict` as a JSON string; also written to ``path`` (UTF-8) when given."""
+        doc = json.dumps(self.to_dict(unit, **kw), ensure_ascii=False)
+        if path is not None:
+            from pathlib import Path
+
+            Path(path).write_text(doc, encoding="utf-8")
+        return doc
+
     def to_pandas(self, unit: Unit = "nats") -> Any:
         """Long format: one row per token (text_index, token_index, token_id, token, start,
         end, piece, logprob (nats), surprisal (``unit``), and extras when computed)."""
@@ -261,3 +415,29 @@ class Scores(Sequence[TextScore]):
             df[k] = v
         df.attrs.update(model=self.model, bos_policy=self.bos_policy, unit=unit)
         return df
+
+
+def _short(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[: n - 1] + "\u2026"
+
+
+def _extras(ts: TextScore) -> list[str]:
+    """The extras computed for ``ts`` (the ``extras=`` names)."""
+    return list(
+        dict.fromkeys(f.extra for f in FIELDS if f.extra and getattr(ts, f.name) is not None)
+    )
+
+
+def _heat_row(ts: TextScore, i: int, label: str | None = None) -> dict[str, Any]:
+    return {
+        "label": label if label is not None else f"{i}: {_short(ts.text, 60)}",
+        "pieces": ts.pieces,
+        "values": ts.surprisal().tolist(),
+        "extra": {"total": f"{ts.total():.3f} nats", "tokens": str(len(ts))},
+    }
+
+
+def _html_escape(s: str) -> str:
+    import html
+
+    return html.escape(s)

@@ -263,3 +263,51 @@ def train_tiny(
     model.eval()
     lm._bow_mask = None
     return lm
+
+
+def train_batches(
+    lm: LM,
+    batches: list[list[str]],
+    *,
+    lr: float = 3e-3,
+    seed: int = 0,
+) -> LM:
+    """Train ``lm.model`` in place, one AdamW step per batch, on batches the caller fixes.
+
+    :func:`train_tiny` draws its batches at random; here the schedule is the caller's, so
+    two models can see exactly the same batches in the same order, one of them with extra
+    steps in between (the grammar-explanation experiment's arms). Each text is a document:
+    boundary token + text + EOS, cut to ``lm.max_length``; loss is the mean over a
+    batch's real tokens.
+
+    >>> from surprisal.testing import tiny_lm, train_batches
+    >>> lm = train_batches(tiny_lm("gpt2"), [["ab\\n", "abab\\n"]] * 3, seed=0)
+    >>> lm.model.training
+    False
+    """
+    from torch.nn.utils.rnn import pad_sequence
+
+    tok = lm.tokenizer
+    bos = [lm.boundary_id] if lm.boundary_id is not None else []
+    eos = [tok.eos_token_id] if tok.eos_token_id is not None else []
+    torch.manual_seed(seed)
+    model = lm.model
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    for texts in batches:
+        docs = [bos + tok(t, add_special_tokens=False)["input_ids"] + eos for t in texts]
+        rows = [torch.tensor(d[: lm.max_length], dtype=torch.long) for d in docs]
+        ids = pad_sequence(rows, batch_first=True, padding_value=0)  # (B, T)
+        mask = pad_sequence([torch.ones_like(r) for r in rows], batch_first=True)  # (B, T)
+        labels = ids.masked_fill(mask == 0, -100)  # padding is never a target
+        loss = model(
+            input_ids=ids.to(lm.device),
+            attention_mask=mask.to(lm.device),
+            labels=labels.to(lm.device),
+        ).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    lm._bow_mask = None
+    return lm

@@ -1,9 +1,20 @@
-"""Self-contained HTML token heatmaps (inline CSS only: no JavaScript, no network).
+"""Self-contained HTML reports: one page template, token heatmaps, inline SVG plots.
 
-Each row is a text split into pieces (tokens or characters) with one value per piece,
-e.g. per-token surprisal in nats. Every piece becomes one ``<span>`` whose background
-encodes the value and whose ``title`` tooltip reads ``"piece | value unit"``. The output
-is a single HTML5 string that can be opened offline or attached to a report.
+Every HTML report of the package is built by :func:`page` from titled sections, so all
+reports share one stylesheet, one font and one header that states the page's unit. A page
+is a single HTML5 string with inline CSS and inline SVG: no JavaScript, no network, no
+external files; it opens offline and can be attached to a report. Plots come from
+:mod:`surprisal.plots`.
+
+Pages are built with f-strings and :func:`html.escape` rather than a template engine: the
+markup is a few dozen lines, every user string passes through the one escape call, and a
+bare install needs no extra dependency to write a report.
+
+Token heatmaps (:func:`heatmap`, :func:`token_heatmap_html`): each row is a text split into
+pieces (tokens or characters) with one value per piece, e.g. per-token surprisal in nats.
+Every piece becomes one ``<span>`` whose background encodes the value and whose ``title``
+tooltip reads ``"piece | value unit"``. The only ``<span>`` elements in a heatmap page are
+the token pieces.
 
 Colour scales (both colour-blind friendly and normalised over *all* rows by the 99th
 percentile of ``|value|``, so one outlier does not wash everything out):
@@ -14,7 +25,6 @@ percentile of ``|value|``, so one outlier does not wash everything out):
   reduction (blue = the explanation helped).
 
 ``NaN`` (or ``None``) values are drawn grey and shown as ``n/a`` in the tooltip.
-The only ``<span>`` elements in the document are the token pieces.
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["token_heatmap_html", "write_html"]
+__all__ = ["heatmap", "notebook_html", "page", "token_heatmap_html", "write_html"]
 
 _WHITE = (255, 255, 255)
 _SEQ_HIGH = (178, 24, 43)  # ColorBrewer RdBu dark red
@@ -35,21 +45,92 @@ _DIV_POS = (33, 102, 172)  # ColorBrewer RdBu/PuOr-compatible blue
 _DIV_NEG = (230, 97, 1)  # ColorBrewer PuOr orange
 _NAN_COLOUR = "#d9d9d9"
 
+# Every selector is under .surprisal, so the same rules can sit in a notebook cell
+# (see notebook_html) without restyling the notebook around it.
 _CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5em;color:#222}
-h1{font-size:1.3em;margin:0 0 .6em 0}
-.legend{margin:0 0 1.2em 0;font-size:.9em}
-.bar{display:inline-block;width:18em;height:1em;border:1px solid #999;vertical-align:middle}
-.ticks{display:flex;justify-content:space-between;width:18em;font-size:.8em;color:#555}
-.nan{display:inline-block;width:1.4em;height:1em;border:1px solid #999;vertical-align:middle}
-.row{margin:0 0 1.2em 0;border-top:1px solid #ddd;padding-top:.5em}
-.hdr{font-size:.85em;color:#444;margin-bottom:.3em}
-.hdr b{color:#000;font-size:1.05em;margin-right:.8em}
-.kv{display:inline-block;margin-right:1em}
-.txt{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.95em;
+.surprisal{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
+color:#222;line-height:1.4}
+.surprisal h1{font-size:1.35em;margin:0 0 .2em 0}
+.surprisal h2{font-size:1.1em;margin:1.4em 0 .5em 0;border-bottom:1px solid #ddd;
+padding-bottom:.2em}
+.surprisal .unit{color:#555;font-size:.9em;margin:0 0 1em 0}
+.surprisal .note{color:#555;font-size:.85em}
+.surprisal pre.text{white-space:pre-wrap;word-break:break-word;background:#f6f6f6;
+padding:.5em .7em;margin:.2em 0 .8em 0;font-size:.9em}
+.surprisal table.nums{border-collapse:collapse;font-size:.9em;margin:.3em 0}
+.surprisal table.nums td,.surprisal table.nums th{border:1px solid #ccc;padding:.25em .6em;
+text-align:right}
+.surprisal table.nums td:first-child,.surprisal table.nums th:first-child{text-align:left}
+.surprisal .legend{margin:0 0 1em 0;font-size:.9em}
+.surprisal .row{margin:0 0 1.1em 0;border-top:1px solid #ddd;padding-top:.5em}
+.surprisal .hdr{font-size:.85em;color:#444;margin-bottom:.3em}
+.surprisal .hdr b{color:#000;font-size:1.05em;margin-right:.8em}
+.surprisal .kv{display:inline-block;margin-right:1em}
+.surprisal .txt{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.95em;
 white-space:pre-wrap;word-break:break-word;line-height:1.7}
-.txt span{border-radius:2px;box-shadow:inset 0 0 0 1px rgba(0,0,0,.06)}
+.surprisal .txt span{border-radius:2px;box-shadow:inset 0 0 0 1px rgba(0,0,0,.06)}
+.surprisal .plots{display:flex;flex-wrap:wrap;gap:1.2em;align-items:flex-start}
+.surprisal svg text{font-family:inherit}
 """.strip()
+
+
+def _esc(s: Any) -> str:
+    return html.escape(str(s), quote=True)
+
+
+def page(
+    title: str,
+    sections: Sequence[tuple[str, str]],
+    unit: str = "nats",
+    *,
+    subtitle: str = "",
+) -> str:
+    """The one HTML page template every report uses.
+
+    >>> doc = page("Demo <1>", [("Numbers", "<p>42</p>")], unit="bits")
+    >>> doc.startswith("<!doctype html>"), "Demo &lt;1&gt;" in doc, "in bits" in doc
+    (True, True, True)
+
+    Args:
+        title: the page title and heading (escaped).
+        sections: ``(heading, body)`` pairs; the heading is escaped (``""`` for none), the
+            body is HTML the caller built (escape user text in it, e.g. with
+            :func:`html.escape`).
+        unit: the one unit of every value on the page, ``"nats"`` or ``"bits"`` (``""``
+            for a page without surprisal values); stated under the title.
+        subtitle: a line under the title (escaped), e.g. the model.
+
+    Returns:
+        The complete HTML5 document (UTF-8, inline CSS and SVG, no scripts).
+    """
+    head = [
+        "<!doctype html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_esc(title)}</title>",
+        f"<style>body{{margin:1.5em;max-width:70em}}\n{_CSS}</style>",
+        "</head>",
+        "<body>",
+        '<main class="surprisal">',
+        f"<h1>{_esc(title)}</h1>",
+    ]
+    line = " · ".join(x for x in (_esc(subtitle), f"all values in {unit}" if unit else "") if x)
+    if line:
+        head.append(f'<div class="unit">{line}</div>')
+    for heading, body in sections:
+        if heading:
+            head.append(f"<h2>{_esc(heading)}</h2>")
+        head.append(body)
+    head += ["</main>", "</body>", "</html>"]
+    return "\n".join(head) + "\n"
+
+
+def notebook_html(body: str) -> str:
+    """An HTML fragment for a notebook cell (``_repr_html_``): ``body`` inside a
+    ``.surprisal`` block with the page stylesheet, whose rules apply only inside it."""
+    return f'<div class="surprisal"><style>{_CSS}</style>{body}</div>'
 
 
 def _get(row: Any, name: str, default: Any = None) -> Any:
@@ -109,24 +190,99 @@ def _robust_scale(all_values: list[float]) -> float:
 
 
 def _legend(scale: float, value_label: str, unit: str, diverging: bool) -> str:
-    unit_txt = f" ({html.escape(unit)})" if unit else ""
+    """The colour bar as SVG, with its tick labels *below* the bar, anchored at the bar's
+    ends (start / end) and centre (middle), so labels never overlap the bar or each other."""
     s = _fmt_value(scale)
+    u = f" {unit}" if unit else ""
+    w, bar_h, x0 = 300, 14, 8  # the bar: 300 px wide; labels at most ~12 characters each
     if diverging:
-        grad = f"linear-gradient(to right,{_hex(_DIV_NEG)},#ffffff,{_hex(_DIV_POS)})"
-        ticks = f"<div>&le; &minus;{s} (orange)</div><div>0</div><div>&ge; +{s} (blue)</div>"
+        stops = [(0, _hex(_DIV_NEG)), (50, "#ffffff"), (100, _hex(_DIV_POS))]
+        ticks = [
+            (0, "start", f"\u2264 \u2212{s}"),
+            (50, "middle", "0"),
+            (100, "end", f"\u2265 +{s}"),
+        ]
+        caption = "orange: below 0 \u00b7 blue: above 0"
     else:
-        grad = f"linear-gradient(to right,#ffffff,{_hex(_SEQ_HIGH)})"
-        ticks = f"<div>&le; 0</div><div>&ge; {s}</div>"
+        stops = [(0, "#ffffff"), (100, _hex(_SEQ_HIGH))]
+        ticks = [(0, "start", "\u2264 0"), (100, "end", f"\u2265 {s}")]
+        caption = ""
+    grad = "".join(f'<stop offset="{o}%" stop-color="{c}"/>' for o, c in stops)
+    marks = "".join(
+        f'<line x1="{x0 + w * p / 100:.1f}" y1="{bar_h + 2}" x2="{x0 + w * p / 100:.1f}" '
+        f'y2="{bar_h + 6}" stroke="#555"/>'
+        f'<text x="{x0 + w * p / 100:.1f}" y="{bar_h + 19}" text-anchor="{a}" '
+        f'font-size="12" fill="#333">{_esc(t)}</text>'
+        for p, a, t in ticks
+    )
+    nan_x = x0 + w + 24
+    svg = (
+        f'<svg width="{nan_x + 60}" height="{bar_h + 26}" role="img" '
+        f'aria-label="colour scale">'
+        f'<defs><linearGradient id="sgrad{int(diverging)}">{grad}</linearGradient></defs>'
+        f'<rect x="{x0}" y="1" width="{w}" height="{bar_h}" fill="url(#sgrad{int(diverging)})" '
+        f'stroke="#999"/>{marks}'
+        f'<rect x="{nan_x}" y="1" width="18" height="{bar_h}" fill="{_NAN_COLOUR}" stroke="#999"/>'
+        f'<text x="{nan_x + 24}" y="{bar_h - 1}" font-size="12" fill="#333">n/a</text></svg>'
+    )
     return (
         '<div class="legend">'
-        f"<div><b>{html.escape(value_label)}</b>{unit_txt}</div>"
-        f'<div class="bar" style="background:{grad}"></div> '
-        f'<div class="nan" style="background:{_NAN_COLOUR}"></div> n/a'
-        f'<div class="ticks">{ticks}</div>'
-        f"<div>Colour saturates at the 99th percentile of |value| over all rows: "
-        f"{s}{(' ' + html.escape(unit)) if unit else ''}.</div>"
+        f"<div><b>{_esc(value_label)}</b>{_esc(u and f' ({unit})')}</div>{svg}"
+        f'<div class="note">{_esc(caption + " · " if caption else "")}Colour saturates at the '
+        f"99th percentile of |value| over all rows: {_esc(s + u)}.</div>"
         "</div>"
     )
+
+
+def heatmap(
+    rows: Sequence[Any],
+    *,
+    value_label: str,
+    unit: str = "nats",
+    diverging: bool = False,
+    max_rows: int | None = None,
+) -> str:
+    """A token heatmap as an HTML fragment (legend + one block per row), for :func:`page`.
+
+    Arguments as in :func:`token_heatmap_html`; ``max_rows`` draws only the first rows and
+    says how many were left out (the colour scale is still set by the rows drawn).
+    """
+    parsed: list[tuple[str, list[str], list[float], Mapping[str, Any]]] = []
+    all_values: list[float] = []
+    n_rows = len(rows)
+    shown = rows if max_rows is None else rows[:max_rows]
+    for i, row in enumerate(shown):
+        label = str(_get(row, "label", f"row {i}"))
+        pieces = list(_get(row, "pieces", None) or [])
+        values = [_to_float(v) for v in (_get(row, "values", None) or [])]
+        if len(pieces) != len(values):
+            raise ValueError(f"row {i} ({label!r}): {len(pieces)} pieces but {len(values)} values")
+        for j, p in enumerate(pieces):
+            if not isinstance(p, str):
+                raise TypeError(f"row {i} ({label!r}): piece {j} is {type(p).__name__}, not str")
+        extra = _get(row, "extra", None) or {}
+        parsed.append((label, pieces, values, extra))
+        all_values.extend(values)
+
+    scale = _robust_scale(all_values)
+    unit_sfx = f" {unit}" if unit else ""
+    out: list[str] = [_legend(scale, value_label, unit, diverging)]
+    for label, pieces, values, extra in parsed:
+        kv = "".join(f'<div class="kv">{_esc(k)}: {_esc(v)}</div>' for k, v in extra.items())
+        out.append(f'<div class="row"><div class="hdr"><b>{_esc(label)}</b>{kv}</div>')
+        spans: list[str] = []
+        for piece, value in zip(pieces, values, strict=True):
+            bg, fg = _colour(value, scale, diverging)
+            val_txt = "n/a" if math.isnan(value) else f"{_fmt_value(value)}{unit_sfx}"
+            tip = html.escape(f"{_visible(piece)} | {val_txt}", quote=True)
+            spans.append(
+                f'<span style="background:{bg};color:{fg}" title="{tip}">'
+                f"{html.escape(piece, quote=False)}</span>"
+            )
+        out.append(f'<div class="txt">{"".join(spans)}</div></div>')
+    if len(parsed) < n_rows:
+        out.append(f'<p class="note">Showing the first {len(parsed)} of {n_rows} texts.</p>')
+    return "\n".join(out)
 
 
 def token_heatmap_html(
@@ -165,55 +321,8 @@ def token_heatmap_html(
         ValueError: If a row's ``pieces`` and ``values`` differ in length.
         TypeError: If a piece is not a ``str``.
     """
-    parsed: list[tuple[str, list[str], list[float], Mapping[str, Any]]] = []
-    all_values: list[float] = []
-    for i, row in enumerate(rows):
-        label = str(_get(row, "label", f"row {i}"))
-        pieces = list(_get(row, "pieces", None) or [])
-        values = [_to_float(v) for v in (_get(row, "values", None) or [])]
-        if len(pieces) != len(values):
-            raise ValueError(f"row {i} ({label!r}): {len(pieces)} pieces but {len(values)} values")
-        for j, p in enumerate(pieces):
-            if not isinstance(p, str):
-                raise TypeError(f"row {i} ({label!r}): piece {j} is {type(p).__name__}, not str")
-        extra = _get(row, "extra", None) or {}
-        parsed.append((label, pieces, values, extra))
-        all_values.extend(values)
-
-    scale = _robust_scale(all_values)
-    unit_sfx = f" {unit}" if unit else ""
-    out: list[str] = [
-        "<!doctype html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{html.escape(title)}</title>",
-        f"<style>{_CSS}</style>",
-        "</head>",
-        "<body>",
-        f"<h1>{html.escape(title)}</h1>",
-        _legend(scale, value_label, unit, diverging),
-    ]
-    for label, pieces, values, extra in parsed:
-        kv = "".join(
-            f'<div class="kv">{html.escape(str(k))}: {html.escape(str(v))}</div>'
-            for k, v in extra.items()
-        )
-        out.append(f'<div class="row"><div class="hdr"><b>{html.escape(label)}</b>{kv}</div>')
-        spans: list[str] = []
-        for piece, value in zip(pieces, values, strict=True):
-            bg, fg = _colour(value, scale, diverging)
-            val_txt = "n/a" if math.isnan(value) else f"{_fmt_value(value)}{unit_sfx}"
-            tip = html.escape(f"{_visible(piece)} | {val_txt}", quote=True)
-            spans.append(
-                f'<span style="background:{bg};color:{fg}" title="{tip}">'
-                f"{html.escape(piece, quote=False)}</span>"
-            )
-        out.append(f'<div class="txt">{"".join(spans)}</div></div>')
-    out.append("</body>")
-    out.append("</html>")
-    return "\n".join(out) + "\n"
+    body = heatmap(rows, value_label=value_label, unit=unit, diverging=diverging)
+    return page(title, [("", body)], unit)
 
 
 def write_html(html: str, path: str | Path) -> Path:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .. import stats as _stats
-from .._compat import expand_cache
+from .._compat import cache_kwarg, expand_cache, output_cache
 from ..errors import SurprisalError
 from ..lm import LM, resolve_model
 from ..tokenize import encode
@@ -171,7 +171,7 @@ def _sample(
     dev = lm.device
     x = torch.tensor([prefix_ids], dtype=torch.long, device=dev)  # (1, P)
     out = lm.model(input_ids=x, use_cache=True)
-    cache0, last0 = out.past_key_values, out.logits[0, -1].float()  # (V,)
+    cache0, last0 = output_cache(out), out.logits[0, -1].float()  # (V,)
     P = len(prefix_ids)
     eos = tok.eos_token_id
     texts: list[str] = []
@@ -204,10 +204,10 @@ def _sample(
                 input_ids=nxt[:, None].to(dev),
                 attention_mask=mask,
                 position_ids=pos,
-                past_key_values=cache,
+                **{cache_kwarg(lm.model): cache},
                 use_cache=True,
             )
-            cache = o.past_key_values
+            cache = output_cache(o)
             logits = o.logits[:, -1].float()
         for i in range(B):
             s = tok.decode(gen[i])

@@ -1,0 +1,246 @@
+"""Shared-prefix attention: many rows attend to one copy of a prefix's keys and values.
+
+Dimension letters: B rows, T row length (the targets), P prefix length, Hq query heads,
+Hkv key/value heads (``G = Hq // Hkv`` queries per key head), d head size.
+
+A KV-cache loop expands the prefix's cache over the B rows of a batch; every layer then
+concatenates the rows' new keys onto it, which makes ``B * P`` keys and values per layer
+(copies, and an attention mask of ``B * T * (P + T)``). Here, as in Hydragen (Juravsky et
+al., 2024), attention is split in two exact parts merged by their log-sum-exps:
+
+* prefix part: the queries of **all** rows against the one ``(Hkv, P, d)`` copy of the
+  prefix's keys, as one batched matmul ``(Hkv, B*G*T, d) @ (Hkv, d, P)``, no expansion;
+* suffix part: each row's queries against its own T keys, causal, ``(B, Hq, T, T)``;
+* ``out = (e^{lse_p} o_p + e^{lse_s} o_s) / (e^{lse_p} + e^{lse_s})``.
+
+The model runs with ``use_cache=False`` and position ids ``P, P+1, ...`` for the rows, and
+with its attention implementation switched, for that forward only, to
+:data:`ATTENTION_NAME`, registered with transformers' ``AttentionInterface``. Logit
+softcapping (Gemma-2), the scale each model passes, grouped-query heads and sliding-window
+layers (whose cache keeps only the last ``window - 1`` prefix keys) are handled; every
+model is checked once against the expanded-cache path (:func:`shared_prefix_ok`) and uses
+that path when the check fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+__all__ = ["ATTENTION_NAME", "shared_prefix", "shared_prefix_ok"]
+
+ATTENTION_NAME = "surprisal_shared_prefix"
+# The prefix part's float32 scores are made a block of query rows at a time, at most this
+# many elements: 2**23 float32 = 32 MiB whatever B, T and P are.
+SCORE_ELEMENTS = 2**23
+_ATTR = "_surprisal_shared_prefix_ok"  # the probe's verdict, cached on the LM object
+
+
+@dataclass(frozen=True)
+class _Shared:
+    keys: list[torch.Tensor]  # per layer (1, Hkv, Lc, d): the prefix's last Lc keys
+    values: list[torch.Tensor]  # per layer (1, Hkv, Lc, d)
+    length: int  # P, the prefix's length; its keys sit at positions P - Lc .. P - 1
+    qpos: torch.Tensor  # (B, T) position ids of the rows' tokens
+    valid: torch.Tensor  # (B, T) bool, real tokens (not padding)
+
+
+_STATE: contextvars.ContextVar[_Shared | None] = contextvars.ContextVar(
+    "surprisal_shared_prefix", default=None
+)
+
+
+def _cache_layers(cache: Any) -> tuple[list[torch.Tensor], list[torch.Tensor]] | None:
+    """Per-layer (keys, values) of a batch-1 cache, or None for a layout we do not know."""
+    if isinstance(cache, tuple):  # legacy tuple-of-tuples (transformers 4.x)
+        return [layer[0] for layer in cache], [layer[1] for layer in cache]
+    layers = getattr(cache, "layers", None)
+    if layers is None or not all(
+        isinstance(getattr(x, "keys", None), torch.Tensor) for x in layers
+    ):
+        return None
+    return [x.keys for x in layers], [x.values for x in layers]
+
+
+def _softcap(s: torch.Tensor, softcap: float | None) -> torch.Tensor:
+    return s if softcap is None else torch.tanh(s / softcap) * softcap
+
+
+def _prefix_part(
+    q: torch.Tensor,  # (B, Hq, T, d)
+    k: torch.Tensor,  # (1, Hkv, Lc, d)
+    v: torch.Tensor,  # (1, Hkv, Lc, d)
+    scaling: float,
+    softcap: float | None,
+    visible: torch.Tensor | None,  # (B, T, Lc) bool, or None when every key is visible
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Attention of every query to the prefix: (B, Hq, T, d) output and (B, Hq, T) float32 lse."""
+    B, Hq, T, d = q.shape
+    Hkv, Lc = k.shape[1], k.shape[2]
+    G = Hq // Hkv
+    qg = q.reshape(B, Hkv, G, T, d).permute(1, 0, 2, 3, 4).reshape(Hkv, B * G * T, d)
+    kt = k[0].transpose(1, 2)  # (Hkv, d, Lc), a view: the prefix's keys are never copied
+    out = torch.empty_like(qg)  # (Hkv, B*G*T, d)
+    lse = torch.empty(Hkv, B * G * T, dtype=torch.float32, device=q.device)
+    if visible is not None:  # (B, T, Lc) -> the (B, G, T) row order of qg
+        vis = visible[:, None].expand(B, G, T, Lc).reshape(B * G * T, Lc)
+    rows = max(1, SCORE_ELEMENTS // max(1, Hkv * Lc))
+    for r0 in range(0, B * G * T, rows):
+        s = _softcap(torch.bmm(qg[:, r0 : r0 + rows], kt).float() * scaling, softcap)
+        if visible is not None:
+            s = s.masked_fill(~vis[None, r0 : r0 + rows], -math.inf)
+        m = torch.logsumexp(s, dim=-1)  # (Hkv, rows)
+        # A query that sees no prefix key (sliding window) gets weight 0 in the merge.
+        m_safe = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+        p = torch.exp(s - m_safe[..., None]).to(v.dtype)
+        out[:, r0 : r0 + rows] = torch.bmm(p, v[0])
+        lse[:, r0 : r0 + rows] = m
+    out = out.reshape(Hkv, B, G, T, d).permute(1, 0, 2, 3, 4).reshape(B, Hq, T, d)
+    return out, lse.reshape(Hkv, B, G, T).permute(1, 0, 2, 3).reshape(B, Hq, T)
+
+
+def _suffix_part(
+    q: torch.Tensor,  # (B, Hq, T, d)
+    k: torch.Tensor,  # (B, Hkv, T, d)
+    v: torch.Tensor,  # (B, Hkv, T, d)
+    scaling: float,
+    softcap: float | None,
+    visible: torch.Tensor,  # (B, T, T) bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Causal attention of each row to its own tokens: (B, Hq, T, d) and (B, Hq, T) lse."""
+    B, Hq, T, d = q.shape
+    G = Hq // k.shape[1]
+    qg = q.reshape(B, k.shape[1], G * T, d)  # heads of one key head side by side
+    s = _softcap(torch.matmul(qg, k.transpose(2, 3)).float() * scaling, softcap)
+    s = s.reshape(B, Hq, T, T).masked_fill(~visible[:, None], -math.inf)
+    lse = torch.logsumexp(s, dim=-1)  # (B, Hq, T); finite: a query always sees itself
+    p = torch.exp(s - lse[..., None]).to(v.dtype).reshape(B, k.shape[1], G * T, T)
+    return torch.matmul(p, v).reshape(B, Hq, T, d), lse
+
+
+def shared_prefix_attention(
+    module: torch.nn.Module,
+    query: torch.Tensor,  # (B, Hq, T, d)
+    key: torch.Tensor,  # (B, Hkv, T, d), the rows' own keys only (no cache)
+    value: torch.Tensor,  # (B, Hkv, T, d)
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    softcap: float | None = None,
+    sliding_window: int | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """An ``AttentionInterface`` function: the rows' queries against the shared prefix of
+    the current :func:`shared_prefix` context plus their own causal past. Returns the
+    (B, T, Hq, d) output, as every transformers attention function does."""
+    st = _STATE.get()
+    if st is None:
+        raise RuntimeError(f"{ATTENTION_NAME} attention runs only inside surprisal.prefix")
+    if dropout:
+        raise RuntimeError(f"{ATTENTION_NAME} is for inference (dropout must be 0)")
+    scale = float(scaling) if scaling is not None else query.shape[-1] ** -0.5
+    layer = int(getattr(module, "layer_idx", None) or 0)
+    kp, vp = st.keys[layer], st.values[layer]  # (1, Hkv, Lc, d)
+    Lc = kp.shape[2]
+    qpos, valid = st.qpos.to(query.device), st.valid.to(query.device)  # (B, T) each
+    # Suffix: a key is seen when it is a real token at or before the query (by position),
+    # inside the window; the query always sees itself (a padding row stays finite).
+    kpos = qpos[:, None, :]  # (B, 1, T) key positions
+    vis_s = (kpos <= qpos[:, :, None]) & valid[:, None, :]
+    vis_p = None
+    if sliding_window is not None:
+        vis_s &= kpos > qpos[:, :, None] - sliding_window
+        ppos = torch.arange(st.length - Lc, st.length, device=qpos.device)  # (Lc,)
+        if int(qpos.max()) - sliding_window >= st.length - Lc:  # some prefix key falls out
+            vis_p = ppos[None, None, :] > qpos[:, :, None] - sliding_window  # (B, T, Lc)
+    vis_s |= torch.eye(qpos.shape[1], dtype=torch.bool, device=qpos.device)[None]
+    o_p, lse_p = _prefix_part(query, kp, vp, scale, softcap, vis_p)
+    o_s, lse_s = _suffix_part(query, key, value, scale, softcap, vis_s)
+    lse = torch.logaddexp(lse_p, lse_s)  # (B, Hq, T)
+    w_p = torch.exp(lse_p - lse)[..., None]  # (B, Hq, T, 1) float32
+    w_s = torch.exp(lse_s - lse)[..., None]
+    out = (o_p.float() * w_p + o_s.float() * w_s).to(query.dtype)  # (B, Hq, T, d)
+    return out.transpose(1, 2).contiguous(), None
+
+
+def _register() -> bool:
+    try:
+        from transformers import AttentionInterface
+    except ImportError:  # transformers too old for attention interfaces
+        return False
+    AttentionInterface.register(ATTENTION_NAME, shared_prefix_attention)
+    return True
+
+
+@contextlib.contextmanager
+def shared_prefix(
+    lm: Any,
+    cache: Any,
+    length: int,
+    position_ids: torch.Tensor,  # (B, T)
+    mask: torch.Tensor,  # (B, T) 1 for real tokens
+) -> Iterator[None]:
+    """Run ``lm``'s forward (with ``use_cache=False``) attending to ``cache``, a batch-1
+    cache of ``length`` prefix tokens, without expanding it over the rows."""
+    layers = _cache_layers(cache)
+    if layers is None:
+        raise RuntimeError("unknown KV cache layout; check shared_prefix_ok(lm) first")
+    cfg = lm.model.config
+    before = cfg._attn_implementation
+    token = _STATE.set(_Shared(layers[0], layers[1], length, position_ids, mask.bool()))
+    cfg._attn_implementation = ATTENTION_NAME
+    try:
+        yield
+    finally:
+        cfg._attn_implementation = before
+        _STATE.reset(token)
+
+
+@torch.no_grad()
+def _probe(lm: Any) -> bool:
+    """Shared-prefix attention against the expanded-cache path on seeded random ids: two
+    rows (one padded) after a 9-token prefix; True when the hidden states agree."""
+    from ._compat import cache_kwarg, expand_cache, output_cache
+
+    P, T = min(9, lm.max_length // 2), min(5, lm.max_length // 2)
+    gen = torch.Generator().manual_seed(2)
+    hi = min(len(lm.tokenizer), lm.vocab_size)
+    pre = torch.randint(0, hi, (1, P), generator=gen).to(lm.device)
+    ids = torch.randint(0, hi, (2, T), generator=gen).to(lm.device)
+    mask = torch.ones((2, T), dtype=torch.long, device=lm.device)
+    mask[1, T - 2 :] = 0
+    pos = (torch.arange(P, P + T, device=lm.device)[None]).expand(2, T)
+    cache = output_cache(lm.body(input_ids=pre, use_cache=True))
+    want = lm.body(
+        input_ids=ids,
+        attention_mask=torch.cat([torch.ones((2, P), dtype=torch.long, device=lm.device), mask], 1),
+        position_ids=pos,
+        use_cache=True,
+        **{cache_kwarg(lm.model): expand_cache(cache, 2)},
+    ).last_hidden_state
+    cache = output_cache(lm.body(input_ids=pre, use_cache=True))  # the first was extended
+    with shared_prefix(lm, cache, P, pos, mask):
+        got = lm.body(input_ids=ids, position_ids=pos, use_cache=False).last_hidden_state
+    keep = mask.bool()
+    err = float((got[keep] - want[keep]).abs().max())
+    scale = max(1.0, float(want[keep].abs().max()))
+    return err <= (1e-3 if lm.dtype in (torch.float32, torch.float64) else 5e-2) * scale
+
+
+def shared_prefix_ok(lm: Any) -> bool:
+    """Whether ``lm`` uses shared-prefix attention: probed once (lazily, at the first batch
+    with a prefix), the verdict cached on the LM object."""
+    ok = getattr(lm, _ATTR, None)
+    if ok is None:
+        try:
+            ok = _register() and _probe(lm)
+        except Exception:  # a model that rejects the switch or the layout: expanded cache
+            ok = False
+        setattr(lm, _ATTR, bool(ok))
+    return bool(ok)

@@ -1,0 +1,120 @@
+"""The fused head's three paths against a float64 full log-softmax of the same weights."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from surprisal import head as H
+from surprisal._compat import float32_matmul_supported
+from surprisal.head import HeadSpec, fused_head
+
+N, HID, V, K = 37, 24, 301, 5  # odd shapes: no chunk divides them
+
+
+def spec(dtype, bias, softcap, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    w = (torch.randn(V, HID, generator=g) * 0.7).to(dtype)
+    b = (torch.randn(V, generator=g) * 0.5).to(dtype) if bias else None
+    return HeadSpec(weight=w, bias=b, softcap=softcap, scale=1.3 if softcap else None)
+
+
+def reference(hidden, targets, hs, bow_mask):
+    """Float64 log-softmax over the full vocabulary, from the weights as stored."""
+    z = hidden.double() @ hs.weight.double().T
+    if hs.bias is not None:
+        z = z + hs.bias.double()
+    if hs.scale is not None:
+        z = z * hs.scale
+    if hs.softcap is not None:
+        z = torch.tanh(z / hs.softcap) * hs.softcap
+    lp = torch.log_softmax(z, -1)
+    zt = z.gather(1, targets[:, None])
+    return {
+        "logprobs": lp.gather(1, targets[:, None])[:, 0],
+        "entropy": -(lp.exp() * lp).sum(-1),
+        "rank": (z > zt).sum(-1) + 1,
+        "topk_logprobs": lp.topk(K, 1).values,
+        "bow": torch.logsumexp(lp.masked_fill(~bow_mask, -math.inf), -1),
+    }
+
+
+def inputs(dtype, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    hidden = torch.randn(N, HID, generator=g).to(dtype)
+    targets = torch.randint(0, V, (N,), generator=g)
+    bow = torch.rand(V, generator=g) < 0.3
+    return hidden, targets, bow
+
+
+def check(out, want, tol):
+    for name in ("logprobs", "entropy", "bow"):
+        err = float((out[name].double() - want[name]).abs().max())
+        assert err <= tol, (name, err)
+        assert out[name].dtype == torch.float32
+    np.testing.assert_array_equal(out["rank"].numpy(), want["rank"].numpy())
+    err = float((out["topk_logprobs"].double() - want["topk_logprobs"]).abs().max())
+    assert err <= tol
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("softcap", [None, 3.0])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("chunk_bytes", [HID * 4 * 7, 2**20])  # many slices, or one
+def test_fused_head_paths_against_float64(dtype, bias, softcap, chunk_bytes):
+    hs = spec(dtype, bias, softcap)
+    hidden, targets, bow = inputs(dtype)
+    out = fused_head(
+        hidden,
+        targets,
+        hs,
+        entropy=True,
+        rank=True,
+        top_k=K,
+        bow_mask=bow,
+        chunk_bytes=chunk_bytes,
+    )
+    check(out, reference(hidden, targets, hs, bow), 1e-4)
+
+
+def emulated_tensor_core_mm(a, b):
+    """What ``torch.mm(a, b, out_dtype=float32)`` computes on CUDA: half inputs, exact
+    products, float32 accumulation and output; it must receive the weight unconverted."""
+    assert a.dtype == b.dtype == torch.bfloat16
+    return a.float() @ b.float()
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("softcap", [None, 3.0])
+def test_tensor_core_path_never_upcasts_the_weight_and_is_exact(bias, softcap):
+    hs = spec(torch.bfloat16, bias, softcap)
+    hidden, targets, bow = inputs(torch.bfloat16)
+    out = H._outputs(N, torch.device("cpu"), True, True, K, True)
+    logits_of = H._block_logits(hs, emulated_tensor_core_mm)
+    H._head_full_vocab(hidden, targets, hs, out, 11, K, bow, logits_of)
+    check(out, reference(hidden, targets, hs, bow), 1e-4)
+
+
+def test_float32_matmul_is_gated_to_cuda():
+    assert not float32_matmul_supported(torch.device("cpu"), torch.bfloat16)
+    assert not float32_matmul_supported(torch.device("cpu"), torch.float32)
+
+
+def test_chunks_follow_the_stated_bound():
+    cap = 2**20 // 4
+    assert H._chunks(10, 50_000, 256, True, 2**20) == (cap // 50_000, 50_000)
+    n_c, v_c = H._chunks(10, 50_000, 256, False, 2**20)
+    assert v_c * 256 * 4 <= 2**20 and n_c * v_c * 4 <= 2**20
+
+
+def test_vocab_smaller_than_k_pads_topk():
+    hs = spec(torch.bfloat16, False, None)
+    hidden, targets, _ = inputs(torch.bfloat16)
+    out = fused_head(hidden, targets, hs, top_k=V + 3, chunk_bytes=HID * 4 * 50)
+    assert (out["topk_ids"][:, V:] == -1).all()
+    assert torch.isinf(out["topk_logprobs"][:, V:]).all()
+    want = torch.log_softmax(hidden.double() @ hs.weight.double().T, -1).topk(V, 1).values
+    assert float((out["topk_logprobs"][:, :V].double() - want).abs().max()) <= 1e-4
