@@ -142,3 +142,27 @@ def test_console_errors_are_caught(tmp_path):
     bad.write_text("<!doctype html><p>x</p><script>undefinedFunction();</script>")
     log = _render(bad, tmp_path / "bad.png")
     assert any("CONSOLE" in x and "undefinedFunction" in x for x in log.splitlines())
+
+
+def test_membership_and_generation_reports(tmp_path, blank_bytes):
+    from surprisal import grammar
+    from surprisal.grammar.reports import generation_sections, membership_sections
+    from surprisal.testing import tiny_lm
+
+    g, lm = grammar.zoo["dyck1"], tiny_lm("gpt2", max_positions=512)
+    m = grammar.membership(
+        lm, g, n=20, max_len=8, explanation=g.explanation, control=g.control, n_boot=200
+    )
+    _check(m.to_html(), tmp_path, "membership", blank_bytes)
+    gen = grammar.generation(lm, g, n=6, max_new_tokens=6, explanation=g.explanation)
+    _check(gen.to_html(), tmp_path, "generation", blank_bytes)
+    both = page("both", membership_sections(m) + generation_sections(gen), "nats")
+    _check(both, tmp_path, "both", blank_bytes)
+
+
+def test_demo_report(tmp_path, blank_bytes):
+    from surprisal.demo import run_demo
+
+    report = run_demo(quick=True, html_path=tmp_path / "demo-src.html")
+    assert report.html is not None
+    _check(report.html, tmp_path, "demo", blank_bytes)

@@ -278,6 +278,7 @@ def _grammar_from_arg(spec: str) -> Any:
 
 def _cmd_grammar(args: argparse.Namespace) -> int:
     from . import grammar
+    from .grammar.reports import generation_sections, membership_sections
 
     g = _grammar_from_arg(args.grammar)
     explanation = _read_text_arg(args.explanation, "explanation", args.explanation_text)
@@ -297,23 +298,18 @@ def _cmd_grammar(args: argparse.Namespace) -> int:
         lm, g, n=args.n, min_len=args.min_len, batch_tokens=args.batch_tokens, **same
     )
     print(m)
-    html = m.to_html()
+    gen = None
     if args.generate:
         gen = grammar.generation(lm, g, n=args.generate, temperature=args.temperature, **same)
         print(gen)
-        html = html.replace("</body>", f"<h2>Generation</h2><pre>{_escape(str(gen))}</pre></body>")
     if args.html:
-        from .viz import write_html
+        from .viz import page, write_html
 
-        write_html(html, args.html)
+        sections = membership_sections(m) + (generation_sections(gen) if gen else [])
+        title = f"Grammar {'membership and generation' if args.generate else 'membership'}"
+        write_html(page(f"{title}: {g.name}", sections, "nats"), args.html)
         print(f"wrote {args.html}", file=sys.stderr)
     return 0
-
-
-def _escape(s: str) -> str:
-    import html
-
-    return html.escape(s)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -55,7 +55,7 @@ class Conditions:
     >>> Conditions(explanation="  ")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    surprisal.errors.SurprisalError: explanation must be a non-empty string (explanation ...)
+    surprisal.errors.SurprisalError: explanation must be a non-empty string (explanation ...
     """
 
     explanation: str | None = None

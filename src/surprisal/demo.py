@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import html as _html
 import math
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,28 +126,16 @@ def _top_tokens(ts: Any, k: int = 3) -> list[tuple[str, float]]:
     return [(ts.pieces[i], float(s[i])) for i in order]
 
 
-def _body_and_style(doc: str) -> tuple[str, list[str]]:
-    body = re.search(r"<body>(.*)</body>", doc, re.S)
-    return (body.group(1) if body else doc), re.findall(r"<style>(.*?)</style>", doc, re.S)
+def _page(title: str, text: str, sections: list[tuple[str, str]]) -> str:
+    """One :func:`surprisal.viz.page`: the text report, then every analysis's sections; all
+    values in bits (AUCs and accuracies are unitless)."""
+    from .viz import page
 
-
-def _page(title: str, text: str, docs: list[tuple[str, str]]) -> str:
-    """One HTML page: the text report, then the bodies of the (heading, document) pairs."""
-    styles: list[str] = []
-    bodies: list[str] = []
-    for heading, d in docs:
-        body, st = _body_and_style(d)
-        for old, new in (("h2>", "h4>"), ("h1>", "h3>")):  # nest the pieces' headings
-            body = body.replace(f"<{old}", f"<{new}").replace(f"</{old}", f"</{new}")
-        bodies.append(f"<section><h2>{_html.escape(heading)}</h2>{body}</section>")
-        styles += [s for s in st if s not in styles]
-    css = "".join(styles) + "section{margin-top:2.5em;border-top:3px solid #888}"
-    return (
-        "<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{_html.escape(title)}</title><style>{css}</style></head><body>"
-        f"<h1>{_html.escape(title)}</h1><pre>{_html.escape(text)}</pre>"
-        + "\n".join(bodies)
-        + "</body></html>\n"
+    return page(
+        title,
+        [("Text report", f'<pre class="text">{_html.escape(text)}</pre>'), *sections],
+        "bits",
+        subtitle=DEMO_NAME,
     )
 
 
@@ -198,7 +185,8 @@ def _run_demo(
     from .api import score
     from .deltas import delta
     from .grammar import membership, zoo
-    from .viz import token_heatmap_html
+    from .grammar.reports import membership_sections
+    from .viz import heatmap
 
     lm = load_demo()
     n_delta = 10 if quick else 40
@@ -211,7 +199,7 @@ def _run_demo(
         "1. score: surprisal of each line (text + newline) and its 3 most surprising tokens",
     ]
     numbers: dict[str, Any] = {"score": {}, "delta": {}, "membership": {}}
-    docs: list[tuple[str, str]] = []
+    docs: list[tuple[str, str]] = []  # the HTML page's (heading, body) sections
 
     # (a) per-token surprisal -------------------------------------------------------------
     texts = [t + "\n" for t, _ in _SCORE_TEXTS]
@@ -232,9 +220,7 @@ def _run_demo(
                 "extra": {"total": f"{total:.2f} bits"},
             }
         )
-    heat = token_heatmap_html(
-        rows, title="Per-token surprisal (bits)", value_label="surprisal", unit="bits"
-    )
+    heat = heatmap(rows, value_label="surprisal", unit="bits")
     docs.append(("1. score: dyck2 members and non-members, and English", heat))
 
     # (b) explanation-induced surprisal reduction ------------------------------------------
@@ -266,7 +252,10 @@ def _run_demo(
             f"({sb.vs_control.mean:+.2f})   cost {sb.explanation_cost:.1f}   "
             f"gain {sb.two_part_gain_total:+.1f}"
         )
-        docs.append((f"2. delta: {name}, explanation vs none (bits)", d.to_html(unit="bits")))
+        docs += [
+            (f"2. delta, {name} \u2014 {h}", b)
+            for h, b in d._sections("bits", None, n_boot=n_boot, seed=seed)
+        ]
 
     # (c) grammar membership ------------------------------------------------------------------
     out += [
@@ -327,7 +316,9 @@ def _run_demo(
                 "     ~ chance (every AUC's CI above chance reaches 0): the model never learned "
                 "this language"
             )
-        docs.append((f"3. membership: {name}", m.to_html()))
+        docs += [
+            (f"3. membership, {name} \u2014 {h}", b) for h, b in membership_sections(m, unit="bits")
+        ]
 
     secs = time.perf_counter() - t0
     numbers["seconds"] = secs

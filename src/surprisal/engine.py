@@ -589,7 +589,11 @@ def run_jobs(
             try:
                 prefix_state = cached.get(pk)
                 P = prefix_state.length if prefix_state is not None else 0
-                lay = _layout(flat, idx, place, P, pad, padding_side)
+                # After a shared prefix rows are always padded on the right: left padding
+                # would sit between the prefix and the text and eat a sliding attention
+                # window (Mistral, Gemma-2/3) or add to ALiBi distances (MPT).
+                side = "right" if pk is not None else padding_side
+                lay = _layout(flat, idx, place, P, pad, side)
                 out, rows = _run_batch(
                     lm, lay, prefix_state, extras, use_plain, chunk, place is not None, keep_hidden
                 )

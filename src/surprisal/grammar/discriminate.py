@@ -535,90 +535,13 @@ class Membership:
         return "\n".join(lines)
 
     def to_html(self, path: str | Path | None = None) -> str:
-        """A self-contained HTML report: metrics per condition and lifts (no scripts)."""
-        import html as _html
+        """A self-contained HTML report (inline SVG, no scripts): the strings per cell and the
+        prefix texts, the metrics table and lifts, ROC curves, member vs non-member score
+        distributions and AUC by length (see :mod:`surprisal.grammar.reports`); written to
+        ``path`` when given."""
+        from .reports import membership_html
 
-        from ..viz import write_html
-
-        def fmt(v: float) -> str:
-            return "n/a" if v != v else f"{v:.3f}"
-
-        head = "".join(
-            f"<th>{h}</th>"
-            for h in ("condition", "AUC", "AUC (mean)", "AUC (SLOR)", "pair accuracy", "accuracy")
-        )
-        body = ""
-        for _, r in self.table().iterrows():
-            body += (
-                "<tr>"
-                + "".join(
-                    f"<td>{_html.escape(str(r[k])) if k == 'condition' else fmt(r[k])}</td>"
-                    for k in (
-                        "condition",
-                        "auc",
-                        "auc_mean",
-                        "auc_slor",
-                        "pair_accuracy",
-                        "accuracy",
-                    )
-                )
-                + "</tr>"
-            )
-        chance_rows = "".join(
-            "<tr>"
-            + "".join(
-                f"<td>{_html.escape(str(r[k]))}</td>"
-                if k in ("condition", "metric")
-                else f"<td>{fmt(r[k])}</td>"
-                for k in (
-                    "condition",
-                    "metric",
-                    "value",
-                    "chance",
-                    "above_chance",
-                    "ci_low",
-                    "ci_high",
-                )
-            )
-            + "</tr>"
-            for _, r in self.chance_table().iterrows()
-        )
-        chance_html = (
-            "<h2>Chance levels (null model: "
-            + _html.escape(self.baseline or "none")
-            + ")</h2><table><tr><th>condition</th><th>metric</th><th>value</th><th>chance</th>"
-            "<th>above chance</th><th>CI low</th><th>CI high</th></tr>"
-            + chance_rows
-            + f"<tr><td>any</td><td>length-only AUC</td><td>{fmt(self.length_only_auc)}</td>"
-            "<td></td><td></td><td></td><td></td></tr>"
-            f"<tr><td>any</td><td>majority accuracy</td><td>{fmt(self.majority_accuracy)}</td>"
-            "<td></td><td></td><td></td><td></td></tr></table>"
-        )
-        lifts = "".join(
-            f"<li>{_html.escape(k)}: AUC {v['auc']:+.3f} "
-            f"[{v['auc_ci_low']:+.3f}, {v['auc_ci_high']:+.3f}]</li>"
-            for k, v in self.lift.items()
-        )
-        prefixes = "".join(
-            f"<h3>{_html.escape(c)}</h3><pre>{_html.escape(p)}</pre>"
-            for c, p in self.prefixes.items()
-            if p
-        )
-        doc = (
-            "<!doctype html><html><head><meta charset='utf-8'>"
-            f"<title>Membership: {_html.escape(self.grammar)}</title>"
-            "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
-            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em}"
-            "pre{white-space:pre-wrap;background:#f6f6f6;padding:.5em}</style></head><body>"
-            f"<h1>Grammar membership: {_html.escape(self.grammar)}</h1>"
-            f"<pre>{_html.escape(str(self))}</pre>"
-            f"<table><tr>{head}</tr>{body}</table>{chance_html}"
-            f"<h2>Lifts (95% CI)</h2><ul>{lifts}</ul>"
-            f"<h2>Prefixes</h2>{prefixes}</body></html>"
-        )
-        if path is not None:
-            write_html(doc, path)
-        return doc
+        return membership_html(self, path)
 
 
 def _baseline_name(null_lms: list[LM | None]) -> str:

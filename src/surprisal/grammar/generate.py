@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -133,7 +134,21 @@ class Generation:
                 f"distinct {self.distinct_rate[c]:.3f}   novel {self.novel_rate[c]:.3f}   "
                 f"empty {self.empty_rate[c]:.3f}"
             )
+        lines += [
+            "  valid: share of samples that reached the end marker and that the grammar accepts",
+            "  (the empty string counts as valid when the language holds it, e.g. Dyck: see",
+            "  empty, the share that ended at once); distinct: distinct valid strings / samples;",
+            "  novel: valid strings not among the known ones (shots, known=) / samples",
+        ]
         return "\n".join(lines)
+
+    def to_html(self, path: str | Path | None = None) -> str:
+        """A self-contained HTML report (no scripts): the rates per condition with their CIs
+        and meaning, the prefixes and samples (see :mod:`surprisal.grammar.reports`);
+        written to ``path`` when given."""
+        from .reports import generation_html
+
+        return generation_html(self, path)
 
     def to_pandas(self) -> Any:
         """One row per sample: condition, text, terminated, valid, novel."""
