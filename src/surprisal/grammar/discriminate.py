@@ -404,10 +404,10 @@ class Membership:
             for k, v in self.pair_accuracy_by_edit(c).items():
                 row[f"pair_accuracy_{k}"] = v
             for metric in METRICS:
-                if metric in chance:
+                if isinstance(chance.get(metric), dict) and c in chance[metric]:
                     row[f"chance_{metric}"] = chance[metric][c]
-            row["length_only_auc"] = chance["length_only_auc"]
-            row["majority_accuracy"] = chance["majority_accuracy"]
+            row["length_only_auc"] = self.length_only_auc
+            row["majority_accuracy"] = self.majority_accuracy
             d = diff.get(c)
             row["differential"] = float("nan") if d is None else d.estimate
             rows.append(row)
