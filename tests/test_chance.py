@@ -176,7 +176,7 @@ def test_reports_carry_the_chance_levels(small):
     row = ct[(ct.condition == "none") & (ct.metric == "auc")].iloc[0]
     assert row["above_chance"] == pytest.approx(m.above_chance["auc"][0])
     html = m.to_html()
-    assert "Chance levels" in html and "length-only AUC" in html and "<script" not in html
+    assert "Chance levels" in html and "length_only_auc" in html and "<script" not in html
 
 
 def test_baseline_options(small):
