@@ -162,3 +162,34 @@ def test_matching_explanation_reduces_surprise(rule_lm):
     assert r.order[0] == 1 and r.best.explanation == "Rule A."
     assert r.deltas[0].explanation == "Rule A."
     assert r.summaries[0].reduction.mean > r.summaries[1].reduction.mean
+
+
+def test_rank_explanations_reports_held_out_targets(rule_lm):
+    targets = ["aaa aa aaaa", "aa aaa", "aaaa aaaa aa", "aa aa aa", "aaa aaa", "aa aaaa"]
+    cands = ["Rule C.", "Rule A.", "Rule B."]
+    r = surprisal.rank_explanations(targets, candidates=cands, model=rule_lm, n_boot=500, seed=3)
+    sel, rep = set(r.select_items), set(r.report_items)
+    assert sel and rep and not sel & rep and sel | rep == set(range(len(targets)))
+    assert r.selection.startswith("held out") and r.selection in str(r)
+    # the order comes from the selection half ...
+    keys = [float(np.mean(d.reduction[list(r.select_items)])) for d in r.deltas]
+    assert keys == sorted(keys, reverse=True)
+    # ... and every reported figure from the other half
+    for d, s in zip(r.deltas, r.summaries, strict=True):
+        want = surprisal.stats.summarize(d.reduction[list(r.report_items)], n_boot=500, seed=3)
+        assert s.reduction.n == len(rep)
+        assert s.reduction.mean == pytest.approx(want.mean)
+        assert (s.reduction.ci_low, s.reduction.ci_high) == pytest.approx(
+            (want.ci_low, want.ci_high)
+        )
+        gain = d.reduction[list(r.report_items)].sum() - d.explanation_cost
+        assert s.two_part_gain_total == pytest.approx(gain)
+    df = r.to_pandas()
+    assert set(df["selection"]) == {r.selection} and set(df["n_report"]) == {len(rep)}
+    same = surprisal.rank_explanations(
+        targets, candidates=cands, model=rule_lm, n_boot=500, held_out=False
+    )
+    assert same.select_items == same.report_items == tuple(range(len(targets)))
+    assert "biased upward" in same.selection
+    one = surprisal.rank_explanations(targets[:1], candidates=cands, model=rule_lm, n_boot=200)
+    assert "too few to split" in one.selection

@@ -27,9 +27,10 @@ def trained_lm():
 
 
 def test_trained_model_discriminates_members(random_lm, trained_lm):
-    rand = grammar.membership(random_lm, G, n=60, max_len=12, seed=0)
-    m = grammar.membership(trained_lm, G, n=60, max_len=12, seed=0)
+    rand = grammar.membership(random_lm, G, n=60, max_len=12, seed=0, baseline=None)
+    m = grammar.membership(trained_lm, G, n=60, max_len=12, seed=0, n_boot=500)
     assert abs(rand.auc["none"] - 0.5) < 0.15
+    assert m.above_chance["auc"][1] > 0  # above its measured chance level, not just 0.5
     assert m.auc["none"] > 0.8 and m.auc["none"] > rand.auc["none"] + 0.25
     assert m.pair_accuracy["none"] > 0.75
     assert m.accuracy["none"] > 0.7
@@ -43,7 +44,14 @@ def test_trained_model_discriminates_members(random_lm, trained_lm):
 
 def test_conditions_lifts_and_tables(trained_lm):
     m = grammar.membership(
-        trained_lm, G, n=40, max_len=10, explanation=G.explanation, control=G.control, shots=3
+        trained_lm,
+        G,
+        n=40,
+        max_len=10,
+        explanation=G.explanation,
+        control=G.control,
+        shots=3,
+        baseline=None,
     )
     assert m.conditions == ("none", "explanation", "control", "shots")
     lift = m.lift
@@ -73,7 +81,7 @@ def test_conditions_lifts_and_tables(trained_lm):
 
 
 def test_split_is_stratified_and_threshold_held_out(trained_lm):
-    m = grammar.membership(trained_lm, G, n=40, max_len=10, test_fraction=0.5)
+    m = grammar.membership(trained_lm, G, n=40, max_len=10, test_fraction=0.5, baseline=None)
     for value in (0, 1):
         sel = m.labels == value
         assert abs(m.test[sel].mean() - 0.5) < 0.05
@@ -93,6 +101,7 @@ def test_each_prefix_is_encoded_once(trained_lm):
             explanation=G.explanation,
             control=G.control,
             batch_tokens=256,
+            baseline=None,
         )
     finally:
         h.remove()
@@ -105,7 +114,7 @@ def test_each_prefix_is_encoded_once(trained_lm):
 
 def test_user_strings(trained_lm):
     m = grammar.membership(
-        trained_lm, positives=["()", "(())", "()()"], negatives=[")(", "(()", "))"]
+        trained_lm, positives=["()", "(())", "()()"], negatives=[")(", "(()", "))"], baseline=None
     )
     assert m.grammar == "given" and len(m.pairs) == 0
     assert np.isnan(m.pair_accuracy["none"])

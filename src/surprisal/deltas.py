@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import html as _html
 import json
+import random
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -53,7 +54,128 @@ from .lm import LM, resolve_model
 from .results import Scores, TextScore, Unit, convert
 from .tokenize import check_texts
 
-__all__ = ["Delta", "DeltaSummary", "Divergences", "Ranking", "delta", "rank_explanations"]
+__all__ = [
+    "Delta",
+    "DeltaSummary",
+    "Differential",
+    "Divergences",
+    "Ranking",
+    "delta",
+    "differential",
+    "rank_explanations",
+]
+
+
+@dataclass(frozen=True)
+class Differential:
+    """Knowledge vs priming: mean reduction on targets (members) minus mean reduction on
+    negatives (non-members), with a CI and a p-value.
+
+    An explanation that teaches a rule lowers surprisal on members more than on
+    non-members; one that only primes the format lowers both alike (difference ~ 0).
+
+    Attributes:
+        estimate: ``mean(reduction | targets) - mean(reduction | negatives)``, in ``unit``.
+        ci_low, ci_high: BCa bootstrap CI, targets and negatives resampled separately (each
+            item keeps its own paired reduction, with minus without the prefix).
+        p_value: permutation test of ``estimate == 0`` (labels shuffled; exact when the
+            number of relabellings is small), sided as ``alternative``.
+        n_targets, n_negatives: group sizes. level, unit: of the CI.
+        p_adjusted: Holm-adjusted p across the p-values printed with it, or None.
+    """
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n_targets: int
+    n_negatives: int
+    level: float = 0.95
+    unit: str = "nats"
+    alternative: str = "two-sided"
+    p_adjusted: float | None = None
+
+    def __str__(self) -> str:
+        p = f"p={self.p_value:.3g} ({self.alternative}, permutation)"
+        if self.p_adjusted is not None:
+            p += f", Holm-adjusted p={self.p_adjusted:.3g}"
+        return (
+            f"{self.estimate:+.3f} {self.unit} [{self.level * 100:g}% CI {self.ci_low:+.3f}, "
+            f"{self.ci_high:+.3f}], {p} (n={self.n_targets} targets, {self.n_negatives} negatives)"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain numbers, for JSON."""
+        return asdict(self)
+
+
+def differential(
+    reduction_targets: Any,
+    reduction_negatives: Any,
+    *,
+    n_boot: int = 2000,
+    n_perm: int = 9999,
+    level: float = 0.95,
+    seed: int = 0,
+    unit: str = "nats",
+) -> Differential:
+    """:class:`Differential` of per-item reductions (any unit; the library passes nats).
+
+    >>> d = differential([3.0, 2.5, 4.0, 3.5], [1.0, 0.5, 1.5, 1.0], n_boot=500)
+    >>> d.estimate, bool(d.ci_low > 0)
+    (2.25, True)
+    """
+    from scipy import stats as sps
+
+    x = np.asarray(reduction_targets, dtype=np.float64).reshape(-1)
+    y = np.asarray(reduction_negatives, dtype=np.float64).reshape(-1)
+    if x.size == 0 or y.size == 0:
+        raise SurprisalError(
+            f"a differential needs targets and negatives, got {x.size} and {y.size}"
+        )
+    vals = np.concatenate([x, y])
+    lab = np.concatenate([np.ones(x.size, np.int64), np.zeros(y.size, np.int64)])
+
+    def diff(v: np.ndarray, g: np.ndarray) -> float:
+        return float(v[g == 1].mean() - v[g == 0].mean())
+
+    est = diff(vals, lab)
+    lo, hi = _stats.paired_bootstrap_ci(
+        diff, vals, lab, n_boot=n_boot, level=level, seed=seed, strata=lab
+    )
+
+    def stat(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
+        return np.asarray(a.mean(axis=axis) - b.mean(axis=axis))
+
+    res = sps.permutation_test(
+        (x, y),
+        stat,
+        vectorized=True,
+        n_resamples=n_perm,
+        alternative="two-sided",
+        **{_stats._scipy_rng_kw(): np.random.default_rng(seed)},
+    )
+    return Differential(
+        estimate=est,
+        ci_low=lo,
+        ci_high=hi,
+        p_value=float(min(1.0, res.pvalue)),
+        n_targets=int(x.size),
+        n_negatives=int(y.size),
+        level=float(level),
+        unit=unit,
+    )
+
+
+def with_holm_all(items: Sequence[Any]) -> list[Any]:
+    """Holm-adjust the p-values of every non-None item (a :class:`~surprisal.stats.Summary`
+    or a :class:`Differential`) printed together; each comes back with ``p_adjusted``."""
+    present = [(i, x) for i, x in enumerate(items) if x is not None]
+    adj = _stats.holm([x.p_value for _, x in present])
+    out = list(items)
+    for (i, x), a in zip(present, adj, strict=True):
+        out[i] = replace(x, p_adjusted=float(a))
+    return out
 
 
 @dataclass(frozen=True)
@@ -72,6 +194,11 @@ class DeltaSummary:
         divergence: with ``divergence=True``, the same statistics of each target's summed
             ``KL(p(.|e) || p(.))`` over its positions (the p-value is against 0), or None.
         control_divergence: the same for the control, or None.
+        differential: reduction on the targets minus reduction on the negatives (see
+            :class:`Differential`), or None without ``negatives``.
+
+    Every p-value is two-sided and carries its Holm adjustment across the p-values this
+    summary prints (``p_adjusted``).
     """
 
     reduction: _stats.Summary
@@ -82,23 +209,46 @@ class DeltaSummary:
     unit: str
     divergence: _stats.Summary | None = None
     control_divergence: _stats.Summary | None = None
+    differential: Differential | None = None
 
     def __str__(self) -> str:
-        lines = [
-            f"reduction S(t) - S(t|e): {self.reduction}",
+        lines = [f"reduction S(t) - S(t|e): {self.reduction}"]
+        if self.control is not None and self.vs_control is not None:
+            lines.append(f"control reduction S(t) - S(t|c): {self.control}")
+            lines.append(f"explanation vs control S(t|c) - S(t|e): {self.vs_control}")
+        if self.differential is not None:
+            lines.append(f"differential (targets - negatives): {self.differential}")
+        lines += [
             f"explanation cost S(e): {self.explanation_cost:.3f} {self.unit}",
             f"two-part gain (summed, explanation paid once): "
             f"{self.two_part_gain_total:.3f} {self.unit}",
         ]
-        if self.control is not None and self.vs_control is not None:
-            lines.insert(1, f"control reduction S(t) - S(t|c): {self.control}")
-            lines.insert(2, f"explanation vs control S(t|c) - S(t|e): {self.vs_control}")
         if self.divergence is not None:
             lines.append(f"divergence KL(p(.|e) || p(.)) summed per target: {self.divergence}")
         if self.control_divergence is not None:
             lines.append(
                 f"control divergence KL(p(.|c) || p(.)) summed per target: "
                 f"{self.control_divergence}"
+            )
+        k = sum(
+            x is not None
+            for x in (
+                self.reduction,
+                self.control,
+                self.vs_control,
+                self.divergence,
+                self.control_divergence,
+                self.differential,
+            )
+        )
+        lines.append(
+            f"p-values are two-sided (sign-flip test of the mean; permutation test for the "
+            f"differential), Holm-adjusted across the {k} above"
+        )
+        if self.reduction.small_n:
+            lines.append(
+                f"warning: only {self.reduction.n} targets (< {_stats.SMALL_N}): intervals are "
+                "wide and approximate"
             )
         return "\n".join(lines)
 
@@ -115,6 +265,7 @@ class DeltaSummary:
             "control_divergence": (
                 None if self.control_divergence is None else self.control_divergence.to_dict()
             ),
+            "differential": None if self.differential is None else self.differential.to_dict(),
         }
 
     def to_json(self) -> str:
@@ -163,6 +314,10 @@ class Delta:
         explanation_scores: the explanation's own tokens (``explanation + separator``),
             scored after the boundary token: its cost.
         control_scores: the same for the control, or None.
+        negatives: texts that should *not* benefit (non-members of the rule the explanation
+            states), empty unless given.
+        negative_base, negative_conditioned: their :class:`Scores` alone and after the
+            explanation, or None.
         divergences: per-position KL and entropies (``delta(..., divergence=True)``), or None;
             read them through ``divergence``, ``entropy_change`` and friends.
 
@@ -182,6 +337,9 @@ class Delta:
     controlled: Scores | None
     explanation_scores: TextScore
     control_scores: TextScore | None
+    negatives: tuple[str, ...] = ()
+    negative_base: Scores | None = None
+    negative_conditioned: Scores | None = None
     divergences: Divergences | None = None
 
     def __len__(self) -> int:
@@ -197,6 +355,22 @@ class Delta:
         (:attr:`unpaired_tokens` counts such tokens).
         """
         return _paired_difference(self.base, self.conditioned)
+
+    @property
+    def negative_reduction(self) -> np.ndarray | None:
+        """(m,) ``S(n) - S(n | e)`` per negative, nats, or None without ``negatives``."""
+        if self.negative_base is None or self.negative_conditioned is None:
+            return None
+        return _paired_difference(self.negative_base, self.negative_conditioned)
+
+    @property
+    def differential(self) -> Differential | None:
+        """Mean reduction on the targets minus mean reduction on the negatives (nats), with a
+        BCa CI and a two-sided permutation p (seed 0, 2000 resamples), or None without
+        ``negatives``. Positive: the explanation helps what it describes more than what it
+        does not, so it taught more than the format (see ``docs/concepts.md``)."""
+        neg = self.negative_reduction
+        return None if neg is None else differential(self.reduction, neg)
 
     @property
     def unpaired_tokens(self) -> np.ndarray:
@@ -299,29 +473,64 @@ class Delta:
         return float(self.reduction.sum() - self.explanation_cost)
 
     def summary(
-        self, *, unit: Unit = "nats", n_boot: int = 10_000, level: float = 0.95, seed: int = 0
+        self,
+        *,
+        unit: Unit = "nats",
+        n_boot: int = 10_000,
+        level: float = 0.95,
+        seed: int = 0,
+        items: Sequence[int] | None = None,
     ) -> DeltaSummary:
         """Mean and median reduction with a seeded bootstrap CI and a sign-flip p-value, for
-        the explanation, the control and the explanation against the control."""
+        the explanation, the control and the explanation against the control, and the
+        differential when there are negatives. The p-values are two-sided and Holm-adjusted
+        across the ones the summary holds. ``items``: summarise only these targets (indices;
+        the two-part gain then sums over them), e.g. a held-out half."""
+        idx = np.arange(len(self)) if items is None else np.asarray(items, dtype=np.int64)
+        if idx.size == 0:
+            raise SurprisalError("items is empty; give at least one target index")
 
         def summ(x: np.ndarray) -> _stats.Summary:
             return _stats.summarize(
-                convert(x, unit), seed=seed, n_boot=n_boot, level=level, unit=unit
+                convert(x[idx], unit), seed=seed, n_boot=n_boot, level=level, unit=unit
             )
 
         ctrl = self.control_reduction
         vs = self.reduction_vs_control
+        neg = self.negative_reduction
+        diff = None
+        if neg is not None:
+            diff = differential(
+                convert(self.reduction[idx], unit),
+                convert(neg, unit),
+                n_boot=n_boot,
+                level=level,
+                seed=seed,
+                unit=unit,
+            )
         has_div = self.divergences is not None
         cdiv = self.control_divergence_total if has_div else None
+        red, c, v, dv, cdv, diff = with_holm_all(
+            [
+                summ(self.reduction),
+                None if ctrl is None else summ(ctrl),
+                None if vs is None else summ(vs),
+                summ(self.divergence_total) if has_div else None,
+                None if cdiv is None else summ(cdiv),
+                diff,
+            ]
+        )
+        gain = float(self.reduction[idx].sum() - self.explanation_cost)
         return DeltaSummary(
-            reduction=summ(self.reduction),
-            control=None if ctrl is None else summ(ctrl),
-            vs_control=None if vs is None else summ(vs),
+            reduction=red,
+            control=c,
+            vs_control=v,
             explanation_cost=float(convert(self.explanation_cost, unit)),
-            two_part_gain_total=float(convert(self.two_part_gain_total, unit)),
+            two_part_gain_total=float(convert(gain, unit)),
             unit=unit,
-            divergence=summ(self.divergence_total) if has_div else None,
-            control_divergence=None if cdiv is None else summ(cdiv),
+            divergence=dv,
+            control_divergence=cdv,
+            differential=diff,
         )
 
     def to_pandas(self, unit: Unit = "nats") -> Any:
@@ -629,6 +838,24 @@ def _run(
     return groups[0], groups[1:], costs, div
 
 
+def _first_targets(div: Divergences, n: int) -> Divergences:
+    """The divergences of the first ``n`` texts (the targets, before any negatives)."""
+    return Divergences(
+        *(None if f is None else f[:n] for f in _fields_of(div))  # type: ignore[arg-type]
+    )
+
+
+def _fields_of(div: Divergences) -> tuple[Any, ...]:
+    """The fields of ``div`` in order, without copying the arrays."""
+    return (
+        div.kl,
+        div.entropy_base,
+        div.entropy_conditioned,
+        div.control_kl,
+        div.entropy_controlled,
+    )
+
+
 def _divergence_head(
     lm: LM,
     opts: RunOptions,
@@ -715,6 +942,7 @@ def delta(
     explanation: str,
     model: LM | str | Any,
     control: str | None = None,
+    negatives: str | Sequence[str] | None = None,
     separator: str = DEFAULT_SEPARATOR,
     add_bos: bool | None = None,
     max_length: int | None = None,
@@ -736,6 +964,9 @@ def delta(
         explanation: the text read before each target.
         model: an LM, a name/path, or a ``(model, tokenizer)`` pair.
         control: an unrelated text of similar length, for a baseline of "any prefix".
+        negatives: texts the explanation should *not* help (non-members of the rule it
+            states), scored the same way in the same pass; ``Delta.differential`` is then
+            the reduction on the targets minus that on the negatives: knowledge vs priming.
         separator: between prefix and target (default ``"\\n"``); counted in ``S(e)``.
         truncate_context: ``"error"`` when the explanation does not fit the model's context
             (the message says how long it is and the limit), or ``"left"`` to keep its end.
@@ -758,36 +989,55 @@ def delta(
     check_prefix_text("explanation", explanation, required=True)
     conditions = Conditions(explanation=explanation, control=control, separator=separator)
     prefixes = [p for p in conditions.prefixes().values() if p is not None]
+    negs = [] if negatives is None else check_texts(negatives, "negatives")
+    if negatives is not None and not negs:
+        raise SurprisalError("negatives is empty; give at least one text, or None")
     opts = replace(RunOptions.of(locals()), separator="")  # the prefixes hold the separator
     lm = resolve_model(model, device=device, dtype=dtype)
-    base, conds, costs, div = _run(lm, items, prefixes, opts, divergence=divergence)
+    n = len(items)
+    base, conds, costs, div = _run(lm, items + negs, prefixes, opts, divergence=divergence)
     return Delta(
         targets=tuple(items),
         explanation=explanation,
         control=control,
         separator=separator,
-        base=base,
-        conditioned=conds[0],
-        controlled=conds[1] if control is not None else None,
+        base=base[:n],
+        conditioned=conds[0][:n],
+        controlled=conds[1][:n] if control is not None else None,
         explanation_scores=costs[0],
         control_scores=costs[1] if control is not None else None,
-        divergences=div,
+        negatives=tuple(negs),
+        negative_base=base[n:] if negs else None,
+        negative_conditioned=conds[0][n:] if negs else None,
+        divergences=None if div is None else _first_targets(div, n),
     )
 
 
 @dataclass(frozen=True)
 class Ranking:
-    """Candidate explanations ranked by mean reduction over the same targets, best first.
+    """Candidate explanations ranked by mean reduction, best first, without selection bias.
+
+    Picking the best of several candidates and reporting its reduction on the same targets
+    overstates it (the winner's luck is counted as its effect). So by default the targets
+    are split, seeded, into a *selection* half that orders the candidates and a *report*
+    half that every figure in ``summaries`` comes from.
 
     Attributes:
-        deltas: one :class:`Delta` per candidate, best first (controls shared).
+        deltas: one :class:`Delta` per candidate, best first (controls shared), over all
+            targets.
         order: candidate indices (into the caller's list), best first.
-        summaries: :class:`DeltaSummary` per ranked candidate.
+        summaries: :class:`DeltaSummary` per ranked candidate, on the report targets.
+        selection: how the order and the figures were obtained, in words.
+        select_items, report_items: target indices used to rank and to report (the same
+            targets when there are too few to split or ``held_out=False``).
     """
 
     deltas: tuple[Delta, ...]
     order: tuple[int, ...]
     summaries: tuple[DeltaSummary, ...]
+    selection: str = "ranked and reported on the same targets"
+    select_items: tuple[int, ...] = ()
+    report_items: tuple[int, ...] = ()
 
     @property
     def best(self) -> Delta:
@@ -814,13 +1064,15 @@ class Ranking:
             if s.vs_control is not None:
                 row["mean_vs_control"] = s.vs_control.mean
                 row["p_vs_control"] = s.vs_control.p_value
+            row["n_report"] = s.reduction.n
+            row["selection"] = self.selection
             rows.append(row)
         df = pd.DataFrame(rows)
-        df.attrs["unit"] = unit
+        df.attrs.update(unit=unit, selection=self.selection)
         return df
 
     def __str__(self) -> str:
-        out = []
+        out = [self.selection]
         for rank, (i, d, s) in enumerate(zip(self.order, self.deltas, self.summaries, strict=True)):
             out.append(f"#{rank + 1} candidate {i}: {d.explanation[:60]!r}\n  {s.reduction}")
         return "\n".join(out)
@@ -838,6 +1090,7 @@ class Ranking:
         return _nan_to_none(
             {
                 "unit": "nats",
+                "selection": self.selection,
                 "candidates": [
                     {"rank": r + 1, "candidate": i, "explanation": d.explanation, **s.to_dict()}
                     for r, (i, d, s) in enumerate(
@@ -879,6 +1132,7 @@ def rank_explanations(
     control: str | None = None,
     separator: str = DEFAULT_SEPARATOR,
     by: Literal["reduction", "two_part_gain"] = "reduction",
+    held_out: bool = True,
     seed: int = 0,
     n_boot: int = 10_000,
     add_bos: bool | None = None,
@@ -899,6 +1153,12 @@ def rank_explanations(
     built once. ``by="two_part_gain"`` ranks by the summed two-part-code gain instead,
     which charges each candidate its own length. The run options (``add_bos`` ...
     ``dtype``) are those of :func:`surprisal.score`.
+
+    ``held_out=True`` (default): the targets are shuffled with ``seed`` and split in two;
+    the candidates are ranked on the first half and every reported figure (mean, CI, p,
+    two-part gain) comes from the other half, so the winner's figures carry no selection
+    bias. With fewer than 2 targets, or ``held_out=False``, both use all targets and
+    ``Ranking.selection`` says the figures are biased upward for the winner.
     """
     items = check_texts(targets, "targets")
     if not items:
@@ -932,14 +1192,47 @@ def rank_explanations(
         )
         for c in cands
     ]
+    sel, rep, selection = _split_targets(len(items), held_out=held_out, seed=seed)
     key = [
-        float(d.reduction.mean()) if by == "reduction" else d.two_part_gain_total for d in deltas
+        float(d.reduction[sel].mean())
+        if by == "reduction"
+        else float(d.reduction[sel].sum() - d.explanation_cost)
+        for d in deltas
     ]
     order = sorted(range(len(cands)), key=lambda i: (-key[i], i))
     return Ranking(
         deltas=tuple(deltas[i] for i in order),
         order=tuple(order),
-        summaries=tuple(deltas[i].summary(seed=seed, n_boot=n_boot) for i in order),
+        summaries=tuple(deltas[i].summary(seed=seed, n_boot=n_boot, items=rep) for i in order),
+        selection=selection,
+        select_items=tuple(sel),
+        report_items=tuple(rep),
+    )
+
+
+def _split_targets(n: int, *, held_out: bool, seed: int) -> tuple[list[int], list[int], str]:
+    """(selection indices, report indices, a sentence saying which): a seeded half split."""
+    every = list(range(n))
+    if not held_out or n < 2:
+        why = "held_out=False" if not held_out else f"{n} target: too few to split"
+        return (
+            every,
+            every,
+            (
+                f"ranked and reported on the same {n} targets ({why}): the winner's figures are "
+                "biased upward"
+            ),
+        )
+    perm = every[:]
+    random.Random(seed).shuffle(perm)
+    sel, rep = sorted(perm[: n // 2]), sorted(perm[n // 2 :])
+    return (
+        sel,
+        rep,
+        (
+            f"held out: ranked on {len(sel)} of {n} targets, figures from the other {len(rep)} "
+            f"(seeded split, seed {seed})"
+        ),
     )
 
 

@@ -518,11 +518,37 @@ class Grammar:
             )
         return [Negative(self._separator.join(b), "edit", k) for _, k, b in triples]
 
+    def random_pool(self, n: int, min_len: int, max_len: int, seed: int = 0) -> list[Negative]:
+        """Up to ``n`` distinct uniform random non-members at *every* length in the range.
+
+        Unlike :meth:`negatives` (member lengths only, exactly ``n`` or an error), this is a
+        pool to choose from, for example negatives whose token counts match the members'
+        (:func:`~surprisal.grammar.membership` with ``length_matched=True``).
+
+        >>> from surprisal.grammar import regex
+        >>> sorted(x.text for x in regex(r"(ab)+").random_pool(10, 1, 2))
+        ['a', 'aa', 'b', 'ba', 'bb']
+        """
+        check_int("n", n, minimum=0)
+        check_int("min_len", min_len, minimum=0)
+        check_int("max_len", max_len, minimum=min_len)
+        lengths = list(range(min_len, max_len + 1))
+        return self._random_negatives(n, min_len, max_len, random.Random(seed), lengths=lengths)
+
     def _random_negatives(
-        self, n: int, min_len: int, max_len: int, rng: random.Random
+        self,
+        n: int,
+        min_len: int,
+        max_len: int,
+        rng: random.Random,
+        *,
+        lengths: list[int] | None = None,
     ) -> list[Negative]:
-        """``n`` distinct uniform random non-members at the member lengths in the range."""
-        lengths = self._member_lengths(min_len, max_len)
+        """``n`` distinct uniform random non-members at the member lengths in the range
+        (or, with ``lengths``, up to ``n`` at those lengths)."""
+        allow_fewer = lengths is not None
+        if lengths is None:
+            lengths = self._member_lengths(min_len, max_len)
         m = len(self._alphabet)
 
         def capacity(length: int) -> int | None:
@@ -542,7 +568,7 @@ class Grammar:
         found, exact_total = collect(
             n, lengths, rng, draw=draw, capacity=capacity, enumerate_=enumerate_
         )
-        if len(found) < n:
+        if len(found) < n and not allow_fewer:
             how = f"only {exact_total} exist" if exact_total is not None else "few seem to exist"
             raise SurprisalError(
                 f"found only {len(found)} distinct random non-members of grammar {self._name!r} "

@@ -17,29 +17,48 @@ minimal-pair accuracy (a member beats its one-edit non-member), accuracy at a th
 chosen on a held-out calibration split (never on the test strings), and the same for the
 length-normalised mean and SLOR. Lifts (explanation − none, explanation − control) come
 with seeded, stratified bootstrap CIs.
+
+Chance levels are measured, not assumed (0.5 is not chance: a model that knows nothing
+still prefers strings with fewer tokens): every metric is computed again on the same
+strings under a null model, by default a random-weight twin of the model
+(:func:`surprisal.baseline.null_model`), beside the token-count-only AUC and the
+majority-class accuracy. ``above_chance`` is metric − chance with a paired bootstrap CI.
+The differential reduction (the prefix's reduction on members minus that on non-members)
+tells an explanation that taught the rule from one that primed the format.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from .. import stats as _stats
+from ..baseline import resolve_baseline
 from ..core import RunOptions, run
+from ..deltas import Differential, differential, with_holm_all
 from ..errors import SurprisalError
 from ..lm import LM, resolve_model
-from ..tokenize import check_texts
-from .base import Grammar
+from ..tokenize import check_texts, encode
+from .base import EDIT_KINDS, Grammar, check_int
 from .prompts import end_marker, grammar_conditions
 
-__all__ = ["Membership", "membership"]
+__all__ = ["METRICS", "Membership", "membership"]
 
 ScoreKind = Literal["logprob", "mean", "slor"]
+
+#: The metrics computed per condition, and the score kind each ranks strings by.
+METRICS: dict[str, ScoreKind] = {
+    "auc": "logprob",
+    "auc_mean": "mean",
+    "auc_slor": "slor",
+    "pair_accuracy": "logprob",
+    "accuracy": "logprob",
+}
 
 
 @dataclass(frozen=True)
@@ -58,10 +77,18 @@ class Membership:
         pairs: (m, 2) indices (member, its one-edit non-member) of minimal pairs.
         logprob: condition -> (n,) total log-probability of string + end marker, nats.
         n_tokens: condition -> (n,) tokens scored (end marker included).
-        unigram_logprob: (n,) log-probability under a unigram model of the calibration
-            members' tokens (add-one smoothed), nats; the SLOR baseline.
+        unigram_logprob: (n,) log-probability under a unigram model of the tokens of every
+            calibration string, members and non-members alike (add-one smoothed; never
+            fitted on labels), nats; the SLOR baseline.
         end: the end marker text.
         seed, n_boot: for the bootstrap CIs.
+        pair_edits: the edit of each minimal pair ("substitute", "insert", "delete", "swap").
+        null_logprob: one dict per null model (random draw): condition -> (n,) total
+            log-probability under it, nats; empty when ``baseline=None`` (same tokenizer, so
+            ``n_tokens`` is shared).
+        baseline: the null model's name ("" without one).
+        length_matched: the random non-members were drawn to match the members' token
+            counts.
     """
 
     grammar: str
@@ -79,10 +106,24 @@ class Membership:
     end: str
     seed: int = 0
     n_boot: int = 2000
+    pair_edits: tuple[str, ...] = ()
+    null_logprob: tuple[dict[str, np.ndarray], ...] = ()
+    baseline: str = ""
+    length_matched: bool = False
+    # bootstrap results, computed once (the dataclass is frozen; its dict is not)
+    _cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def scores(self, condition: str, kind: ScoreKind = "logprob") -> np.ndarray:
-        """(n,) membership scores: total log-prob, per-token mean, or SLOR, in nats."""
-        lp = self.logprob[condition]
+    def scores(
+        self, condition: str, kind: ScoreKind = "logprob", *, null: int | None = None
+    ) -> np.ndarray:
+        """(n,) membership scores: total log-prob, per-token mean, or SLOR, in nats; under
+        null model number ``null`` (0, 1, ...) when given."""
+        if null is not None and not 0 <= null < len(self.null_logprob):
+            raise SurprisalError(
+                f"null must be in [0, {len(self.null_logprob)}) (the null models this "
+                f"Membership holds), got {null}; baseline=None keeps none"
+            )
+        lp = (self.logprob if null is None else self.null_logprob[null])[condition]
         if kind == "logprob":
             return lp
         if kind == "mean":
@@ -104,15 +145,184 @@ class Membership:
             return float("nan")
         return _stats.pair_accuracy(x[p[:, 0]], x[p[:, 1]])
 
-    def _accuracy(self, x: np.ndarray) -> float:
+    def _correct(self, x: np.ndarray) -> np.ndarray | None:
+        """(n_test,) 1.0 where a test string is classified right at the threshold chosen on
+        the calibration split, or None when there is no such split."""
         cal = ~self.test
         if (
             self.labels[cal].min(initial=1) == self.labels[cal].max(initial=0)
             or not self.test.any()
         ):
-            return float("nan")
+            return None
         thr = _stats.best_threshold(x[cal], self.labels[cal])
-        return _stats.accuracy_at(x[self.test], self.labels[self.test], thr)
+        return ((x[self.test] >= thr) == (self.labels[self.test] == 1)).astype(np.float64)
+
+    def _accuracy(self, x: np.ndarray) -> float:
+        c = self._correct(x)
+        return float("nan") if c is None else float(c.mean())
+
+    def _metric(self, metric: str, condition: str, *, null: int | None = None) -> float:
+        x = self.scores(condition, METRICS[metric], null=null)
+        if metric == "pair_accuracy":
+            return self._pair_acc(x)
+        if metric == "accuracy":
+            return self._accuracy(x)
+        return self._auc(x)
+
+    # ---- chance levels ----------------------------------------------------------------
+
+    @property
+    def length_only_auc(self) -> float:
+        """ROC-AUC of ``-n_tokens`` alone (fewer tokens = "member"): how much of any AUC the
+        token count gives away. Computed on the "none" condition's token counts."""
+        return self._auc(-self.n_tokens["none"])
+
+    @property
+    def majority_accuracy(self) -> float:
+        """Test-split accuracy of always answering the calibration split's majority class
+        (the chance level of ``accuracy`` for a classifier that ignores the strings)."""
+        cal, test = self.labels[~self.test], self.labels[self.test]
+        if not len(cal) or not len(test):
+            return float("nan")
+        majority = 1 if 2 * int(cal.sum()) > len(cal) else 0
+        return float(np.mean(test == majority))
+
+    @property
+    def chance(self) -> dict[str, Any]:
+        """Chance levels: ``{metric: {condition: value}}`` under the null model for every
+        metric in :data:`METRICS` (absent with ``baseline=None``), plus
+        ``"length_only_auc"`` and ``"majority_accuracy"`` (floats). Not 0.5: a model that
+        knows nothing still prefers strings with fewer tokens."""
+        out: dict[str, Any] = {}
+        if self.null_logprob:
+            for metric in METRICS:
+                out[metric] = {c: self._chance(metric, c) for c in self.conditions}
+        out["length_only_auc"] = self.length_only_auc
+        out["majority_accuracy"] = self.majority_accuracy
+        return out
+
+    def _chance(self, metric: str, condition: str) -> float:
+        """The metric's mean over the null models."""
+        draws = range(len(self.null_logprob))
+        return float(np.mean([self._metric(metric, condition, null=k) for k in draws]))
+
+    @property
+    def above_chance(self) -> dict[str, tuple[float, float, float]]:
+        """``{metric: (metric - chance, ci_low, ci_high)}`` for the "none" condition; see
+        :meth:`above_chance_in`."""
+        return self.above_chance_in("none")
+
+    def above_chance_in(self, condition: str) -> dict[str, tuple[float, float, float]]:
+        """``{metric: (estimate, ci_low, ci_high)}``: the metric minus its chance level (its
+        mean over the null models) on the same strings, with a paired BCa bootstrap CI: the
+        same resampled strings score every model (AUCs stratified by label, pair accuracy
+        over pairs, accuracy over test strings at each model's own calibrated threshold).
+
+        The model under test is itself one draw of weights; an untrained model differs from
+        another random draw by more than item resampling shows. So with two or more null
+        models the interval is widened, in quadrature, by the metric's spread across them:
+        ``t(K-1) * sd_K * sqrt(1 + 1/K)`` (a prediction interval for one more draw). Empty
+        with ``baseline=None``. A CI that contains 0: no evidence of more than chance."""
+        if not self.null_logprob:
+            return {}
+        if condition not in self.conditions:
+            raise SurprisalError(
+                f"condition must be one of {list(self.conditions)}, got {condition!r}"
+            )
+        key = ("above_chance", condition)
+        if key not in self._cache:
+            self._cache[key] = self._above_chance(condition)
+        return dict(self._cache[key])
+
+    def _above_chance(self, condition: str) -> dict[str, tuple[float, float, float]]:
+        K = len(self.null_logprob)
+        out: dict[str, tuple[float, float, float]] = {}
+        both_classes = 0 < int(self.labels.sum()) < len(self.labels)
+        for metric, kind in METRICS.items():
+            real = self.scores(condition, kind)
+            nulls = [self.scores(condition, kind, null=k) for k in range(K)]
+            boot = dict(n_boot=self.n_boot, seed=self.seed)
+            if metric.startswith("auc") and both_classes:
+                lab = self.labels == 1
+
+                def gap_auc(y: np.ndarray, r: np.ndarray, *ns: np.ndarray) -> float:
+                    pos = y == 1
+                    a = [_stats.roc_auc(x[pos], x[~pos]) for x in (r, *ns)]
+                    return a[0] - float(np.mean(a[1:]))
+
+                arrays = (self.labels, real, *nulls)
+                est = gap_auc(*arrays)
+                lo, hi = _stats.paired_bootstrap_ci(
+                    gap_auc, *arrays, strata=lab.astype(int), **boot
+                )
+            elif metric == "pair_accuracy" and len(self.pairs):
+                g, b = self.pairs[:, 0], self.pairs[:, 1]
+
+                def gap_pairs(*xs: np.ndarray) -> float:
+                    a = [_stats.pair_accuracy(xs[i], xs[i + 1]) for i in range(0, len(xs), 2)]
+                    return a[0] - float(np.mean(a[1:]))
+
+                arrays = tuple(x[i] for x in (real, *nulls) for i in (g, b))
+                est = gap_pairs(*arrays)
+                lo, hi = _stats.paired_bootstrap_ci(gap_pairs, *arrays, **boot)
+            elif metric == "accuracy":
+                cs = [self._correct(x) for x in (real, *nulls)]
+                if any(c is None for c in cs):
+                    continue
+                d = cs[0] - np.mean(cs[1:], axis=0)  # type: ignore[arg-type]
+                est = float(d.mean())
+                lo, hi = _stats.paired_bootstrap_ci(lambda v: float(v.mean()), d, **boot)
+            else:
+                continue
+            if K >= 2:
+                from scipy import stats as sps
+
+                spread = [self._metric(metric, condition, null=k) for k in range(K)]
+                extra = float(sps.t.ppf(0.975, K - 1) * np.std(spread, ddof=1) * np.sqrt(1 + 1 / K))
+                lo = est - float(np.hypot(est - lo, extra))
+                hi = est + float(np.hypot(hi - est, extra))
+            out[metric] = (float(est), float(lo), float(hi))
+        return out
+
+    def _pair_lift(self, a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+        """Pair accuracy under scores ``b`` minus under ``a`` on the same pairs, paired BCa CI."""
+        p = self.pairs
+
+        def pa(ga: np.ndarray, ba: np.ndarray, gb: np.ndarray, bb: np.ndarray) -> float:
+            return _stats.pair_accuracy(gb, bb) - _stats.pair_accuracy(ga, ba)
+
+        arrays = (a[p[:, 0]], a[p[:, 1]], b[p[:, 0]], b[p[:, 1]])
+        lo, hi = _stats.paired_bootstrap_ci(pa, *arrays, n_boot=self.n_boot, seed=self.seed)
+        return pa(*arrays), lo, hi
+
+    def pair_accuracy_by_edit(self, condition: str = "none") -> dict[str, float]:
+        """Pair accuracy per edit kind ("insert", "delete", "substitute", "swap"), for the
+        kinds present: random models prefer some edits (a swap that breaks a run of one
+        symbol) whatever the grammar."""
+        if not len(self.pairs) or len(self.pair_edits) != len(self.pairs):
+            return {}
+        edits = np.array(self.pair_edits)
+        x = self.scores(condition)
+        return {
+            k: self._pair_acc(x, self.pairs[edits == k]) for k in EDIT_KINDS if (edits == k).any()
+        }
+
+    @property
+    def differential(self) -> dict[str, Differential]:
+        """Knowledge vs priming, per prefix condition: the prefix's mean reduction on members
+        minus that on non-members, ``mean(r | member) - mean(r | non-member)`` with
+        ``r = log p(s | prefix) - log p(s)`` (nats), a BCa CI and a two-sided permutation p."""
+        out: dict[str, Differential] = {}
+        if self.labels.min(initial=1) == self.labels.max(initial=0):
+            return out
+        for c in self.conditions[1:]:
+            if ("differential", c) not in self._cache:
+                r = self.logprob[c] - self.logprob["none"]
+                self._cache["differential", c] = differential(
+                    r[self.labels == 1], r[self.labels == 0], n_boot=self.n_boot, seed=self.seed
+                )
+            out[c] = self._cache["differential", c]
+        return out
 
     def auc_of(self, kind: ScoreKind = "logprob") -> dict[str, float]:
         """ROC-AUC per condition for a score kind."""
@@ -120,7 +330,7 @@ class Membership:
 
     @property
     def auc(self) -> dict[str, float]:
-        """ROC-AUC of the total log-probability, per condition (0.5 = chance)."""
+        """ROC-AUC of the total log-probability, per condition (chance: :attr:`chance`)."""
         return self.auc_of("logprob")
 
     @property
@@ -147,21 +357,8 @@ class Membership:
             lift, lo, hi = _stats.auc_lift_ci(a, b, self.labels, n_boot=self.n_boot, seed=self.seed)
             row = {"auc": lift, "auc_ci_low": lo, "auc_ci_high": hi}
             if len(self.pairs):
-                p = self.pairs
-
-                def pa(ga: np.ndarray, ba: np.ndarray, gb: np.ndarray, bb: np.ndarray) -> float:
-                    return _stats.pair_accuracy(gb, bb) - _stats.pair_accuracy(ga, ba)
-
-                row["pair_accuracy"] = pa(a[p[:, 0]], a[p[:, 1]], b[p[:, 0]], b[p[:, 1]])
-                lo2, hi2 = _stats.paired_bootstrap_ci(
-                    pa,
-                    a[p[:, 0]],
-                    a[p[:, 1]],
-                    b[p[:, 0]],
-                    b[p[:, 1]],
-                    n_boot=self.n_boot,
-                    seed=self.seed,
-                )
+                pa, lo2, hi2 = self._pair_lift(a, b)
+                row["pair_accuracy"] = pa
                 row["pair_accuracy_ci_low"], row["pair_accuracy_ci_high"] = lo2, hi2
             out[f"explanation-{base}"] = row
         return out
@@ -191,22 +388,56 @@ class Membership:
         return pd.DataFrame(rows)
 
     def table(self) -> Any:
-        """One row per condition: AUC (log-prob, mean, SLOR), pair accuracy, accuracy."""
+        """One row per condition: AUC (log-prob, mean, SLOR), pair accuracy, accuracy, pair
+        accuracy per edit kind (``pair_accuracy_<edit>``), each metric's chance level under
+        the null model (``chance_<metric>``), the length-only AUC and majority accuracy, and
+        the differential reduction (nats; NaN for "none")."""
+        import pandas as pd
+
+        chance = self.chance
+        diff = self.differential
+        rows = []
+        for c in self.conditions:
+            row: dict[str, Any] = {"condition": c}
+            for metric in METRICS:
+                row[metric] = self._metric(metric, c)
+            for k, v in self.pair_accuracy_by_edit(c).items():
+                row[f"pair_accuracy_{k}"] = v
+            for metric in METRICS:
+                if isinstance(chance.get(metric), dict) and c in chance[metric]:
+                    row[f"chance_{metric}"] = chance[metric][c]
+            row["length_only_auc"] = self.length_only_auc
+            row["majority_accuracy"] = self.majority_accuracy
+            d = diff.get(c)
+            row["differential"] = float("nan") if d is None else d.estimate
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def chance_table(self) -> Any:
+        """One row per (condition, metric): the value, its chance level under the null model,
+        and metric − chance with its paired 95% CI (a pandas DataFrame; empty with
+        ``baseline=None``)."""
         import pandas as pd
 
         rows = []
-        for c in self.conditions:
-            rows.append(
-                {
-                    "condition": c,
-                    "auc": self._auc(self.scores(c)),
-                    "auc_mean": self._auc(self.scores(c, "mean")),
-                    "auc_slor": self._auc(self.scores(c, "slor")),
-                    "pair_accuracy": self._pair_acc(self.scores(c)),
-                    "accuracy": self._accuracy(self.scores(c)),
-                }
-            )
-        return pd.DataFrame(rows)
+        if self.null_logprob:
+            for c in self.conditions:
+                above = self.above_chance_in(c)
+                for metric in METRICS:
+                    est, lo, hi = above.get(metric, (float("nan"),) * 3)
+                    rows.append(
+                        {
+                            "condition": c,
+                            "metric": metric,
+                            "value": self._metric(metric, c),
+                            "chance": self._chance(metric, c),
+                            "above_chance": est,
+                            "ci_low": lo,
+                            "ci_high": hi,
+                        }
+                    )
+        cols = ["condition", "metric", "value", "chance", "above_chance", "ci_low", "ci_high"]
+        return pd.DataFrame(rows, columns=cols)
 
     def to_pandas(self) -> Any:
         """Long format: one row per (string, condition) with label, kind, length, split,
@@ -235,15 +466,50 @@ class Membership:
 
     def __str__(self) -> str:
         n1 = int(self.labels.sum())
+        n0 = len(self.labels) - n1
         lines = [
-            f"grammar {self.grammar}: {n1} members, {len(self.labels) - n1} non-members, "
+            f"grammar {self.grammar}: {n1} members, {n0} non-members, "
             f"{len(self.pairs)} minimal pairs"
-        ]
-        auc, pa, acc = self.auc, self.pair_accuracy, self.accuracy
-        for c in self.conditions:
-            lines.append(
-                f"  {c:<12} AUC {auc[c]:.3f}   pair accuracy {pa[c]:.3f}   accuracy {acc[c]:.3f}"
+            + (
+                " (random non-members matched to the members' token counts)"
+                if self.length_matched
+                else ""
             )
+        ]
+        if self.null_logprob:
+            lines.append(
+                f"  chance = the same metric under {self.baseline} on the same strings; "
+                "+x [CI]: metric - chance, paired 95% CI"
+            )
+        else:
+            lines.append(
+                "  no null model (baseline=None): chance levels of AUC and pairs unmeasured"
+            )
+        lines.append(
+            f"  token count alone: AUC {_fmt(self.length_only_auc)}; majority class: accuracy "
+            f"{_fmt(self.majority_accuracy)}"
+        )
+        names = {"auc": "AUC", "pair_accuracy": "pair accuracy", "accuracy": "accuracy"}
+        for c in self.conditions:
+            above = self.above_chance_in(c)
+            parts = []
+            for metric, label in names.items():
+                value = self._metric(metric, c)
+                part = f"{label} {_fmt(value)}"
+                if metric in above:
+                    est, lo, hi = above[metric]
+                    chance = self._chance(metric, c)
+                    part += f" (chance {_fmt(chance)}; {est:+.3f} [{lo:+.3f}, {hi:+.3f}])"
+                parts.append(part)
+            lines.append(f"  {c:<12} " + "   ".join(parts))
+            by_edit = self.pair_accuracy_by_edit(c)
+            if by_edit:
+                lines.append(
+                    "  "
+                    + " " * 13
+                    + "pairs by edit: "
+                    + ", ".join(f"{e} {a:.3f}" for e, a in by_edit.items())
+                )
         for k, v in self.lift.items():
             s = f"  lift {k}: AUC {v['auc']:+.3f} [{v['auc_ci_low']:+.3f}, {v['auc_ci_high']:+.3f}]"
             if "pair_accuracy" in v:
@@ -252,6 +518,20 @@ class Membership:
                     f"[{v['pair_accuracy_ci_low']:+.3f}, {v['pair_accuracy_ci_high']:+.3f}]"
                 )
             lines.append(s)
+        diffs = self.differential
+        if diffs:
+            adjusted = with_holm_all(list(diffs.values()))
+            for c, d in zip(diffs, adjusted, strict=True):
+                lines.append(f"  differential reduction {c} (members - non-members): {d}")
+            lines.append(
+                "  (knowledge vs priming: > 0 when the prefix helps members more than "
+                f"non-members; p-values two-sided, Holm-adjusted across the {len(diffs)} above)"
+            )
+        if min(n1, n0) < _stats.SMALL_N:
+            lines.append(
+                f"  warning: only {min(n1, n0)} strings in the smaller class (< {_stats.SMALL_N}): "
+                "intervals are wide and approximate"
+            )
         return "\n".join(lines)
 
     def to_html(self, path: str | Path | None = None) -> str:
@@ -264,6 +544,20 @@ class Membership:
         return membership_html(self, path)
 
 
+def _baseline_name(null_lms: list[LM | None]) -> str:
+    """How reports name the null model(s)."""
+    if not null_lms or null_lms[0] is None:
+        return ""
+    if len(null_lms) == 1:
+        return null_lms[0].name
+    name = null_lms[0].name.split(" (random weights")[0]
+    return f"{len(null_lms)} random-weight twins of {name} (mean)"
+
+
+def _fmt(v: float) -> str:
+    return "n/a" if v != v else f"{v:.3f}"
+
+
 def _candidates(
     grammar: Grammar | None,
     positives: Sequence[str] | None,
@@ -273,12 +567,16 @@ def _candidates(
     max_len: int,
     negative_kinds: Sequence[str],
     seed: int,
-) -> tuple[list[str], list[int], list[str], list[int], list[tuple[int, int]]]:
+    token_counts: Callable[[list[str]], list[int]] | None = None,
+) -> tuple[list[str], list[int], list[str], list[int], list[tuple[int, int]], list[str]]:
+    """The candidate strings, labels, kinds, symbol lengths, minimal pairs and their edits.
+    With ``token_counts``, the random non-members match the members' token counts."""
     texts: list[str] = []
     labels: list[int] = []
     kinds: list[str] = []
     lengths: list[int] = []
     pairs: list[tuple[int, int]] = []
+    edits: list[str] = []
     index: dict[str, int] = {}
 
     def add(t: str, label: int, kind: str, length: int) -> int:
@@ -304,7 +602,7 @@ def _candidates(
             add(t, 0, "given", len(t))
         if not any(labels) or all(labels):
             raise SurprisalError("need at least one positive and one negative string")
-        return texts, labels, kinds, lengths, pairs
+        return texts, labels, kinds, lengths, pairs, edits
     if positives is not None or negatives is not None:
         raise SurprisalError("give either a grammar or positives/negatives, not both")
     bad_kinds = set(negative_kinds) - {"edit", "random"}
@@ -321,14 +619,59 @@ def _candidates(
             g = add(p.good, 1, "member", length(p.good))
             b = add(p.bad, 0, "edit", length(p.bad))
             pairs.append((g, b))
+            edits.append(p.edit)
     else:
         for t in grammar.sample(n, min_len=min_len, max_len=max_len, seed=seed):
             add(t, 1, "member", length(t))
     if "random" in negative_kinds:
         n_pos = sum(labels)
-        for neg in grammar.negatives(n_pos, min_len, max_len, seed=seed + 1, kind="random"):
-            add(neg.text, 0, "random", length(neg.text))
-    return texts, labels, kinds, lengths, pairs
+        if token_counts is None:
+            negs = [
+                x.text
+                for x in grammar.negatives(n_pos, min_len, max_len, seed=seed + 1, kind="random")
+            ]
+        else:
+            members = [t for t, lab in zip(texts, labels, strict=True) if lab == 1]
+            negs = _token_matched(grammar, members, min_len, max_len, seed + 1, token_counts)
+        for t in negs:
+            add(t, 0, "random", length(t))
+    return texts, labels, kinds, lengths, pairs, edits
+
+
+def _token_matched(
+    grammar: Grammar,
+    members: list[str],
+    min_len: int,
+    max_len: int,
+    seed: int,
+    token_counts: Callable[[list[str]], list[int]],
+) -> list[str]:
+    """One random non-member per member with the member's token count (or the nearest count
+    the pool has, lower first), drawn from a pool of random non-members at every length in
+    ``[min_len, max_len]``: resampling by token-count bins, so that the token count cannot
+    tell members from these non-members."""
+    pool = [x.text for x in grammar.random_pool(8 * len(members) + 64, min_len, max_len, seed)]
+    if not pool:
+        raise SurprisalError(
+            f"grammar {grammar.name!r} has no non-members with length in [{min_len}, {max_len}] "
+            "to match; pass length_matched=False or widen the range"
+        )
+    bins: dict[int, list[str]] = {}
+    for t, k in zip(pool, token_counts(pool), strict=True):
+        bins.setdefault(k, []).append(t)
+    rng = random.Random(seed)
+    order = list(range(len(members)))
+    rng.shuffle(order)
+    want = token_counts(members)
+    out: list[str] = []
+    for i in order:
+        if not bins:
+            break
+        k = min(bins, key=lambda b: (abs(b - want[i]), b))
+        out.append(bins[k].pop())
+        if not bins[k]:
+            del bins[k]
+    return out
 
 
 def membership(
@@ -344,6 +687,9 @@ def membership(
     min_len: int = 1,
     max_len: int = 20,
     negative_kinds: Sequence[str] = ("edit", "random"),
+    length_matched: bool | None = None,
+    baseline: Literal["random"] | LM | None = "random",
+    null_draws: int = 4,
     end: str = "\n",
     test_fraction: float = 0.5,
     seed: int = 0,
@@ -365,7 +711,20 @@ def membership(
         n: members to sample (minimal pairs when "edit" is in ``negative_kinds``).
         min_len, max_len: member lengths, in grammar symbols.
         negative_kinds: "edit" (one edit from a member, giving minimal pairs) and/or
-            "random" (length-matched random strings); all verified non-members.
+            "random" (random strings); all verified non-members.
+        length_matched: draw the random non-members so that their token counts (string +
+            end marker, under the model's tokenizer) match the members' one for one, so the
+            token count cannot give members away. Default: on when there is a grammar and
+            "random" is in ``negative_kinds``; off draws random strings of the members'
+            symbol lengths. Either way ``length_only_auc`` says how much length leaks.
+        baseline: the null model for the chance levels: ``"random"`` (default) a
+            random-weight twin of the model (seeded by ``seed``), an :class:`LM` of your own
+            with the same tokenizer, or None to skip. It scores every string under every
+            condition again: twice the scoring work (negligible for small models).
+        null_draws: how many random-weight twins (seeds ``seed``, ``seed + 1``, ...) the
+            chance level averages over; their spread widens the ``above_chance`` CIs (an
+            untrained model is one more draw). Each adds one more scoring pass; 1 is
+            cheapest, and a given ``baseline`` LM counts as one.
         end: end marker appended to every string and scored (default newline; "eos" for the
             tokenizer's EOS token).
         test_fraction: share of strings held out to measure accuracy; the threshold is
@@ -384,8 +743,30 @@ def membership(
     end_text = end_marker(lm, end)
     if not 0.0 < test_fraction < 1.0:
         raise SurprisalError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    texts, labels, kinds, lengths, pairs = _candidates(
-        grammar, positives, negatives, n, min_len, max_len, negative_kinds, seed
+    if length_matched is None:
+        length_matched = grammar is not None and "random" in negative_kinds
+    check_int("null_draws", null_draws, minimum=1)
+    draws = 1 if isinstance(baseline, LM) else null_draws
+    null_lms = [resolve_baseline(lm, baseline, seed=seed + k) for k in range(draws)]
+
+    def token_counts(strings: list[str]) -> list[int]:
+        enc = encode(
+            lm.tokenizer,
+            [t + end_text for t in strings],
+            parse_special_tokens=lm.parse_special_tokens,
+        )
+        return [len(e.ids) for e in enc]
+
+    texts, labels, kinds, lengths, pairs, edits = _candidates(
+        grammar,
+        positives,
+        negatives,
+        n,
+        min_len,
+        max_len,
+        negative_kinds,
+        seed,
+        token_counts if length_matched and grammar is not None else None,
     )
     conditions = grammar_conditions(
         grammar,
@@ -402,9 +783,17 @@ def membership(
     logprob, n_tok, base_items = _score_conditions(
         lm, texts, prefixes, end_text, batch_tokens=batch_tokens, progress=progress
     )
+    null_logprob = []
+    for null_lm in null_lms:
+        if null_lm is not None:
+            lp, _, _ = _score_conditions(
+                null_lm, texts, prefixes, end_text, batch_tokens=batch_tokens, progress=progress
+            )
+            null_logprob.append(lp)
     lab = np.array(labels, dtype=np.int64)
     test = _stratified_test_split(labels, test_fraction, seed)
-    unigram = _unigram_logprob(base_items, (lab == 1) & ~test, lm.vocab_size)
+    # SLOR's unigram: every calibration string, members and non-members (never the labels)
+    unigram = _unigram_logprob(base_items, ~test, lm.vocab_size)
     return Membership(
         grammar=grammar.name if grammar is not None else "given",
         conditions=tuple(prefixes),
@@ -421,6 +810,10 @@ def membership(
         end=end_text,
         seed=seed,
         n_boot=n_boot,
+        pair_edits=tuple(edits),
+        null_logprob=tuple(null_logprob),
+        baseline=_baseline_name(null_lms),
+        length_matched=bool(length_matched and grammar is not None),
     )
 
 

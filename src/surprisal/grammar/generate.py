@@ -113,13 +113,16 @@ class Generation:
         return self._rate("novel")
 
     def ci(self, rate: str = "valid") -> dict[str, tuple[float, float]]:
-        """Seeded bootstrap 95% CI of a rate ("valid", "distinct" or "novel") per condition."""
+        """Wilson 95% CI of a rate ("valid", "distinct" or "novel") per condition: each
+        sample is a 0/1 outcome, so the rate is a proportion (the interval never collapses
+        to a point at 0/n or n/n, as a bootstrap of 0/1 values does)."""
         if rate not in ("valid", "distinct", "novel"):
             raise SurprisalError(f"rate must be 'valid', 'distinct' or 'novel', got {rate!r}")
-        return {
-            c: _stats.bootstrap_ci(self._rates(c)[rate], n_boot=self.n_boot, seed=self.seed)
-            for c in self.conditions
-        }
+        out = {}
+        for c in self.conditions:
+            x = self._rates(c)[rate]
+            out[c] = _stats.proportion_ci(int(x.sum()), len(x)) if len(x) else (np.nan, np.nan)
+        return out
 
     def __str__(self) -> str:
         lines = [f"generation from grammar {self.grammar}:"]
