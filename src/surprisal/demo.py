@@ -179,29 +179,56 @@ def run_demo(
         torch.set_num_threads(threads)
 
 
+@dataclass
+class _Section:
+    """What one part of the demo adds: report lines, numbers, HTML sections."""
+
+    lines: list[str]
+    numbers: dict[str, Any]
+    docs: list[tuple[str, str]]
+
+
 def _run_demo(
     t0: float, *, html_path: str | Path | None, quick: bool, seed: int, progress: bool
 ) -> DemoReport:
-    from .api import score
-    from .deltas import delta
-    from .grammar import membership, zoo
-    from .grammar.reports import membership_sections
-    from .viz import heatmap
-
     lm = load_demo()
-    n_delta = 10 if quick else 40
-    n_member = 20 if quick else 100
     n_boot = 1000 if quick else 5000
+    parts = {
+        "score": _score_part(lm, progress),
+        "delta": _delta_part(lm, 10 if quick else 40, n_boot, seed, progress),
+        "membership": _membership_part(lm, 20 if quick else 100, n_boot, seed, progress),
+    }
     out: list[str] = [
         f"surprisal demo: {DEMO_NAME}",
         "Surprisal = -log p of a token or text: 1 bit = ln 2 = 0.693 nats; lower = more expected.",
-        "",
-        "1. score: surprisal of each line (text + newline) and its 3 most surprising tokens",
     ]
-    numbers: dict[str, Any] = {"score": {}, "delta": {}, "membership": {}}
+    numbers: dict[str, Any] = {}
     docs: list[tuple[str, str]] = []  # the HTML page's (heading, body) sections
+    for name, part in parts.items():
+        out += ["", *part.lines]
+        numbers[name] = part.numbers
+        docs += part.docs
+    secs = time.perf_counter() - t0
+    numbers["seconds"] = secs
+    where = f"; HTML report: {html_path}" if html_path is not None else ""
+    out += ["", f"Done in {secs:.1f} s{where}"]
+    text = "\n".join(out)
+    page = None
+    if html_path is not None:
+        from .viz import write_html
 
-    # (a) per-token surprisal -------------------------------------------------------------
+        page = _page("surprisal demo", text, docs)
+        write_html(page, html_path)
+    return DemoReport(text=text, html=page, numbers=numbers)
+
+
+def _score_part(lm: LM, progress: bool) -> _Section:
+    """1. per-token surprisal of a few lines, and their most surprising tokens."""
+    from .api import score
+    from .viz import heatmap
+
+    out = ["1. score: surprisal of each line (text + newline) and its 3 most surprising tokens"]
+    numbers: dict[str, Any] = {}
     texts = [t + "\n" for t, _ in _SCORE_TEXTS]
     sc = score(texts, model=lm, progress=progress)
     width = max(len(t) for t, _ in _SCORE_TEXTS) + 2
@@ -209,7 +236,7 @@ def _run_demo(
     for (t, what), ts in zip(_SCORE_TEXTS, sc, strict=True):
         total = ts.total("bits")
         top = _top_tokens(ts)
-        numbers["score"][t] = {"kind": what, "total_bits": total, "top_bits": top}
+        numbers[t] = {"kind": what, "total_bits": total, "top_bits": top}
         tops = ", ".join(f"{p!r} {b:.1f}" for p, b in top)
         out.append(f"  {what:<17} {t:<{width}} {total:5.1f} bits   top: {tops}")
         rows.append(
@@ -221,11 +248,19 @@ def _run_demo(
             }
         )
     heat = heatmap(rows, value_label="surprisal", unit="bits")
-    docs.append(("1. score: dyck2 members and non-members, and English", heat))
+    docs = [("1. score: dyck2 members and non-members, and English", heat)]
 
-    # (b) explanation-induced surprisal reduction ------------------------------------------
-    out += [
-        "",
+    return _Section(out, numbers, docs)
+
+
+def _delta_part(lm: LM, n_delta: int, n_boot: int, seed: int, progress: bool) -> _Section:
+    """2. how much each grammar's explanation (and a control) reduces its strings' surprisal."""
+    from .deltas import delta
+    from .grammar import zoo
+
+    numbers: dict[str, Any] = {}
+    docs: list[tuple[str, str]] = []
+    out = [
         "2. delta: mean reduction S(string) - S(string | prefix) per string, nats [95% CI] (bits);",
         "   > 0: the prefix made the strings less surprising. cost = S(explanation), bits; gain =",
         "   two-part-code gain = sum of reductions - cost, bits (> 0: a shorter code with it).",
@@ -241,7 +276,7 @@ def _run_demo(
         )
         sn = d.summary(unit="nats", n_boot=n_boot, seed=seed)
         sb = d.summary(unit="bits", n_boot=n_boot, seed=seed)
-        numbers["delta"][name] = {"n": len(strings), "nats": sn.to_dict(), "bits": sb.to_dict()}
+        numbers[name] = {"n": len(strings), "nats": sn.to_dict(), "bits": sb.to_dict()}
         assert sn.control is not None and sn.vs_control is not None and sb.vs_control is not None
         out.append(
             f"  {name + f' ({len(strings)})':<21} explanation {_fmt_ci(sn.reduction)} "
@@ -257,9 +292,17 @@ def _run_demo(
             for h, b in d._sections("bits", None, n_boot=n_boot, seed=seed)
         ]
 
-    # (c) grammar membership ------------------------------------------------------------------
-    out += [
-        "",
+    return _Section(out, numbers, docs)
+
+
+def _membership_part(lm: LM, n_member: int, n_boot: int, seed: int, progress: bool) -> _Section:
+    """3. does the model tell members from non-members, beside its measured chance level."""
+    from .grammar import membership, zoo
+    from .grammar.reports import membership_sections
+
+    numbers: dict[str, Any] = {}
+    docs: list[tuple[str, str]] = []
+    out = [
         "3. membership: ROC-AUC of log p(string + newline), members vs non-members (one edit away",
         "   or random, token-count matched); pairs: share of one-edit pairs the member wins",
         "   (none / explanation / control); (c): chance = the same metric under random-weight",
@@ -284,7 +327,7 @@ def _run_demo(
         above = {c: m.above_chance_in(c) for c in m.conditions}
         diff = m.differential["explanation"]
         n_pos = int(m.labels.sum())
-        numbers["membership"][name] = {
+        numbers[name] = {
             "n_members": n_pos,
             "n_nonmembers": len(m.labels) - n_pos,
             "auc": auc,
@@ -320,15 +363,4 @@ def _run_demo(
             (f"3. membership, {name} \u2014 {h}", b) for h, b in membership_sections(m, unit="bits")
         ]
 
-    secs = time.perf_counter() - t0
-    numbers["seconds"] = secs
-    where = f"; HTML report: {html_path}" if html_path is not None else ""
-    out += ["", f"Done in {secs:.1f} s{where}"]
-    text = "\n".join(out)
-    page = None
-    if html_path is not None:
-        from .viz import write_html
-
-        page = _page("surprisal demo", text, docs)
-        write_html(page, html_path)
-    return DemoReport(text=text, html=page, numbers=numbers)
+    return _Section(out, numbers, docs)
