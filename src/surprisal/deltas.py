@@ -541,35 +541,16 @@ class Delta:
         data: dict[str, Any] = {
             "target": list(self.targets),
             "n_tokens": [len(t) for t in self.base],
-            "surprisal": convert(self.base.total(), unit),
-            "surprisal_given_explanation": convert(self.conditioned.total(), unit),
-            "reduction": convert(self.reduction, unit),
-            "two_part_gain": convert(self.two_part_gain, unit),
+            **self._columns(unit),
         }
-        if self.controlled is not None:
-            data["surprisal_given_control"] = convert(self.controlled.total(), unit)
-            data["control_reduction"] = convert(self.control_reduction, unit)
-            data["reduction_vs_control"] = convert(self.reduction_vs_control, unit)
-        if self.divergences is not None:
-            data["divergence"] = convert(self.divergence_total, unit)
-            data["mean_entropy_change"] = convert(_nanmeans(self.entropy_change), unit)
-            cd, ce = self.control_divergence_total, self.control_entropy_change
-            if cd is not None and ce is not None:
-                data["control_divergence"] = convert(cd, unit)
-                data["control_mean_entropy_change"] = convert(_nanmeans(ce), unit)
         df = pd.DataFrame(data)
         df.attrs.update(unit=unit, explanation_cost=convert(self.explanation_cost, unit))
         return df
 
-    def to_records(
-        self, unit: Unit = "nats", *, ids: Sequence[object] | None = None
-    ) -> list[dict[str, Any]]:
-        """One plain dict per target (what ``surprisal delta`` writes as JSONL): id, text,
-        unit, ``n_tokens``, ``surprisal``, ``surprisal_given_explanation``, ``reduction``,
-        ``two_part_gain`` (and the control's numbers; with divergences, ``divergence`` and
-        ``mean_entropy_change``), all in ``unit``; ``ids`` default to the positions as
-        strings."""
-        names = _ids(self, ids)
+    def _columns(self, unit: Unit) -> dict[str, np.ndarray]:
+        """(n,) per-target numbers in ``unit``, the columns of :meth:`to_pandas` and
+        :meth:`to_records`: totals, reductions, two-part gain, the control's and, with
+        divergences, the summed KL and mean entropy change."""
         cols: dict[str, np.ndarray] = {
             "surprisal": convert(self.base.total(), unit),
             "surprisal_given_explanation": convert(self.conditioned.total(), unit),
@@ -587,6 +568,18 @@ class Delta:
             if cd is not None and ce is not None:
                 cols["control_divergence"] = convert(cd, unit)
                 cols["control_mean_entropy_change"] = convert(_nanmeans(ce), unit)
+        return cols
+
+    def to_records(
+        self, unit: Unit = "nats", *, ids: Sequence[object] | None = None
+    ) -> list[dict[str, Any]]:
+        """One plain dict per target (what ``surprisal delta`` writes as JSONL): id, text,
+        unit, ``n_tokens``, ``surprisal``, ``surprisal_given_explanation``, ``reduction``,
+        ``two_part_gain`` (and the control's numbers; with divergences, ``divergence`` and
+        ``mean_entropy_change``), all in ``unit``; ``ids`` default to the positions as
+        strings."""
+        names = _ids(self, ids)
+        cols = self._columns(unit)
         return [
             {
                 "id": names[i],
