@@ -202,3 +202,28 @@ def test_delta_notebook_and_ranking(d, gpt2_lm):
     means = [float(np.mean(x.reduction[list(r.report_items)])) for x in r.deltas]  # held out
     assert [c["reduction"]["mean"] for c in doc["candidates"]] == pytest.approx(means)
     assert "<table" in r._repr_html_()
+
+
+def test_membership_and_generation_hold_nicely(gpt2_lm):
+    """Short reprs (never the arrays), JSON-ready dicts whose numbers are the attributes',
+    and a notebook view, like Scores and Delta."""
+    import json
+
+    from surprisal import grammar
+
+    g = grammar.zoo["dyck1"]
+    m = grammar.membership(gpt2_lm, g, n=12, max_len=6, seed=0, n_boot=50, baseline=None)
+    r = repr(m)
+    assert r.startswith("Membership('dyck1'") and "array" not in r and len(r) < 300
+    d = json.loads(m.to_json())
+    assert d["n_members"] == int(m.labels.sum())
+    assert d["n_nonmembers"] == len(m.labels) - int(m.labels.sum())
+    assert d["auc"] == pytest.approx(m.auc)
+    assert "surprisal" in m._repr_html_() and "<script" not in m._repr_html_()
+    gen = grammar.generation(gpt2_lm, g, n=4, max_len=6, seed=0)
+    r = repr(gen)
+    assert r.startswith("Generation('dyck1'") and "array" not in r
+    gd = json.loads(gen.to_json())
+    assert gd["valid_rate"] == pytest.approx(gen.valid_rate)
+    assert gd["n_samples"] == {c: len(gen.samples[c]) for c in gen.conditions}
+    assert "<script" not in gen._repr_html_()

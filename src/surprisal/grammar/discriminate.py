@@ -29,6 +29,7 @@ tells an explanation that taught the rule from one that primed the format.
 
 from __future__ import annotations
 
+import html as _html
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -542,6 +543,68 @@ class Membership:
         from .reports import membership_html
 
         return membership_html(self, path)
+
+    def __repr__(self) -> str:
+        n1 = int(self.labels.sum())
+        auc = ", ".join(f"{c} {self.auc[c]:.3f}" for c in self.conditions)
+        null = f", baseline={self.baseline!r}" if self.baseline else ""
+        return (
+            f"Membership({self.grammar!r}, {n1} members + {len(self.labels) - n1} non-members, "
+            f"{len(self.pairs)} minimal pairs, AUC {auc}{null})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The headline numbers as plain JSON-ready values: n per class, AUC, pair accuracy,
+        held-out accuracy and lifts per condition, and the chance levels when measured."""
+        n1 = int(self.labels.sum())
+        out: dict[str, Any] = {
+            "grammar": self.grammar,
+            "conditions": list(self.conditions),
+            "n_members": n1,
+            "n_nonmembers": len(self.labels) - n1,
+            "n_pairs": len(self.pairs),
+            "auc": self.auc,
+            "pair_accuracy": self.pair_accuracy,
+            "accuracy": self.accuracy,
+            "lift": self.lift,
+            "length_only_auc": self.length_only_auc,
+            "majority_accuracy": self.majority_accuracy,
+        }
+        if self.null_logprob:
+            out["chance"] = self.chance
+            out["above_chance"] = {k: list(v) for k, v in self.above_chance.items()}
+        return _jsonable(out)
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as a JSON string (NaN as null)."""
+        import json
+
+        return json.dumps(self.to_dict())
+
+    def _repr_html_(self) -> str:
+        from ..viz import notebook_html
+        from .reports import membership_sections
+
+        secs = membership_sections(self)
+        return notebook_html(
+            f"<p>{_html.escape(repr(self))}</p>"
+            + "".join(f"<h3>{_html.escape(h)}</h3>{b}" for h, b in secs)
+        )
+
+
+def _jsonable(x: Any) -> Any:
+    """Numpy scalars and arrays to Python values, NaN to None, recursively."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and x != x:
+        return None
+    return x
 
 
 def _baseline_name(null_lms: list[LM | None]) -> str:

@@ -17,6 +17,7 @@ Rates per condition, each with a seeded bootstrap CI over samples:
 
 from __future__ import annotations
 
+import html as _html
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,6 +150,43 @@ class Generation:
         from .reports import generation_html
 
         return generation_html(self, path)
+
+    def __repr__(self) -> str:
+        n = {c: len(self.samples[c]) for c in self.conditions}
+        valid = ", ".join(f"{c} {self.valid_rate[c]:.2f}" for c in self.conditions)
+        return (
+            f"Generation({self.grammar!r}, {sum(n.values())} samples over "
+            f"{len(self.conditions)} conditions, valid rate {valid})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Rates per condition (valid, empty, distinct, novel) with the valid rate's Wilson
+        CI, and the samples; plain JSON-ready values."""
+        return {
+            "grammar": self.grammar,
+            "conditions": list(self.conditions),
+            "prefixes": dict(self.prefixes),
+            "n_samples": {c: len(self.samples[c]) for c in self.conditions},
+            "valid_rate": self.valid_rate,
+            "valid_ci": {c: list(v) for c, v in self.ci("valid").items()},
+            "empty_rate": self.empty_rate,
+            "distinct_rate": self.distinct_rate,
+            "novel_rate": self.novel_rate,
+            "samples": {c: list(self.samples[c]) for c in self.conditions},
+        }
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as a JSON string."""
+        import json
+
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+    def _repr_html_(self) -> str:
+        from ..viz import notebook_html
+        from .reports import generation_sections
+
+        body = "".join(f"<h3>{_html.escape(h)}</h3>{b}" for h, b in generation_sections(self))
+        return notebook_html(f"<p>{_html.escape(repr(self))}</p>{body}")
 
     def to_pandas(self) -> Any:
         """One row per sample: condition, text, terminated, valid, novel."""
