@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import surprisal
 from conftest import TEXTS, assert_close, ref_logits, ref_scores
@@ -388,3 +390,66 @@ def test_progress_bar_is_configurable(gpt2_lm, capsys):
     assert "surprisal" in capsys.readouterr().err
     surprisal.score(TEXTS, model=gpt2_lm, progress=False, batch_tokens=32)
     assert capsys.readouterr().err == ""
+
+
+def _partition_one_by_one(offsets, n_chars):
+    """The span rule token by token, as tokenize.py states it (the reference)."""
+    spans, prev_end = [], 0
+    for i, (_, end) in enumerate(offsets):
+        if i + 1 < len(offsets) and offsets[i + 1][0] < end:
+            end = prev_end  # the next token claims these characters: an empty span
+        end = max(end, prev_end)
+        spans.append([prev_end, end])
+        prev_end = end
+    if spans:
+        spans[-1][1] = n_chars
+    return spans
+
+
+_offsets = st.lists(
+    st.integers(0, 12).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            st.lists(
+                st.tuples(st.integers(0, n), st.integers(0, n)).map(sorted).map(tuple),
+                max_size=8,
+            ),
+        )
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_offsets)
+def test_vectorised_partition_follows_the_rule_token_by_token(texts):
+    from surprisal.tokenize import _partition_many
+
+    got = _partition_many([o for _, o in texts], [n for n, _ in texts])
+    for (n, offsets), spans in zip(texts, got, strict=True):
+        assert spans.tolist() == _partition_one_by_one(offsets, n), (offsets, n)
+
+
+@pytest.mark.parametrize("kind", ["byte-bpe", "sentencepiece"])
+def test_token_strings_are_the_vocabulary_strings(kind, monkeypatch):
+    """The fast tokenizer's own token strings (used without asking id by id) are exactly
+    convert_ids_to_tokens; a tokenizer without encodings is asked id by id."""
+    from transformers import BatchEncoding
+
+    from surprisal.tokenize import encode
+
+    tok = tiny_tokenizer(kind)
+    texts = ["The cat sat.", "漢字🙂e\u0301 x", "<|endoftext|> <s>", "", "  x  "]
+    fast = encode(tok, texts)
+    for enc in fast:
+        assert enc.tokens == tok.convert_ids_to_tokens(enc.ids)
+    call = type(tok).__call__
+
+    def no_encodings(self, *a, **k):
+        return BatchEncoding(dict(call(self, *a, **k)))  # what a slow tokenizer returns
+
+    monkeypatch.setattr(type(tok), "__call__", no_encodings)
+    slow = encode(tok, texts)
+    assert [e.tokens for e in slow] == [e.tokens for e in fast]
+    assert all(np.array_equal(a.spans, b.spans) for a, b in zip(slow, fast, strict=True))

@@ -94,15 +94,29 @@ class HeadSpec:
         if self.device is None:
             object.__setattr__(self, "device", self.weight.device)
 
-    def transform(self, z: torch.Tensor) -> torch.Tensor:
-        """Apply the scalar logit transforms in float32, in the order the models apply them."""
+    def transform(self, z: torch.Tensor, *, inplace: bool = False) -> torch.Tensor:
+        """Apply the scalar logit transforms in float32, in the order the models apply them.
+
+        ``inplace=True`` overwrites ``z`` (a float32 tensor the caller owns) with the same
+        operations in the same order, so the result is bit-identical and no temporary of
+        z's size is made."""
+        if not inplace:
+            if self.scale is not None:
+                z = z * self.scale
+            if self.divisor is not None:
+                z = z / self.divisor
+            if self.softcap is not None:
+                z = torch.tanh(z / self.softcap) * self.softcap
+            return self.tempered(z)
         if self.scale is not None:
-            z = z * self.scale
+            z.mul_(self.scale)
         if self.divisor is not None:
-            z = z / self.divisor
+            z.div_(self.divisor)
         if self.softcap is not None:
-            z = torch.tanh(z / self.softcap) * self.softcap
-        return self.tempered(z)
+            z.div_(self.softcap).tanh_().mul_(self.softcap)
+        if self.temperature is not None:
+            z.div_(self.temperature)
+        return z
 
     def tempered(self, z: torch.Tensor) -> torch.Tensor:
         """``z / temperature`` (z unchanged without one): the only transform the plain path
@@ -160,47 +174,62 @@ def _outputs(
 
 
 def _reduce_block(
-    z: torch.Tensor,  # (n, V) float32 transformed logits
+    z: torch.Tensor,  # (n, V) float32 transformed logits; overwritten (scratch) by the extras
+    lp: torch.Tensor,  # (n, V) float32 buffer for the log-softmax
     t: torch.Tensor,  # (n,) targets
     n0: int,
     out: HeadOut,
     top_k: int,
     bow_mask: torch.Tensor | None,
 ) -> None:
-    """Every reduction over one full-vocabulary block, written to rows ``n0:n0+n`` of ``out``."""
+    """Every reduction over one full-vocabulary block, written to rows ``n0:n0+n`` of ``out``.
+
+    One fused ``log_softmax`` into a reused buffer gives the log-probabilities: on CPU it is
+    one vectorised pass, about half the time of ``logsumexp`` (max, subtract, exp, sum, log
+    as separate passes), and writing into a buffer that already exists avoids the page faults
+    of a fresh ``(n, V)`` allocation per block."""
     V = z.shape[1]
-    zt = z.gather(1, t[:, None])  # (n, 1)
-    lse = torch.logsumexp(z, dim=1, keepdim=True)  # (n, 1)
+    lp = torch.log_softmax(z, dim=1, out=lp)  # (n, V)
+    tt = t[:, None]
+    lpt = lp.gather(1, tt)  # (n, 1)
     sl = slice(n0, n0 + z.shape[0])
-    out["logprobs"][sl] = (zt - lse)[:, 0]
+    out["logprobs"][sl] = lpt[:, 0]
     if "rank" in out:
-        out["rank"][sl] = (z > zt).sum(dim=1) + 1
+        out["rank"][sl] = (z > z.gather(1, tt)).sum(dim=1) + 1
     if "topk_ids" in out:
-        v, i = z.topk(min(top_k, V), dim=1)
+        v, i = lp.topk(min(top_k, V), dim=1)
         k = v.shape[1]
-        out["topk_ids"][sl, :k], out["topk_logprobs"][sl, :k] = i, v - lse
+        out["topk_ids"][sl, :k], out["topk_logprobs"][sl, :k] = i, v
         out["topk_ids"][sl, k:], out["topk_logprobs"][sl, k:] = -1, -math.inf
-    if "bow" in out and bow_mask is not None:
-        masked = z.masked_fill(~bow_mask[None, :], -math.inf)
-        out["bow"][sl] = (torch.logsumexp(masked, dim=1, keepdim=True) - lse)[:, 0]
-        del masked
     if "entropy" in out:
-        p = torch.exp(z - lse)  # (n, V) probabilities
-        out["entropy"][sl] = lse[:, 0] - (p * z).sum(dim=1)
-        del p
+        p = torch.exp(lp, out=z)  # z is no longer needed: its buffer holds the probabilities
+        out["entropy"][sl] = -p.mul_(lp).sum(dim=1)
+    if "bow" in out and bow_mask is not None:
+        masked = lp.masked_fill_(~bow_mask[None, :], -math.inf)  # lp is no longer needed
+        out["bow"][sl] = torch.logsumexp(masked, dim=1)
 
 
 def _block_logits(
     head: HeadSpec, mm: Matmul = _mm_upcast
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """(n, H) hidden rows -> (n, V) float32 logits before the scalar transforms: from the
-    head module (offloaded or quantized: it makes the logits in the model's dtype), or from
-    the weight with ``mm``, the float32 matmul for a float32 weight or, on CUDA, the
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``(h, buf)`` -> (n, V) float32 logits of the (n, H) hidden rows before the scalar
+    transforms: from the head module (offloaded or quantized: it makes the logits in the
+    model's dtype), or from the weight with ``mm``, the float32 matmul for a float32 weight
+    (written into ``buf``, an (n, V) float32 buffer reused across blocks) or, on CUDA, the
     tensor-core one for a half weight (its own dtype in, float32 accumulate and out)."""
     if head.module is not None:
-        return lambda h: head.module(h).to(device=head.device, dtype=torch.float32)
-    w = head.weight
-    return lambda h: _logits(h.to(w.dtype), w, head.bias, mm)
+        return lambda h, buf: head.module(h).to(device=head.device, dtype=torch.float32)
+    w, bias = head.weight, head.bias
+    if mm is _mm_upcast and w.dtype == torch.float32:
+
+        def into_buffer(h: torch.Tensor, buf: torch.Tensor) -> torch.Tensor:
+            h = h.to(torch.float32)
+            if bias is None:
+                return torch.mm(h, w.T, out=buf)
+            return torch.addmm(bias.to(torch.float32), h, w.T, out=buf)
+
+        return into_buffer
+    return lambda h, buf: _logits(h.to(w.dtype), w, bias, mm)
 
 
 def _head_full_vocab(
@@ -211,13 +240,19 @@ def _head_full_vocab(
     n_c: int,
     top_k: int,
     bow_mask: torch.Tensor | None,
-    logits_of: Callable[[torch.Tensor], torch.Tensor],
+    logits_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
 ) -> None:
     """(n_c, V) float32 logits per block (from ``logits_of``), every reduction fused on the
-    block; the weight is never upcast as a whole."""
-    for n0 in range(0, hidden.shape[0], n_c):
-        z = head.transform(logits_of(hidden[n0 : n0 + n_c]))  # (n, V) float32
-        _reduce_block(z, targets[n0 : n0 + n_c], n0, out, top_k, bow_mask)
+    block; the weight is never upcast as a whole. Two (n_c, V) float32 buffers (logits and
+    log-softmax) are made once per call and reused by every block."""
+    N = hidden.shape[0]
+    rows = min(n_c, N)
+    zbuf = torch.empty(rows, head.vocab, dtype=torch.float32, device=head.device)
+    lpbuf = torch.empty_like(zbuf)
+    for n0 in range(0, N, n_c):
+        n = min(n_c, N - n0)
+        z = head.transform(logits_of(hidden[n0 : n0 + n], zbuf[:n]), inplace=True)
+        _reduce_block(z, lpbuf[:n], targets[n0 : n0 + n], n0, out, top_k, bow_mask)
         del z
 
 

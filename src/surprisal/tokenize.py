@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -97,23 +98,44 @@ def _check_unicode(texts: Sequence[str], what: str, offset: int, single: bool = 
 
 def _partition(offsets: Sequence[tuple[int, int]], n_chars: int) -> np.ndarray:
     """Turn the tokenizer's (start, end) offsets into contiguous spans covering [0, n_chars)."""
-    n = len(offsets)
-    spans = np.zeros((n, 2), dtype=np.int64)
-    if n == 0:
-        return spans
-    prev_end = 0
-    for i, (_, end) in enumerate(offsets):
-        if i + 1 < n and int(offsets[i + 1][0]) < int(end):
-            # The next token claims these characters too: this one is a marker the tokenizer
-            # added (a leading "▁") or an early byte of a multi-byte character. It gets an
-            # empty span; the characters go to the last token that claims them.
-            end = prev_end
-        end = max(int(end), prev_end)
-        spans[i, 0] = prev_end
-        spans[i, 1] = end
-        prev_end = end
-    spans[-1, 1] = n_chars  # trailing characters no token claimed
-    return spans
+    return _partition_many([offsets], [n_chars])[0]
+
+
+def _partition_many(
+    offsets: Sequence[Sequence[tuple[int, int]]], n_chars: Sequence[int]
+) -> list[np.ndarray]:
+    """:func:`_partition` of many texts at once, vectorised over all their tokens.
+
+    Token i's end is its own end unless the next token claims some of the same characters
+    (a marker the tokenizer added, such as a leading ``▁``, or an early byte of a multi-byte
+    character): then it gets an empty span and the characters go to the last token that
+    claims them. Ends never go backwards (a running maximum), each span starts where the
+    one before it ended, and the last one ends at the text's end (trailing characters no
+    token claimed). Texts are laid end to end, each shifted past the previous one's length,
+    so one running maximum over the concatenation serves all of them."""
+    lens = np.fromiter((len(o) for o in offsets), np.int64, len(offsets))
+    total = int(lens.sum())
+    if total == 0:
+        return [np.zeros((0, 2), np.int64) for _ in offsets]
+    pairs = chain.from_iterable(chain.from_iterable(offsets))  # C-level iteration
+    flat = np.fromiter(pairs, np.int64, 2 * total).reshape(total, 2)
+    starts, ends = flat[:, 0], flat[:, 1]
+    text_of = np.repeat(np.arange(len(offsets)), lens)
+    last = np.cumsum(lens) - 1  # each text's last token (texts without tokens: not used)
+    claimed = np.zeros(total, bool)
+    claimed[:-1] = starts[1:] < ends[:-1]
+    claimed[last[lens > 0]] = False  # the next token belongs to another text
+    shift = np.concatenate([[0], np.cumsum(np.asarray(n_chars, np.int64) + 1)])[:-1]
+    cand = np.where(claimed, 0, ends) + shift[text_of]
+    cand = np.maximum(cand, shift[text_of])  # a text's ends start from its own 0
+    run = np.maximum.accumulate(cand) - shift[text_of]
+    spans = np.empty((total, 2), np.int64)
+    spans[:, 1] = run
+    spans[1:, 0] = run[:-1]
+    first = np.cumsum(lens) - lens
+    spans[first[lens > 0], 0] = 0
+    spans[last[lens > 0], 1] = np.asarray(n_chars, np.int64)[lens > 0]
+    return np.split(spans, np.cumsum(lens)[:-1])
 
 
 def encode(
@@ -135,12 +157,19 @@ def encode(
         return_offsets_mapping=True,
         split_special_tokens=not parse_special_tokens,
     )
-    out = []
-    for text, ids, offsets in zip(texts, enc["input_ids"], enc["offset_mapping"], strict=True):
-        ids = [int(i) for i in ids]
-        tokens = tokenizer.convert_ids_to_tokens(ids)  # type: ignore[attr-defined]
-        out.append(Encoded(text, ids, _partition(offsets, len(text)), list(tokens)))
-    return out
+    ids_all = [list(map(int, ids)) for ids in enc["input_ids"]]
+    spans = _partition_many(enc["offset_mapping"], [len(t) for t in texts])
+    # A fast tokenizer's encodings carry the token strings already (made in Rust); a slow
+    # one is asked id by id.
+    encodings = getattr(enc, "encodings", None)
+    if encodings is not None and len(encodings) == len(texts):
+        tokens_all = [list(e.tokens) for e in encodings]
+    else:
+        tokens_all = [list(tokenizer.convert_ids_to_tokens(ids)) for ids in ids_all]  # type: ignore[attr-defined]
+    return [
+        Encoded(text, ids, sp, toks)
+        for text, ids, sp, toks in zip(texts, ids_all, spans, tokens_all, strict=True)
+    ]
 
 
 @dataclass(frozen=True)
