@@ -146,6 +146,9 @@ SHAPES: dict[str, str] = {
     "MLP 1024, vocab 151,936, tied embeddings",
     "llama-4L-256-v32k": "Llama architecture, 4 layers, hidden 256, 4 heads (2 KV), "
     "MLP 688, vocab 32,000, untied head",
+    "llama-tiny-v8k": "Llama architecture, 4 layers, hidden 256, 4 heads (2 KV), "
+    "MLP 688, vocab 8,192, untied head",
+    "gpt2-small": "GPT-2 small shape: 12 layers, hidden 768, 12 heads, vocab 50,257 (124M)",
 }
 
 
@@ -171,9 +174,13 @@ def build_model(shape: str) -> Any:
             tie_word_embeddings=True,
             **common,
         )
-    elif shape == "llama-4L-256-v32k":
+    elif shape == "gpt2-small":
+        cfg = tf.GPT2Config(
+            vocab_size=50257, n_embd=768, n_layer=12, n_head=12, n_positions=1024, **common
+        )
+    elif shape in ("llama-4L-256-v32k", "llama-tiny-v8k"):
         cfg = tf.LlamaConfig(
-            vocab_size=32000,
+            vocab_size=32000 if shape == "llama-4L-256-v32k" else 8192,
             hidden_size=256,
             intermediate_size=688,
             num_hidden_layers=4,
