@@ -66,8 +66,10 @@ __all__ = ["fused_logprobs", "head_logprobs"]
 
 _HALF = (torch.bfloat16, torch.float16)
 # (BLOCK_N, BLOCK_V, BLOCK_H, num_warps, num_stages): a 128 x 128 float32 tile is 64 KiB of
-# registers over 8 warps, the usual Hopper bf16 GEMM tile; the interpreter wants few, larger
-# numpy ops, and 32 x 64 tiles keep the ragged edges of the small test shapes exercised.
+# registers over 8 warps, the usual Hopper bf16 GEMM tile. Built for sm_90 on a CPU (triton
+# 3.6 and 3.8, bf16, ptxas -v): wgmma, a 3-stage cp.async pipeline in 96 KiB of shared
+# memory, 209-250 registers a thread, no spills. The interpreter wants few, larger numpy
+# ops, and 32 x 64 tiles keep the ragged edges of the small test shapes exercised.
 GPU_BLOCKS = (128, 128, 64, 8, 3)
 INTERPRETER_BLOCKS = (32, 64, 32, 1, 1)
 
