@@ -45,7 +45,8 @@ Triton is imported lazily: this module imports without it, and :func:`fused_logp
 how to install it. On CPU, set ``TRITON_INTERPRET=1`` before the first call (the kernel is
 defined then): the interpreter runs the same kernel with numpy, slowly. It multiplies
 bf16/fp16 tiles after an exact upcast to float32 (its own ``tl.dot`` misreads bf16), which
-is the arithmetic of a tensor core that accumulates in float32.
+is the arithmetic of a tensor core that accumulates in float32. Use triton >= 3.8 there:
+3.6's interpreter fails on a runtime loop bound under numpy 2.4 (any kernel with one).
 
 Usage: ``fused_logprobs(hidden, weight, targets, softcap=30.0)`` -> (N,) float32 nats.
 """
