@@ -7,8 +7,8 @@ Dimension letters: N scored positions, H hidden size, V vocabulary, S vocabulary
 Triton kernel in which each ``(BLOCK_N, BLOCK_V)`` logits tile lives in registers only:
 
 * grid ``(ceil(N / BLOCK_N), S)``: a program owns BLOCK_N rows and one of S contiguous
-  ranges of the vocabulary (S > 1 only to give every streaming multiprocessor work when N is
-  small; each range is a whole number of BLOCK_V tiles);
+  ranges of the vocabulary (S > 1 when ceil(N / BLOCK_N) alone gives the multiprocessors
+  fewer than about two programs each; each range is a whole number of BLOCK_V tiles);
 * per vocabulary tile: ``tl.dot`` over H in BLOCK_H steps, inputs in their own dtype (bf16,
   fp16 or float32; float32 as IEEE, no TF32), float32 accumulation; then, on the tile in
   float32 and in :meth:`surprisal.head.HeadSpec.transform`'s order: bias, scale, divisor,
