@@ -21,8 +21,16 @@ MFU = scored tokens/s x (2 N_non-embedding + 2 d V) / peak bf16 dense FLOP/s (de
 989e12, the H100 and H200 SXM figure; ``--peak-tflops`` to change it). Peak memory is
 ``torch.cuda.max_memory_allocated`` above the model's own weights.
 
+The head alone, when triton imports on CUDA (``--triton-head``: ``yes`` after the methods,
+``only``, or ``no``): the prototype kernel of ``triton_head.py``, which never writes the
+logits, against the library's chunked ``fused_head`` on each shape's (V, H), bf16 hidden
+states and weight, N = 16,384 positions (``--head-positions``): best of 5 after a warm-up,
+ms, TFLOP/s (2 N V H / t), peak memory above the inputs, max |diff| against a float64 head
+on the first 512 rows, for a few block configurations.
+
     python benchmarks/bench_gpu.py                      # all shapes, on CUDA
     python benchmarks/bench_gpu.py --shapes llama-1b --n-texts 4000
+    python benchmarks/bench_gpu.py --triton-head only   # the head alone: Triton vs fused_head
     python benchmarks/bench_gpu.py --smoke              # tiny shape on CPU: checks the script
 """
 
@@ -45,6 +53,23 @@ SHAPES = {
     "llama-1b": "Llama, 16 layers, hidden 2,048, MLP 8,192, 32 heads (8 KV), vocab 128,256",
     "smoke": "Llama, 2 layers, hidden 64, vocab 1,000 (CPU check of this script)",
 }
+# (V, H) of each shape's LM head, for the head-alone comparison
+HEAD_DIMS = {
+    "gpt2-small": (50257, 768),
+    "qwen2.5-0.5b": (151936, 896),
+    "llama-1b": (128256, 2048),
+    "smoke": (1000, 64),
+}
+# (BLOCK_N, BLOCK_V, BLOCK_H, num_warps, num_stages) tried for the Triton head; None: its
+# default (128, 128, 64, 8, 3). Built for sm_90 on CPU (triton 3.6 and 3.8, ptxas -v): each
+# uses wgmma and cp.async with 96-128 KiB of shared memory and spills no register.
+TRITON_CONFIGS: list[tuple[int, int, int, int, int] | None] = [
+    None,
+    (64, 256, 64, 8, 3),
+    (128, 128, 64, 8, 4),
+    (64, 128, 64, 4, 4),
+]
+HEAD_CHECK_ROWS = 512  # rows checked against the float64 head: (512, V) float64 fits easily
 METHODS = ("surprisal", "surprisal-packed", "surprisal-fa2", "hf-batched", "minicons", "lmeval")
 HF_BATCH = 32
 
@@ -250,6 +275,93 @@ def run_shape(shape: str, methods: list[str], n: int, device: str, peak_tflops: 
         print(f"best surprisal method vs best peer: {ours / best_peer:.2f}x tokens/s")
 
 
+def best_of(fn: Callable[[], Any], reps: int = 5) -> tuple[float, float]:
+    """(best wall ms of ``reps`` synchronised runs after one warm-up, peak MiB above what was
+    allocated before the timed runs)."""
+    import torch
+
+    fn()  # warm-up: compiles the Triton kernel, fills the allocator
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    times = []
+    for _ in range(reps):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * min(times), (torch.cuda.max_memory_allocated() - base) / 2**20
+
+
+def run_triton_head(shape: str, n: int, device: str) -> None:
+    """The head alone: the Triton prototype (never writes logits) against ``fused_head``."""
+    import torch
+
+    from surprisal.head import HeadSpec, fused_head
+
+    V, H = HEAD_DIMS[shape]
+    print(f"\n## head alone, {shape}: V = {V:,}, H = {H}, N = {n:,} positions, bfloat16")
+    if device != "cuda":
+        print("  triton head: SKIPPED (needs CUDA)")
+        return
+    try:
+        import triton  # noqa: F401
+        from triton_head import fused_logprobs
+    except ImportError as e:
+        print(f"  triton head: SKIPPED ({e})")
+        return
+    g = torch.Generator(device=device).manual_seed(0)
+    bf16 = torch.bfloat16
+    hidden = torch.randn(n, H, device=device, generator=g).to(bf16)  # (N, H)
+    # logits with a standard deviation of ~3 nats, about a trained LM's
+    weight = (torch.randn(V, H, device=device, generator=g) * (3.0 / H**0.5)).to(bf16)
+    targets = torch.randint(0, V, (n,), device=device, generator=g)  # (N,)
+    k = min(n, HEAD_CHECK_ROWS)
+    z64 = hidden[:k].double() @ weight.double().T  # (k, V) float64 head on the same values
+    want = torch.log_softmax(z64, dim=-1).gather(1, targets[:k, None])[:, 0]
+    del z64
+    spec = HeadSpec(weight=weight)
+    runs: list[tuple[str, Callable[[], torch.Tensor]]] = [
+        ("fused_head (chunked)", lambda: fused_head(hidden, targets, spec)["logprobs"])
+    ]
+    for cfg in TRITON_CONFIGS:
+
+        def triton_run(cfg: tuple[int, int, int, int, int] | None = cfg) -> torch.Tensor:
+            return fused_logprobs(hidden, weight, targets, blocks=cfg)
+
+        runs.append(
+            ("triton " + ("default" if cfg is None else "x".join(map(str, cfg))), triton_run)
+        )
+    flop = 2.0 * n * V * H
+    rows: list[list[str]] = []
+    ref_ms: float | None = None
+    for name, fn in runs:
+        try:
+            diff = float((fn()[:k].double() - want).abs().max())
+            ms, peak = best_of(fn)
+        except Exception as e:  # a block configuration the chip cannot hold, say
+            print(f"  {name}: FAILED ({type(e).__name__}: {str(e)[:200]})")
+            torch.cuda.empty_cache()
+            continue
+        if name.startswith("fused_head"):
+            ref_ms = ms
+        rows.append(
+            [
+                name,
+                f"{ms:.2f}",
+                f"{flop / (ms * 1e-3) / 1e12:.0f}",
+                f"{peak:,.0f}",
+                f"{diff:.1e}",
+                f"{ref_ms / ms:.2f}x" if ref_ms else "n/a",
+            ]
+        )
+        print(f"  {name}: {ms:.2f} ms, max |diff| vs float64 {diff:.1e}")
+        torch.cuda.empty_cache()
+    header = ["head", "ms", "TFLOP/s", "peak MB", "max |diff| f64", "speed vs fused_head"]
+    print(C.table(rows, header))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shapes", default="gpt2-small,qwen2.5-0.5b,llama-1b")
@@ -257,6 +369,13 @@ def main() -> None:
     ap.add_argument("--n-texts", type=int, default=2000)
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="bf16 dense peak")
     ap.add_argument("--smoke", action="store_true", help="tiny shape on CPU, a few seconds")
+    ap.add_argument(
+        "--triton-head",
+        choices=("yes", "no", "only"),
+        default="yes",
+        help="the head alone, Triton prototype vs fused_head (CUDA with triton only)",
+    )
+    ap.add_argument("--head-positions", type=int, default=16_384, help="N for --triton-head")
     a = ap.parse_args()
     import torch
 
@@ -271,8 +390,12 @@ def main() -> None:
     print(C.machine())
     if device == "cuda":
         print(f"device: {torch.cuda.get_device_name()}, peak bf16 dense {a.peak_tflops} TFLOP/s")
-    for shape in shapes:
-        run_shape(shape, methods, n, device, a.peak_tflops)
+    if a.triton_head != "only":
+        for shape in shapes:
+            run_shape(shape, methods, n, device, a.peak_tflops)
+    if a.triton_head != "no":
+        for shape in shapes:
+            run_triton_head(shape, a.head_positions, device)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -72,24 +75,51 @@ def test_head_offloaded_to_cpu_runs_on_its_hook_device(tmp_path):
         assert np.nanmax(np.abs(ts.logprobs - ref_scores(small, text))) < 1e-4, text
 
 
-def test_tensor_core_head_is_within_the_models_own_bf16_error():
-    """bf16 weights multiplied on tensor cores with float32 accumulation: against a float64
-    head on the same hidden states, no worse than the model's own bf16 logits."""
-    from surprisal._compat import float32_matmul_supported
-    from surprisal.head import fused_head, plain_head
+def _bf16_head_case(arch):
+    """(lm, hidden (T-1, H) bf16, targets (T-1,), float64 log-probs of the targets from the
+    same hidden states, error of the model's own bf16 logits against them)."""
+    from surprisal.head import plain_head
 
-    lm = tiny_lm("qwen2", device="cuda", dtype="bfloat16")
-    assert float32_matmul_supported(lm.device, torch.bfloat16)
+    lm = tiny_lm(arch, device="cuda", dtype="bfloat16")
     ids = torch.randint(0, lm.vocab_size, (1, 64), device="cuda")
     with torch.no_grad():
         hidden = lm.body(input_ids=ids).last_hidden_state[0, :-1]  # (T-1, H) bf16
         own = lm.model(input_ids=ids).logits[0, :-1]  # the model's own bf16 logits
     tgt = ids[0, 1:]
     z64 = hidden.double() @ lm.head.weight.double().T
+    if lm.head.bias is not None:
+        z64 = z64 + lm.head.bias.double()
+    z64 = lm.head.transform(z64)  # scale, divisor, softcap in float64 (none for qwen2)
     want = torch.log_softmax(z64, -1).gather(1, tgt[:, None])[:, 0]
+    own_err = float((plain_head(own, tgt)["logprobs"].double() - want).abs().max())
+    return lm, hidden, tgt, want, own_err
+
+
+def test_tensor_core_head_is_within_the_models_own_bf16_error():
+    """bf16 weights multiplied on tensor cores with float32 accumulation: against a float64
+    head on the same hidden states, no worse than the model's own bf16 logits."""
+    from surprisal._compat import float32_matmul_supported
+    from surprisal.head import fused_head
+
+    lm, hidden, tgt, want, own_err = _bf16_head_case("qwen2")
+    assert float32_matmul_supported(lm.device, torch.bfloat16)
     fused = fused_head(hidden, tgt, lm.head)["logprobs"].double()
-    plain = plain_head(own, tgt)["logprobs"].double()
-    assert float((fused - want).abs().max()) <= float((plain - want).abs().max()) + 1e-3
+    assert float((fused - want).abs().max()) <= own_err + 1e-3
+
+
+@pytest.mark.parametrize("arch", ["qwen2", "gemma2"])
+def test_triton_head_prototype_is_within_the_models_own_bf16_error(arch):
+    """The Triton kernel of benchmarks/triton_head.py (never writes the logits), bf16 inputs
+    on tensor cores: against a float64 head on the same hidden states, no worse than the
+    model's own bf16 logits (gemma2: with its final softcap)."""
+    pytest.importorskip("triton")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from triton_head import head_logprobs
+
+    lm, hidden, tgt, want, own_err = _bf16_head_case(arch)
+    got = head_logprobs(hidden, tgt, lm.head)
+    assert got.dtype == torch.float32
+    assert float((got.double() - want).abs().max()) <= own_err + 1e-3
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
