@@ -347,7 +347,8 @@ def _membership_part(lm: LM, n_member: int, n_boot: int, seed: int, progress: bo
             + "   pairs "
             + "/".join(f"{pa[c]:.2f}" for c in m.conditions)
         )
-        dci = _ci(*(v / math.log(2.0) for v in (diff.estimate, diff.ci_low, diff.ci_high)))
+        ln2 = math.log(2.0)  # diff is in nats; the report is in bits
+        dci = _ci(diff.estimate / ln2, diff.ci_low / ln2, diff.ci_high / ln2)
         out.append(
             f"     pairs chance {'/'.join(f'{cp[c]:.2f}' for c in m.conditions)};"
             f" length-only AUC {m.length_only_auc:.2f}; diff {dci}"
