@@ -70,6 +70,9 @@ def test_run_demo_quick_report(quick_report):
     assert page == report.html and page.startswith("<!doctype html>")
     assert "<script" not in page.lower() and "http" not in page.lower()
     assert page.count("<html") == 1 and page.count("<body") == 1
+    # its ROC plots label the diagonal AUC 0.5 and name the measured chance levels
+    assert "AUC 0.5 diagonal" in page and "chance (AUC 0.5)" not in page
+    assert page.count("measured chance AUC:") == 3  # one ROC plot per grammar shown
 
 
 def test_run_demo_numbers_are_sane(quick_report):
