@@ -502,3 +502,46 @@ def test_delta_inline_texts_ids_and_report(model_dir, tmp_path, capsys):
     assert "nats" not in doc
     with pytest.raises(SystemExit):  # argparse: an explanation (file or text) is required
         main(["delta", "--model", model_dir, str(t)])
+
+
+def test_null_draws_size_or_skip_the_chance_models(model_dir, capsys, monkeypatch):
+    import inspect
+
+    from surprisal import grammar
+
+    seen = []
+    real = grammar.membership
+
+    def spy(*args, **kwargs):
+        m = real(*args, **kwargs)
+        seen.append((kwargs, m))
+        return m
+
+    monkeypatch.setattr(grammar, "membership", spy)
+    argv = ["grammar", "--model", model_dir, "--grammar", "abn", "--n", "6", "--max-len", "4"]
+    argv += ["--no-explanation", "--quiet"]
+    for extra, baseline, twins in (
+        ([], "random", inspect.signature(real).parameters["null_draws"].default),
+        (["--null-draws", "1"], "random", 1),
+        (["--null-draws", "0"], None, 0),
+        (["--no-baseline"], None, 0),
+    ):
+        assert main(argv + extra) == 0, extra
+        kwargs, m = seen.pop()
+        assert kwargs["baseline"] == baseline, extra
+        assert len(m.null_logprob) == twins, extra  # what was run, not only what was asked
+        out = capsys.readouterr().out
+        assert ("no null model" in out) == (twins == 0), extra
+    for bad in (
+        ["--null-draws", "-1"],
+        ["--null-draws", "two"],
+        ["--null-draws", "1", "--no-baseline"],
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(argv + bad)
+        assert exc.value.code == 2, bad
+        err = capsys.readouterr().err
+        assert "--null-draws" in err and (
+            "0 or more" in err or "whole" in err or "not allowed" in err
+        )
+    assert seen == []  # a bad flag is refused before any scoring

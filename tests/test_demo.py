@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -68,6 +70,9 @@ def test_run_demo_quick_report(quick_report):
     assert page == report.html and page.startswith("<!doctype html>")
     assert "<script" not in page.lower() and "http" not in page.lower()
     assert page.count("<html") == 1 and page.count("<body") == 1
+    # its ROC plots label the diagonal AUC 0.5 and name the measured chance levels
+    assert "AUC 0.5 diagonal" in page and "chance (AUC 0.5)" not in page
+    assert page.count("measured chance AUC:") == 3  # one ROC plot per grammar shown
 
 
 def test_run_demo_numbers_are_sane(quick_report):
@@ -89,6 +94,34 @@ def test_run_demo_numbers_are_sane(quick_report):
         assert set(m["pair_accuracy"]) == {"none", "explanation", "control"}
         assert set(m["lift"]) == {"explanation-none", "explanation-control"}
         assert all(0.0 <= v <= 1.0 for v in m["auc"].values())
+
+
+def test_text_report_is_in_bits_like_the_page(quick_report):
+    """Every surprisal figure of the text report is in bits, as on the HTML page: the delta
+    and differential figures are the nats numbers divided by ln 2 (up to rounding)."""
+    report = quick_report[0]
+    lines = report.text.splitlines()
+    assert "bits throughout" in lines[1] and "all values in bits" in report.html
+    # "nats" only where the header converts the unit
+    assert [i for i, line in enumerate(lines) if "nats" in line] == [2], report.text
+    num = r"([+-]\d+\.\d+)"
+    ci = rf"{num} \[{num}, {num}\]"
+
+    def check(pattern, want):  # every match of pattern, in order, against want (bits)
+        rows = [[float(v) for v in row] for row in re.findall(pattern, report.text)]
+        assert len(rows) == len(want) == 3, pattern
+        np.testing.assert_allclose(rows, want, atol=0.0051, rtol=0)  # 2 decimals shown
+
+    def bits(d):  # (mean, low, high) of a nats entry, in bits
+        return [d[k] / math.log(2) for k in ("mean", "ci_low", "ci_high")]
+
+    delta = report.numbers["delta"].values()
+    want = [bits(d["nats"]["reduction"]) + bits(d["nats"]["control"]) for d in delta]
+    check(rf"explanation {ci}   control {ci}", want)
+    check(rf"explanation vs control {ci}", [bits(d["nats"]["vs_control"]) for d in delta])
+    diffs = [m["differential"] for m in report.numbers["membership"].values()]
+    want = [[d[k] / math.log(2) for k in ("estimate", "ci_low", "ci_high")] for d in diffs]
+    check(rf"diff {ci}", want)
 
 
 def test_demo_model_learned_the_zoo(quick_report):

@@ -84,7 +84,23 @@ def test_roc_area_is_the_pair_counted_auc(m, secs):
         truth = _pair_count_auc(m.scores(c)[lab], m.scores(c)[~lab])
         assert area == pytest.approx(truth, abs=3e-3), c
         assert float(shown) == pytest.approx(truth, abs=5e-4), c
-    assert "stroke-dasharray" in svg and "chance (AUC 0.5)" in svg  # the diagonal
+    # the diagonal is AUC 0.5 and says so; it is not called chance (chance is measured)
+    assert "stroke-dasharray" in svg and "AUC 0.5 diagonal" in svg
+    assert "chance (AUC 0.5)" not in svg and "0.5 = chance" not in secs["ROC curves"]
+
+
+def test_roc_legend_shows_the_measured_length_only_chance(m, secs):
+    """The length-only AUC (fewer tokens = member), counted pair by pair, is in the legend."""
+    svg = html.unescape(_svgs(secs["ROC curves"])[0])
+    lab = m.labels == 1
+    ntok = np.asarray(m.n_tokens["none"], dtype=float)
+    truth = _pair_count_auc(-ntok[lab], -ntok[~lab])
+    assert "measured chance AUC:" in svg
+    shown = re.search(r"length-only (\d\.\d{3}) \[(\d\.\d{3}), (\d\.\d{3})\]", svg)
+    assert shown, svg
+    auc, lo, hi = (float(v) for v in shown.groups())
+    assert auc == pytest.approx(truth, abs=5e-4)
+    assert lo <= auc <= hi
 
 
 def test_score_distributions_are_densities_of_each_class(m, secs):

@@ -232,15 +232,32 @@ def test_roc_points_area_is_the_mann_whitney_auc() -> None:
         plots.roc_points([1.0, 2.0], [1, 1])
 
 
-def test_roc_curve_draws_chance_and_a_curve_per_condition() -> None:
+def test_roc_curve_draws_the_diagonal_and_a_curve_per_condition() -> None:
     curves = {"none (AUC 0.50)": ([0, 0.5, 1], [0, 0.5, 1]), "expl": ([0, 0, 1], [0, 1, 1])}
     svg = plots.roc_curve(curves)
     assert svg.count("<polyline") == 2
-    assert 'stroke-dasharray="4 3"' in svg and "chance (AUC 0.5)" in svg
+    # the diagonal is AUC 0.5, not "chance": chance is measured, and absent when not given
+    assert 'stroke-dasharray="4 3"' in svg and "AUC 0.5 diagonal" in svg
+    assert "chance" not in svg
     (x, y, w, h), *_ = _FRAME.findall(svg)
     x0, y0, x1, y1 = float(x), float(y) + float(h), float(x) + float(w), float(y)
     assert f'<line x1="{x0:.1f}" y1="{y0:.1f}" x2="{x1:.1f}" y2="{y1:.1f}"' in svg  # diagonal
     _legend_outside_plot(svg)
+
+
+def test_roc_curve_names_measured_chance_levels_in_the_legend() -> None:
+    curves = {"none (AUC 0.80)": ([0, 0, 1], [0, 1, 1])}
+    svg = plots.roc_curve(curves, chance={"null": 0.6123, "length-only": (0.61, 0.52, 0.7)})
+    assert "measured chance AUC:" in svg and "chance (AUC 0.5)" not in svg
+    assert "null 0.612" in svg and "length-only 0.610 [0.520, 0.700]" in svg
+    # legend text only: no line, mark or curve is drawn for a chance AUC
+    plain = plots.roc_curve(curves)
+    assert svg.count("<polyline") == 1 and svg.count("<line") == plain.count("<line")
+    _legend_outside_plot(svg)
+    bare = plots.roc_curve(curves, diagonal=False)
+    assert "stroke-dasharray" not in bare and "diagonal" not in bare
+    with pytest.raises(TypeError, match="diagonal=True"):
+        plots.roc_curve(curves, chance=True)  # type: ignore[arg-type]
 
 
 def test_histogram_draws_the_mean_inside_its_ci_band() -> None:

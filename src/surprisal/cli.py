@@ -294,8 +294,16 @@ def _cmd_grammar(args: argparse.Namespace) -> int:
         "max_len": args.max_len,
         "seed": args.seed,
     }
+    draws = 0 if args.no_baseline else args.null_draws
     m = grammar.membership(
-        lm, g, n=args.n, min_len=args.min_len, batch_tokens=args.batch_tokens, **same
+        lm,
+        g,
+        n=args.n,
+        min_len=args.min_len,
+        baseline="random" if draws else None,
+        null_draws=max(draws, 1),  # unused when baseline is None
+        batch_tokens=args.batch_tokens,
+        **same,
     )
     print(m)
     gen = None
@@ -442,6 +450,37 @@ def _add_run(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _count(value: str) -> int:
+    """An argparse type: a whole number >= 0."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {n}")
+    return n
+
+
+def _add_chance(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("chance levels")
+    x = g.add_mutually_exclusive_group()
+    x.add_argument(
+        "--null-draws",
+        type=_count,
+        default=4,  # grammar.membership's default (a test keeps the two equal)
+        metavar="N",
+        help="random-weight twins of the model that measure each metric's chance level "
+        "(the same metric on the same strings under a model that knows nothing); each "
+        "scores every string again, so N twins make N+1 times the scoring work. 0 skips "
+        "them: no measured chance level, so each AUC stands alone (0.5 is not chance)",
+    )
+    x.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="same as --null-draws 0: no chance models, no measured chance level",
+    )
+
+
 def _add_prefix(p: argparse.ArgumentParser, what: str, help_file: str, required: bool) -> None:
     g = p.add_mutually_exclusive_group(required=required)
     g.add_argument(f"--{what}", default=None, metavar="FILE", help=help_file)
@@ -580,7 +619,8 @@ def build_parser() -> argparse.ArgumentParser:
         "condition; with --generate, also samples strings and checks them.",
         "  surprisal grammar --model demo --grammar dyck1 --n 100 --max-len 12\n"
         "  surprisal grammar --model gpt2 --grammar 'regex:(ab)+' --no-explanation\n"
-        "  surprisal grammar --model gpt2 --grammar anbn --generate 100 --html anbn.html",
+        "  surprisal grammar --model gpt2 --grammar anbn --generate 100 --html anbn.html\n"
+        "  surprisal grammar --model gpt2 --grammar dyck2 --null-draws 1   # 1 chance model, not 4",
     )
     _add_model(p)
     p.add_argument(
@@ -599,6 +639,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
     p.add_argument("--seed", type=int, default=0, help="sampling and bootstrap seed")
     p.add_argument("--html", default=None, help="write an HTML report here (default: none)")
+    _add_chance(p)
     p.set_defaults(func=_cmd_grammar)
 
     p = _sub(

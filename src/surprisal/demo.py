@@ -15,7 +15,7 @@ self-contained HTML page:
    English sentence, with each text's most surprising tokens (bits);
 2. :func:`surprisal.delta`: how much a grammar's explanation reduces the surprisal of its
    strings, against no prefix and against an unrelated control text of similar length
-   (nats and bits), the explanation's own cost and the two-part-code gain;
+   (bits), the explanation's own cost and the two-part-code gain;
 3. :func:`surprisal.grammar.membership`: ROC-AUC and minimal-pair accuracy of members vs
    non-members without a prefix, after the explanation and after the control, each beside
    its chance level (the same metric under random-weight twins of the model), the lifts
@@ -164,8 +164,10 @@ def run_demo(
         progress: show progress bars on stderr.
 
     Returns:
-        A :class:`DemoReport`. Surprisal figures are in bits (``-log2 p``) unless marked
-        nats (``-ln p``); AUCs and accuracies are unitless fractions.
+        A :class:`DemoReport`. The text report, like the HTML page, gives every surprisal
+        figure in bits (``-log2 p``); ``numbers`` keeps the units its keys say (the delta
+        summaries in nats and in bits, the differential reduction in nats); AUCs and
+        accuracies are unitless fractions.
 
     The model is tiny, so torch runs it on one thread while the demo runs (more threads
     only add synchronisation); the caller's thread count is restored afterwards.
@@ -200,7 +202,8 @@ def _run_demo(
     }
     out: list[str] = [
         f"surprisal demo: {DEMO_NAME}",
-        "Surprisal = -log p of a token or text: 1 bit = ln 2 = 0.693 nats; lower = more expected.",
+        "Units: bits throughout, like the HTML page. Surprisal = -log2 p of a token or text",
+        "(1 bit = ln 2 = 0.693 nats); lower = more expected. AUCs and accuracies are unitless.",
     ]
     numbers: dict[str, Any] = {}
     docs: list[tuple[str, str]] = []  # the HTML page's (heading, body) sections
@@ -261,7 +264,7 @@ def _delta_part(lm: LM, n_delta: int, n_boot: int, seed: int, progress: bool) ->
     numbers: dict[str, Any] = {}
     docs: list[tuple[str, str]] = []
     out = [
-        "2. delta: mean reduction S(string) - S(string | prefix) per string, nats [95% CI] (bits);",
+        "2. delta: mean reduction S(string) - S(string | prefix) per string, bits [95% CI];",
         "   > 0: the prefix made the strings less surprising. cost = S(explanation), bits; gain =",
         "   two-part-code gain = sum of reductions - cost, bits (> 0: a shorter code with it).",
         "   NOTE: this model was trained on the explanation texts verbatim, so their cost S(e) is",
@@ -277,15 +280,14 @@ def _delta_part(lm: LM, n_delta: int, n_boot: int, seed: int, progress: bool) ->
         sn = d.summary(unit="nats", n_boot=n_boot, seed=seed)
         sb = d.summary(unit="bits", n_boot=n_boot, seed=seed)
         numbers[name] = {"n": len(strings), "nats": sn.to_dict(), "bits": sb.to_dict()}
-        assert sn.control is not None and sn.vs_control is not None and sb.vs_control is not None
+        assert sb.control is not None and sb.vs_control is not None  # a control was given
         out.append(
-            f"  {name + f' ({len(strings)})':<21} explanation {_fmt_ci(sn.reduction)} "
-            f"({sb.reduction.mean:+.2f})   control {_fmt_ci(sn.control)}"
+            f"  {name + f' ({len(strings)})':<21} explanation {_fmt_ci(sb.reduction)}   "
+            f"control {_fmt_ci(sb.control)}"
         )
         out.append(
-            f"     explanation vs control {_fmt_ci(sn.vs_control)} "
-            f"({sb.vs_control.mean:+.2f})   cost {sb.explanation_cost:.1f}   "
-            f"gain {sb.two_part_gain_total:+.1f}"
+            f"     explanation vs control {_fmt_ci(sb.vs_control)}   "
+            f"cost {sb.explanation_cost:.1f}   gain {sb.two_part_gain_total:+.1f}"
         )
         docs += [
             (f"2. delta, {name} \u2014 {h}", b)
@@ -307,7 +309,7 @@ def _membership_part(lm: LM, n_member: int, n_boot: int, seed: int, progress: bo
         "   or random, token-count matched); pairs: share of one-edit pairs the member wins",
         "   (none / explanation / control); (c): chance = the same metric under random-weight",
         "   twins of the model; lift: AUC change made by the explanation [95% CI]; diff: the",
-        "   explanation's reduction on members - on non-members, nats (knowledge vs priming)",
+        "   explanation's reduction on members - on non-members, bits (knowledge vs priming)",
     ]
     for name in _GRAMMARS:
         g = zoo[name]
@@ -345,7 +347,8 @@ def _membership_part(lm: LM, n_member: int, n_boot: int, seed: int, progress: bo
             + "   pairs "
             + "/".join(f"{pa[c]:.2f}" for c in m.conditions)
         )
-        dci = _ci(diff.estimate, diff.ci_low, diff.ci_high)
+        ln2 = math.log(2.0)  # diff is in nats; the report is in bits
+        dci = _ci(diff.estimate / ln2, diff.ci_low / ln2, diff.ci_high / ln2)
         out.append(
             f"     pairs chance {'/'.join(f'{cp[c]:.2f}' for c in m.conditions)};"
             f" length-only AUC {m.length_only_auc:.2f}; diff {dci}"

@@ -134,7 +134,8 @@ class _Frame:
         return "".join(out)
 
     def legend(self) -> str:
-        """Entries ``(label, colour, kind)``, kind ``line``, ``dash``, ``box`` or ``band``."""
+        """Entries ``(label, colour, kind)``, kind ``line``, ``dash``, ``box``, ``band`` or
+        ``none`` (text only: a number that is not drawn)."""
         out = []
         x = self.left + self.pw + 18
         for i, (label, colour, kind) in enumerate(self.legend_entries):
@@ -149,6 +150,8 @@ class _Frame:
                     f'<line x1="{x}" y1="{y}" x2="{x + 18}" y2="{y}" stroke="{colour}" '
                     'stroke-width="1.5" stroke-dasharray="4 3"/>'
                 )
+            elif kind == "none":
+                mark = ""
             elif kind == "band":
                 mark = (
                     f'<rect x="{x}" y="{y - 6}" width="18" height="12" fill="{colour}" '
@@ -207,21 +210,48 @@ def roc_points(scores: Sequence[float], labels: Sequence[int]) -> tuple[np.ndarr
 
 
 def roc_curve(
-    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, chance: bool = True
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    diagonal: bool = True,
+    chance: Mapping[str, float | tuple[float, float, float]] | None = None,
 ) -> str:
-    """ROC curves, one per condition, on the unit square, with the chance diagonal drawn.
+    """ROC curves, one per condition, on the unit square, with the AUC 0.5 diagonal drawn.
+
+    The diagonal is a ranking at random, not the chance level: a model that knows nothing
+    still prefers strings with fewer tokens, so chance is measured (a random-weight twin,
+    the length-only AUC; see :mod:`surprisal.baseline`) and named in the legend when given.
+
+    >>> svg = roc_curve({"none": ([0, 0, 1], [0, 1, 1])}, chance={"length-only": 0.61})
+    >>> "AUC 0.5 diagonal" in svg, "measured chance AUC:" in svg, "length-only 0.610" in svg
+    (True, True, True)
 
     Args:
         curves: label (e.g. ``"explanation (AUC 0.81)"``) -> ``(fpr, tpr)``, see
             :func:`roc_points`.
-        chance: draw the diagonal ``tpr = fpr`` (a classifier that knows nothing).
+        diagonal: draw the diagonal ``tpr = fpr`` (AUC 0.5).
+        chance: measured chance levels to name in the legend, under a "measured chance
+            AUC:" heading, label -> AUC or ``(AUC, ci_low, ci_high)``; legend entries only
+            (a chance AUC is a number, not a curve to draw).
     """
     entries = [(lab, PALETTE[i % len(PALETTE)], "line") for i, lab in enumerate(curves)]
+    if diagonal:
+        entries.append(("AUC 0.5 diagonal", _GREY, "dash"))
+    if chance is not None and not isinstance(chance, Mapping):
+        raise TypeError(
+            f"chance must be a mapping label -> measured chance AUC, got {chance!r}; to draw "
+            "the AUC 0.5 diagonal or not, pass diagonal=True/False"
+        )
     if chance:
-        entries.append(("chance (AUC 0.5)", _GREY, "dash"))
+        entries.append(("measured chance AUC:", _GREY, "none"))
+    for lab, v in (chance or {}).items():
+        if isinstance(v, bool) or not isinstance(v, (int, float, tuple)):
+            raise TypeError(f"chance[{lab!r}] must be an AUC or (AUC, ci_low, ci_high), got {v!r}")
+        auc, *ci = v if isinstance(v, tuple) else (v,)
+        ci_text = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+        entries.append((f"{lab} {auc:.3f}{ci_text}", _GREY, "none"))
     f = _Frame((0.0, 1.0), (0.0, 1.0), entries, width=290, height=260)
     body = [f.axes("false-positive rate", "true-positive rate")]
-    if chance:
+    if diagonal:
         body.append(
             f'<line x1="{f.x(0):.1f}" y1="{f.y(0):.1f}" x2="{f.x(1):.1f}" y2="{f.y(1):.1f}" '
             f'stroke="{_GREY}" stroke-width="1.5" stroke-dasharray="4 3"/>'

@@ -231,38 +231,15 @@ def train_tiny(
 
     A few hundred AdamW steps on a tiny model take seconds on a CPU: enough for a model to
     learn a small grammar or a prefix-determines-continuation rule, so tests and examples
-    can check a real signal instead of a mock.
+    can check a real signal instead of a mock. The batches (``batch_size`` texts drawn with
+    replacement) are drawn up front; the steps are :func:`train_batches`'.
     """
-    tok = lm.tokenizer
-    bos = [lm.boundary_id] if lm.boundary_id is not None else []
-    eos = [tok.eos_token_id] if tok.eos_token_id is not None else []
-    seqs = [bos + tok(t, add_special_tokens=False)["input_ids"] + eos for t in texts]
-    seqs = [s[: lm.max_length] for s in seqs]
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    model = lm.model
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    pad = 0
-    for _ in range(steps):
-        idx = torch.randint(0, len(seqs), (batch_size,), generator=gen).tolist()
-        batch = [seqs[i] for i in idx]
-        T = max(len(s) for s in batch)
-        ids = torch.full((len(batch), T), pad, dtype=torch.long)
-        labels = torch.full((len(batch), T), -100, dtype=torch.long)
-        mask = torch.zeros((len(batch), T), dtype=torch.long)
-        for b, s in enumerate(batch):
-            ids[b, : len(s)] = torch.tensor(s)
-            labels[b, : len(s)] = torch.tensor(s)
-            mask[b, : len(s)] = 1
-        ids, labels, mask = ids.to(lm.device), labels.to(lm.device), mask.to(lm.device)
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    lm._bow_mask = None
-    return lm
+    gen = torch.Generator().manual_seed(seed)  # the batch draws; train_batches seeds the rest
+    batches = [
+        [texts[i] for i in torch.randint(0, len(texts), (batch_size,), generator=gen).tolist()]
+        for _ in range(steps)
+    ]
+    return train_batches(lm, batches, lr=lr, seed=seed)
 
 
 def train_batches(

@@ -6,7 +6,8 @@ command: membership then generation) or a whole tour (``surprisal demo``) under 
 
 Membership sections: the conditions (each prefix text and the number of strings per cell),
 the metrics (``m.table()`` as it stands, so new columns appear without edits here, and the
-lifts), ROC curves per condition with the diagonal (and the null model's AUC in the legend
+lifts), ROC curves per condition with the AUC 0.5 diagonal and the measured chance levels
+(the length-only AUC with its CI in the legend; the null model's AUC in each curve's label
 when the Membership measured one), member vs non-member score distributions per condition,
 and AUC by string length with stratified bootstrap CIs. Scores are log-probabilities in
 ``unit``; AUCs and accuracies are unitless.
@@ -161,22 +162,29 @@ def membership_sections(m: Membership, *, unit: Unit = "nats") -> list[Section]:
         label = f"{c} (AUC {auc[c]:.3f}" + (f"; null {null[c]:.3f})" if c in null else ")")
         fpr, tpr = roc_points(m.scores(c).tolist(), m.labels.tolist())
         curves[label] = (fpr.tolist(), tpr.tolist())
+    # the length-only classifier (fewer tokens = "member") is measured on every Membership:
+    # a chance level with its own CI, drawn even when no null model was run
+    ntok = -np.asarray(m.n_tokens["none"], dtype=np.float64)
+    lo_len, hi_len = _stats.bootstrap_auc_ci(ntok[lab], ntok[~lab], n_boot=m.n_boot, seed=m.seed)
+    chance = {"length-only": (m.length_only_auc, lo_len, hi_len)}
     roc_note = (
-        "Dashed diagonal: a ranking at random (AUC 0.5). That is not the chance level: a "
-        "model that knows nothing still prefers strings with fewer tokens; "
+        "Dashed diagonal: AUC 0.5, a ranking at random; it is not the chance level, which is "
+        "measured: a model that knows nothing still prefers strings with fewer tokens. "
+        "length-only (in the legend, with its 95% CI): the AUC of the token count alone; "
         + (
-            "null: the same AUC under the null model (random weights), the chance level on "
-            "these strings."
+            "null (in each curve's label): the same AUC under the null model (random "
+            "weights) on these strings, the chance level of that curve."
             if null
-            else "no null model was measured here (its AUC would be the chance level)."
+            else "no null model was measured here (baseline=None or --null-draws 0), so the "
+            "AUCs stand without their chance level under a model that knows nothing."
         )
     )
     out.append(
         (
             "ROC curves",
-            f'<div class="plots">{roc_curve(curves)}</div><p class="note">Score: the total '
-            f"log-probability of string + end marker; a curve above the diagonal ranks members "
-            f"higher. {_esc(roc_note)}</p>",
+            f'<div class="plots">{roc_curve(curves, chance=chance)}</div><p class="note">Score: '
+            "the total log-probability of string + end marker; a curve above the diagonal "
+            f"ranks members higher. {_esc(roc_note)}</p>",
         )
     )
     dist = "".join(
