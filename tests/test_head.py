@@ -118,3 +118,18 @@ def test_vocab_smaller_than_k_pads_topk():
     assert torch.isinf(out["topk_logprobs"][:, V:]).all()
     want = torch.log_softmax(hidden.double() @ hs.weight.double().T, -1).topk(V, 1).values
     assert float((out["topk_logprobs"][:, :V].double() - want).abs().max()) <= 1e-4
+
+
+def test_only_the_float32_matmul_writes_into_a_reused_logits_buffer():
+    """The CPU path writes each block's logits into one buffer; the tensor-core and module
+    paths make their own tensor, so no (n_c, V) buffer is allocated for them."""
+    f32, half = spec(torch.float32, True, None), spec(torch.bfloat16, True, None)
+    assert H._writes_into_buffer(f32, H._mm_upcast)
+    assert not H._writes_into_buffer(half, emulated_tensor_core_mm)
+    assert not H._writes_into_buffer(half, H._mm_upcast)  # half weights take the slices
+    hidden = torch.randn(5, HID)
+    buf = torch.full((5, V), float("nan"))
+    z = H._block_logits(f32, H._mm_upcast)(hidden, buf)
+    assert z.data_ptr() == buf.data_ptr() and not torch.isnan(buf).any()
+    want = hidden.double() @ f32.weight.double().T + f32.bias.double()
+    assert float((z.double() - want).abs().max()) <= 1e-5

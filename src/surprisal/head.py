@@ -214,20 +214,28 @@ def _reduce_block(
         out["bow"][sl] = torch.logsumexp(masked, dim=1)
 
 
-def _block_logits(
-    head: HeadSpec, mm: Matmul = _mm_upcast
-) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+BlockLogits = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+
+def _writes_into_buffer(head: HeadSpec, mm: Matmul) -> bool:
+    """Whether :func:`_block_logits` writes the logits into a given buffer (a float32
+    weight multiplied in float32); the other paths make their own tensor."""
+    return head.module is None and mm is _mm_upcast and head.weight.dtype == torch.float32
+
+
+def _block_logits(head: HeadSpec, mm: Matmul = _mm_upcast) -> BlockLogits:
     """``(h, buf)`` -> (n, V) float32 logits of the (n, H) hidden rows before the scalar
     transforms: from the head module (offloaded or quantized: it makes the logits in the
     model's dtype), or from the weight with ``mm``, the float32 matmul for a float32 weight
-    (written into ``buf``, an (n, V) float32 buffer reused across blocks) or, on CUDA, the
-    tensor-core one for a half weight (its own dtype in, float32 accumulate and out)."""
+    (written into ``buf``, an (n, V) float32 buffer reused across blocks, when given) or,
+    on CUDA, the tensor-core one for a half weight (its own dtype in, float32 accumulate
+    and out; ``buf`` unused)."""
     if head.module is not None:
         return lambda h, buf: head.module(h).to(device=head.device, dtype=torch.float32)
     w, bias = head.weight, head.bias
-    if mm is _mm_upcast and w.dtype == torch.float32:
+    if _writes_into_buffer(head, mm):
 
-        def into_buffer(h: torch.Tensor, buf: torch.Tensor) -> torch.Tensor:
+        def into_buffer(h: torch.Tensor, buf: torch.Tensor | None) -> torch.Tensor:
             h = h.to(torch.float32)
             if bias is None:
                 return torch.mm(h, w.T, out=buf)
@@ -245,18 +253,21 @@ def _head_full_vocab(
     n_c: int,
     top_k: int,
     bow_mask: torch.Tensor | None,
-    logits_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    logits_of: BlockLogits,
+    buffered: bool = True,
 ) -> None:
     """(n_c, V) float32 logits per block (from ``logits_of``), every reduction fused on the
-    block; the weight is never upcast as a whole. Two (n_c, V) float32 buffers (logits and
-    log-softmax) are made once per call and reused by every block."""
+    block; the weight is never upcast as a whole. The (n_c, V) float32 log-softmax buffer
+    and, when ``logits_of`` writes into one (``buffered``), the logits buffer are made
+    once per call and reused by every block."""
     N = hidden.shape[0]
     rows = min(n_c, N)
-    zbuf = torch.empty(rows, head.vocab, dtype=torch.float32, device=head.device)
-    lpbuf = torch.empty_like(zbuf)
+    lpbuf = torch.empty(rows, head.vocab, dtype=torch.float32, device=head.device)
+    zbuf = torch.empty_like(lpbuf) if buffered else None
     for n0 in range(0, N, n_c):
         n = min(n_c, N - n0)
-        z = head.transform(logits_of(hidden[n0 : n0 + n], zbuf[:n]), inplace=True)
+        buf = None if zbuf is None else zbuf[:n]
+        z = head.transform(logits_of(hidden[n0 : n0 + n], buf), inplace=True)
         _reduce_block(z, lpbuf[:n], targets[n0 : n0 + n], n0, out, top_k, bow_mask)
         del z
 
@@ -379,8 +390,9 @@ def fused_head(
     tensor_cores = w_dtype != torch.float32 and float32_matmul_supported(device, w_dtype)
     if head.module is not None or w_dtype == torch.float32 or tensor_cores:
         n_c, _ = _chunks(N, head.vocab, H, True, chunk_bytes)
-        logits_of = _block_logits(head, mm_float32 if tensor_cores else _mm_upcast)
-        _head_full_vocab(hidden, targets, head, out, n_c, top_k, bow_mask, logits_of)
+        mm = mm_float32 if tensor_cores else _mm_upcast
+        logits_of, buffered = _block_logits(head, mm), _writes_into_buffer(head, mm)
+        _head_full_vocab(hidden, targets, head, out, n_c, top_k, bow_mask, logits_of, buffered)
         return out
     n_c, v_c = _chunks(N, head.vocab, H, False, chunk_bytes)
     _head_vocab_chunks(hidden, targets, head, out, n_c, v_c, top_k, bow_mask)
