@@ -16,8 +16,10 @@ Memory bound. With ``cap = chunk_bytes / 4`` float32 elements:
   at most one temporary of that size, so the extra peak is about ``3 * chunk_bytes``
   whatever N is. Reusing the buffers matters on CPU: a fresh ``(n_c, V)`` allocation per
   chunk is page-faulted in again each time, and ``log_softmax`` (one fused pass) takes
-  about half the time of ``logsumexp``; together they made the head 1.6x faster on the
-  llama-tiny benchmark shape (V = 32,000, H = 256: 204 -> 124 us per position at 32 MiB).
+  about half the time of ``logsumexp``. Measured old against new code, interleaved, on
+  2 CPU cores at 32 MiB: 1.39x faster at V = 8,192, 1.13x at V = 32,000 (H = 256), no
+  change at V = 151,936, H = 896, where the matmul is nearly all of the time
+  (``benchmarks/bench_head.py`` has the head alone).
 * bf16/fp16 head weight on CUDA (tensor cores): the weight is multiplied in its own dtype
   with float32 accumulation and float32 logits (``torch.mm(..., out_dtype=float32)``, the
   logits the model computes before its own rounding), never upcast, so the chunks are
