@@ -185,6 +185,26 @@ def test_gpu_benchmark_script_runs_in_smoke_mode(tmp_path):
     assert "| surprisal-packed |" in proc.stdout and "| hf-batched" in proc.stdout
 
 
+def test_head_benchmark_runs_and_every_method_agrees(tmp_path):
+    """benchmarks/bench_head.py on a small head: each method's agreement with float64 is
+    printed beside its time (the numbers are read here, never the times)."""
+    script = EXAMPLES.parent / "benchmarks" / "bench_head.py"
+    small = ["--vocab", "3001", "--hidden", "24", "--positions", "300", "--chunks-mib", "1"]
+    proc = subprocess.run(
+        [sys.executable, str(script), *small, "--repeats", "1"],
+        cwd=tmp_path,
+        env=dict(os.environ, HF_HUB_OFFLINE="1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [r for r in proc.stdout.splitlines() if r.startswith("| ") and "|--" not in r][1:]
+    assert len(rows) == 3, proc.stdout
+    for row in rows:
+        assert float(row.strip("| ").split("|")[-1]) <= 1e-5, row
+
+
 def test_explanation_divergence(tmp_path):
     out = run_example("explanation_divergence.py", "--out", "div.html", cwd=tmp_path)
     assert "40 dyck2 members" in out
