@@ -133,3 +133,39 @@ def test_only_the_float32_matmul_writes_into_a_reused_logits_buffer():
     assert z.data_ptr() == buf.data_ptr() and not torch.isnan(buf).any()
     want = hidden.double() @ f32.weight.double().T + f32.bias.double()
     assert float((z.double() - want).abs().max()) <= 1e-5
+
+
+def test_scratch_buffers_are_reused_across_calls_and_change_nothing():
+    hs = spec(torch.float32, True, 3.0)
+    hidden, targets, bow = inputs(torch.float32)
+    kw = dict(entropy=True, rank=True, top_k=K, bow_mask=bow, chunk_bytes=HID * 4 * 50)
+    plain = fused_head(hidden, targets, hs, **kw)
+    scratch = H.Scratch()
+    first = fused_head(hidden, targets, hs, scratch=scratch, **kw)
+    ptrs = {k: b.data_ptr() for k, b in scratch._buffers.items()}
+    assert set(ptrs) == {"log_softmax", "logits"}
+    again = fused_head(hidden[:7], targets[:7], hs, scratch=scratch, **kw)  # fewer rows
+    assert {k: b.data_ptr() for k, b in scratch._buffers.items()} == ptrs  # reused
+    for name in plain:
+        assert torch.equal(first[name], plain[name]), name  # bit-identical
+        assert torch.equal(again[name], plain[name][:7]), name
+    grown = scratch.take("logits", 10_000, V, torch.device("cpu"))  # more rows: a new one
+    assert grown.shape == (10_000, V) and grown.is_contiguous()
+
+
+def test_engine_keeps_one_scratch_per_run_on_cpu(monkeypatch):
+    from surprisal import engine
+    from surprisal.testing import tiny_lm
+
+    seen = []
+    real = engine.fused_head
+
+    def spy(*a, **k):
+        seen.append(k.get("scratch"))
+        return real(*a, **k)
+
+    monkeypatch.setattr(engine, "fused_head", spy)
+    import surprisal
+
+    surprisal.score(["a b c d e f"] * 3 + ["x"] * 40, model=tiny_lm("llama"), batch_tokens=24)
+    assert len(seen) > 1 and seen[0] is not None and all(s is seen[0] for s in seen)

@@ -33,7 +33,7 @@ import torch
 from ._compat import cache_kwarg, expand_cache, is_oom, output_cache
 from .errors import SurprisalError
 from .fields import Extras
-from .head import CPU_CHUNK_BYTES, DEFAULT_CHUNK_BYTES, HeadOut, fused_head, plain_head
+from .head import CPU_CHUNK_BYTES, DEFAULT_CHUNK_BYTES, HeadOut, Scratch, fused_head, plain_head
 from .lm import LM
 from .prefix import shared_prefix, shared_prefix_ok
 
@@ -411,6 +411,7 @@ def _run_batch(
     chunk_bytes: int,
     packed: bool = False,
     keep_hidden: bool = False,
+    scratch: Scratch | None = None,
 ) -> tuple[HeadOut, torch.Tensor | None]:
     """One forward and one head call: the head's outputs for ``lay.src`` (on the device);
     with ``keep_hidden``, placeholders and the rows the head would have read instead."""
@@ -451,6 +452,7 @@ def _run_batch(
         top_k=extras.top_k,
         bow_mask=bow_mask,
         chunk_bytes=chunk_bytes,
+        scratch=scratch,
     ), None
 
 
@@ -575,6 +577,7 @@ def run_jobs(
     bar = _progress_bar(progress, n_scored, int(flat.lengths[live].sum()) // budget)
 
     results = _Results()
+    scratch = Scratch() if lm.device.type == "cpu" else None  # the head's buffers, kept
     cached = _Prefixes(lm, prefixes, use_plain, prefix_scores is not None, chunk, results, stats)
     pos = 0
     taken = bytearray(len(live))  # positions in live already scored (packing skips ahead)
@@ -595,7 +598,15 @@ def run_jobs(
                 side = "right" if pk is not None else padding_side
                 lay = _layout(flat, idx, place, P, pad, side)
                 out, rows = _run_batch(
-                    lm, lay, prefix_state, extras, use_plain, chunk, place is not None, keep_hidden
+                    lm,
+                    lay,
+                    prefix_state,
+                    extras,
+                    use_plain,
+                    chunk,
+                    place is not None,
+                    keep_hidden,
+                    scratch,
                 )
             except Exception as exc:
                 P = plens[pk] if pk is not None else 0
