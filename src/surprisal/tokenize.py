@@ -96,15 +96,11 @@ def _check_unicode(texts: Sequence[str], what: str, offset: int, single: bool = 
             )
 
 
-def _partition(offsets: Sequence[tuple[int, int]], n_chars: int) -> np.ndarray:
-    """Turn the tokenizer's (start, end) offsets into contiguous spans covering [0, n_chars)."""
-    return _partition_many([offsets], [n_chars])[0]
-
-
 def _partition_many(
     offsets: Sequence[Sequence[tuple[int, int]]], n_chars: Sequence[int]
 ) -> list[np.ndarray]:
-    """:func:`_partition` of many texts at once, vectorised over all their tokens.
+    """Turn each text's (start, end) token offsets from the tokenizer into contiguous spans
+    covering ``[0, n_chars)``, for many texts at once, vectorised over all their tokens.
 
     Token i's end is its own end unless the next token claims some of the same characters
     (a marker the tokenizer added, such as a leading ``▁``, or an early byte of a multi-byte
