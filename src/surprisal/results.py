@@ -375,12 +375,8 @@ class Scores(Sequence[TextScore]):
     def to_pandas(self, unit: Unit = "nats") -> Any:
         """Long format: one row per token (text_index, token_index, token_id, token, start,
         end, piece, logprob (nats), surprisal (``unit``), and extras when computed)."""
-        try:
-            import pandas as pd
-        except ImportError:  # pragma: no cover - depends on the environment
-            raise ImportError(
-                "to_pandas needs pandas: pip install 'surprisal-lm[pandas]'"
-            ) from None
+        import pandas as pd  # a core dependency; imported here to keep `import surprisal` cheap
+
         cols: dict[str, list[Any]] = {
             k: []
             for k in (

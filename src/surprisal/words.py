@@ -199,10 +199,8 @@ class WordsList(Sequence[Words]):
 
 
 def _frame(items: list[Words], unit: Literal["nats", "bits"], *, with_text_index: bool) -> Any:
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("to_pandas needs pandas: pip install pandas") from None
+    import pandas as pd  # a core dependency; imported here to keep `import surprisal` cheap
+
     cols: dict[str, list[Any]] = {
         k: []
         for k in (
