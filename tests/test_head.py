@@ -135,6 +135,21 @@ def test_only_the_float32_matmul_writes_into_a_reused_logits_buffer():
     assert float((z.double() - want).abs().max()) <= 1e-5
 
 
+def test_the_in_place_log_softmax_is_bit_identical_to_a_separate_one():
+    """On CPU each block's log-softmax overwrites its logits; every output must equal the
+    one computed from a separate log-softmax tensor, bit for bit."""
+    gen = torch.Generator().manual_seed(3)
+    z = torch.randn(6, V, generator=gen) * 4
+    t = torch.randint(0, V, (6,), generator=gen)
+    out = H._outputs(6, z.device, True, True, K, False)
+    H._reduce_block(z.clone(), t, 0, out, K, None)
+    lp = torch.log_softmax(z, dim=1)
+    assert torch.equal(out["logprobs"], lp.gather(1, t[:, None])[:, 0])
+    assert torch.equal(out["rank"], (z > z.gather(1, t[:, None])).sum(1) + 1)
+    assert torch.equal(out["topk_logprobs"][:, : min(K, V)], lp.topk(min(K, V), dim=1).values)
+    assert torch.equal(out["entropy"], -(lp.exp() * lp).sum(1))
+
+
 def test_scratch_buffers_are_reused_across_calls_and_change_nothing():
     hs = spec(torch.float32, True, 3.0)
     hidden, targets, bow = inputs(torch.float32)
@@ -143,7 +158,7 @@ def test_scratch_buffers_are_reused_across_calls_and_change_nothing():
     scratch = H.Scratch()
     first = fused_head(hidden, targets, hs, scratch=scratch, **kw)
     ptrs = {k: b.data_ptr() for k, b in scratch._buffers.items()}
-    assert set(ptrs) == {"log_softmax", "logits"}
+    assert set(ptrs) == {"logits"}  # the log-softmax overwrites the logits
     again = fused_head(hidden[:7], targets[:7], hs, scratch=scratch, **kw)  # fewer rows
     assert {k: b.data_ptr() for k, b in scratch._buffers.items()} == ptrs  # reused
     for name in plain:
@@ -169,3 +184,40 @@ def test_engine_keeps_one_scratch_per_run_on_cpu(monkeypatch):
 
     surprisal.score(["a b c d e f"] * 3 + ["x"] * 40, model=tiny_lm("llama"), batch_tokens=24)
     assert len(seen) > 1 and seen[0] is not None and all(s is seen[0] for s in seen)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("softcap", [None, 3.0])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_one_shared_row_against_float64_and_the_expanded_rows(dtype, bias, softcap):
+    """Many targets read one hidden state (every target's first token after a shared
+    prefix): its logits are made once, and every output equals both a float64 reference
+    and fused_head on the row repeated (half weights on CPU take that path themselves)."""
+    hs = spec(dtype, bias, softcap)
+    hidden, targets, bow = inputs(dtype)
+    row = hidden[4]
+    targets[:3] = targets[3]  # repeated targets too
+    kw = dict(entropy=True, rank=True, top_k=K, bow_mask=bow)
+    got = H.shared_row_head(row, targets, hs, **kw)
+    want = reference(row[None].expand(N, HID), targets, hs, bow)
+    check(got, want, 1e-5 if dtype == torch.float32 else 2e-5)
+    expanded = fused_head(row[None].expand(N, HID), targets, hs, **kw)
+    for name, a in expanded.items():
+        assert got[name].shape == a.shape and got[name].dtype == a.dtype, name
+        if a.dtype == torch.int64:
+            assert torch.equal(got[name], a), name
+        else:
+            assert float((got[name] - a).abs().max()) <= 5e-6, name  # float32 rounding
+
+
+def test_one_shared_row_counts_tied_logits_as_not_greater():
+    """Rank is 1 + the number of strictly larger logits: ties with the target's logit do not
+    count, here where most of the vocabulary ties (a head with repeated rows)."""
+    w = torch.zeros(V, HID)
+    w[:100] = 1.0  # 100 tied logits above the 201 tied zeros
+    w[7] = 2.0  # one larger still
+    hs = HeadSpec(weight=w)
+    t = torch.tensor([7, 0, 50, 200, 300])
+    out = H.shared_row_head(torch.ones(HID), t, hs, rank=True, top_k=V + 3)
+    assert out["rank"].tolist() == [1, 2, 2, 101, 101]
+    assert (out["topk_ids"][:, V:] == -1).all() and torch.isinf(out["topk_logprobs"][:, V:]).all()

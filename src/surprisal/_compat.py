@@ -17,6 +17,7 @@ import torch
 import transformers
 
 __all__ = [
+    "attention_with_lse",
     "cache_kwarg",
     "dtype_kwargs",
     "expand_cache",
@@ -148,3 +149,25 @@ def mm_float32(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """(n, v) float32 ``a @ b`` for half-precision ``a`` and ``b`` without upcasting them;
     only where :func:`float32_matmul_supported` says so."""
     return torch.mm(a, b, out_dtype=torch.float32)
+
+
+def attention_with_lse(
+    q: torch.Tensor,  # (B, h, Tq, d)
+    k: torch.Tensor,  # (B, h, Tk, d)
+    v: torch.Tensor,  # (B, h, Tk, d)
+    causal: bool,
+    scale: float,
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """PyTorch's fused CPU attention kernel (the one ``scaled_dot_product_attention`` runs on
+    CPU), which also returns each query's float32 log-sum-exp of its scores: ``(out (B, h,
+    Tq, d), lse (B, h, Tq))``. ``causal`` masks by index (query i sees keys 0..i). None where
+    this torch has no such kernel or it refuses the inputs; the caller then computes the
+    same thing with plain matmuls."""
+    op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    if op is None or q.device.type != "cpu":
+        return None
+    try:
+        out, lse = op(q, k, v, 0.0, causal, scale=scale)
+    except (RuntimeError, TypeError, NotImplementedError):
+        return None
+    return out, lse

@@ -33,7 +33,15 @@ import torch
 from ._compat import cache_kwarg, expand_cache, is_oom, output_cache
 from .errors import SurprisalError
 from .fields import Extras
-from .head import CPU_CHUNK_BYTES, DEFAULT_CHUNK_BYTES, HeadOut, Scratch, fused_head, plain_head
+from .head import (
+    CPU_CHUNK_BYTES,
+    DEFAULT_CHUNK_BYTES,
+    HeadOut,
+    Scratch,
+    fused_head,
+    plain_head,
+    shared_row_head,
+)
 from .lm import LM
 from .prefix import shared_prefix, shared_prefix_ok
 
@@ -413,13 +421,18 @@ def _run_batch(
     keep_hidden: bool = False,
     scratch: Scratch | None = None,
 ) -> tuple[HeadOut, torch.Tensor | None]:
-    """One forward and one head call: the head's outputs for ``lay.src`` (on the device);
+    """One forward and the head: the head's outputs for ``lay.src`` (on the device);
     with ``keep_hidden``, placeholders and the rows the head would have read instead."""
     B, T = lay.shape
     kwargs, ctx = _model_inputs(lm, lay, prefix, packed)
+    bow_mask = lm.bow_mask if extras.bow else None
+    first = lay.src == B * T  # (N,) positions predicted from the prefix's last state
+    if prefix is not None and not plain and not keep_hidden and int(first.sum()) > 1:
+        with ctx:
+            states = lm.body(**kwargs).last_hidden_state  # (B, T, H)
+        return _shared_first_row(lm, lay, first, states, prefix, extras, chunk_bytes, scratch)
     src = _to_device(lay.src, lm.device)  # (N,)
     tgt = _to_device(lay.tgt, lm.device)  # (N,)
-    bow_mask = lm.bow_mask if extras.bow else None
     with ctx:  # (B, T, V) logits on the plain path, else (B, T, H) hidden states
         states = lm.model(**kwargs).logits if plain else lm.body(**kwargs).last_hidden_state
     flat = states.reshape(B * T, states.shape[-1])
@@ -454,6 +467,45 @@ def _run_batch(
         chunk_bytes=chunk_bytes,
         scratch=scratch,
     ), None
+
+
+def _shared_first_row(
+    lm: LM,
+    lay: _Layout,
+    first: np.ndarray,  # (N,) bool: the output reads the prefix's last state
+    states: torch.Tensor,  # (B, T, H)
+    prefix: _Prefix,
+    extras: Extras,
+    chunk_bytes: int,
+    scratch: Scratch | None,
+) -> tuple[HeadOut, None]:
+    """The head's outputs for a batch after a shared prefix, with the prefix's last state
+    (which predicts every job's first token) put through the head once, not once per job:
+    :func:`fused_head` on the other positions, :func:`shared_row_head` on those, merged back
+    into the layout's order."""
+    B, T = lay.shape
+    dev = lm.device
+    rest = ~first
+    kw: dict[str, Any] = dict(
+        entropy=extras.entropy,
+        rank=extras.rank,
+        top_k=extras.top_k,
+        bow_mask=lm.bow_mask if extras.bow else None,
+        chunk_bytes=chunk_bytes,
+    )
+    flat = states.reshape(B * T, states.shape[-1])
+    rows = flat[_to_device(lay.src[rest], dev).to(flat.device)]  # (N - M, H)
+    del states, flat
+    out_rest = fused_head(rows, _to_device(lay.tgt[rest], dev), lm.head, scratch=scratch, **kw)
+    out_first = shared_row_head(prefix.last_hidden, _to_device(lay.tgt[first], dev), lm.head, **kw)
+    i_rest = _to_device(np.flatnonzero(rest), out_rest["logprobs"].device)
+    i_first = _to_device(np.flatnonzero(first), out_rest["logprobs"].device)
+    out: HeadOut = {}
+    for name, a in out_rest.items():
+        merged = a.new_empty((len(first), *a.shape[1:]))
+        merged[i_rest], merged[i_first] = a, out_first[name]
+        out[name] = merged
+    return out, None
 
 
 def _check_inputs(

@@ -10,17 +10,19 @@ log-sum-exp, the target logit, and the optional extras.
 
 Memory bound. With ``cap = chunk_bytes / 4`` float32 elements:
 
-* float32 head weight: rows per chunk ``n_c = max(1, cap // V)``; two ``(n_c, V)`` float32
-  buffers, made once per call (on CPU once per scoring run: :class:`Scratch`) and reused
-  by every chunk, hold the logits (written by the
-  matmul in place, transforms applied in place) and their ``log_softmax``; the extras add
-  at most one temporary of that size, so the extra peak is about ``3 * chunk_bytes``
-  whatever N is. Reusing the buffers matters on CPU: a fresh ``(n_c, V)`` allocation per
-  chunk is page-faulted in again each time, and ``log_softmax`` (one fused pass) takes
-  about half the time of ``logsumexp``. Measured old against new code, interleaved, on
-  2 CPU cores at 32 MiB: 1.39x faster at V = 8,192, 1.13x at V = 32,000 (H = 256), no
-  change at V = 151,936, H = 896, where the matmul is nearly all of the time
-  (``benchmarks/bench_head.py`` has the head alone).
+* float32 head weight: rows per chunk ``n_c = max(1, cap // V)``; one ``(n_c, V)`` float32
+  buffer, made once per call (on CPU once per scoring run: :class:`Scratch`) and reused by
+  every chunk, holds the logits (written by the matmul in place, transforms applied in
+  place) and then, on CPU, their ``log_softmax``, also written in place (bit-identical to
+  a separate output; elsewhere it goes to a second tensor). The extras add at most one
+  temporary of that size, so the extra peak is about ``2 * chunk_bytes`` whatever N is.
+  Reusing the buffer matters on CPU: a fresh ``(n_c, V)`` allocation per chunk is
+  page-faulted in again each time, and ``log_softmax`` (one fused pass) takes about half
+  the time of ``logsumexp``. One buffer instead of two gives twice the rows per matmul
+  for the same memory, which the CPU's matmul runs faster: on 2 cores at V = 32,000,
+  H = 256 and 800 positions, 126-132 µs per position with two 32 MiB buffers (262 rows),
+  104-110 µs with one 64 MiB buffer (524 rows). ``benchmarks/bench_head.py`` has the head
+  alone.
 * bf16/fp16 head weight on CUDA (tensor cores): the weight is multiplied in its own dtype
   with float32 accumulation and float32 logits (``torch.mm(..., out_dtype=float32)``, the
   logits the model computes before its own rounding), never upcast, so the chunks are
@@ -61,10 +63,12 @@ __all__ = [
     "fused_head",
     "plain_divergence",
     "plain_head",
+    "shared_row_head",
 ]
 
 DEFAULT_CHUNK_BYTES = 256 * 2**20  # 256 MiB of float32 logits per chunk (GPU)
-CPU_CHUNK_BYTES = 32 * 2**20  # CPU: the peak stays small; 166 rows of a 50k vocab per matmul
+# CPU: one 64 MiB buffer, 333 rows of a 50k vocab per matmul (the memory two 32 MiB ones had)
+CPU_CHUNK_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -203,8 +207,7 @@ def _outputs(
 
 
 def _reduce_block(
-    z: torch.Tensor,  # (n, V) float32 transformed logits; overwritten (scratch) by the extras
-    lp: torch.Tensor,  # (n, V) float32 buffer for the log-softmax
+    z: torch.Tensor,  # (n, V) float32 transformed logits; overwritten on CPU (in place)
     t: torch.Tensor,  # (n,) targets
     n0: int,
     out: HeadOut,
@@ -213,26 +216,25 @@ def _reduce_block(
 ) -> None:
     """Every reduction over one full-vocabulary block, written to rows ``n0:n0+n`` of ``out``.
 
-    One fused ``log_softmax`` into a reused buffer gives the log-probabilities: on CPU it is
-    one vectorised pass, about half the time of ``logsumexp`` (max, subtract, exp, sum, log
-    as separate passes), and writing into a buffer that already exists avoids the page faults
-    of a fresh ``(n, V)`` allocation per block."""
+    One fused ``log_softmax`` gives the log-probabilities: on CPU it is one vectorised pass,
+    about half the time of ``logsumexp`` (max, subtract, exp, sum, log as separate passes),
+    and it overwrites the logits in place, so the block needs no second buffer (the rank,
+    which needs the logits, is counted first)."""
     V = z.shape[1]
-    lp = torch.log_softmax(z, dim=1, out=lp)  # (n, V)
     tt = t[:, None]
-    lpt = lp.gather(1, tt)  # (n, 1)
     sl = slice(n0, n0 + z.shape[0])
-    out["logprobs"][sl] = lpt[:, 0]
     if "rank" in out:
         out["rank"][sl] = (z > z.gather(1, tt)).sum(dim=1) + 1
+    # In place on CPU (checked bit-identical in the tests); a new tensor on other devices.
+    lp = torch.log_softmax(z, dim=1, out=z if z.device.type == "cpu" else None)  # (n, V)
+    out["logprobs"][sl] = lp.gather(1, tt)[:, 0]
     if "topk_ids" in out:
         v, i = lp.topk(min(top_k, V), dim=1)
         k = v.shape[1]
         out["topk_ids"][sl, :k], out["topk_logprobs"][sl, :k] = i, v
         out["topk_ids"][sl, k:], out["topk_logprobs"][sl, k:] = -1, -math.inf
     if "entropy" in out:
-        p = torch.exp(lp, out=z)  # z is no longer needed: its buffer holds the probabilities
-        out["entropy"][sl] = -p.mul_(lp).sum(dim=1)
+        out["entropy"][sl] = -torch.exp(lp).mul_(lp).sum(dim=1)  # one (n, V) temporary
     if "bow" in out and bow_mask is not None:
         masked = lp.masked_fill_(~bow_mask[None, :], -math.inf)  # lp is no longer needed
         out["bow"][sl] = torch.logsumexp(masked, dim=1)
@@ -282,21 +284,20 @@ def _head_full_vocab(
     scratch: Scratch | None = None,
 ) -> None:
     """(n_c, V) float32 logits per block (from ``logits_of``), every reduction fused on the
-    block; the weight is never upcast as a whole. The (n_c, V) float32 log-softmax buffer
-    and, when ``logits_of`` writes into one (``buffered``), the logits buffer are made
-    once per call (or taken from ``scratch``, kept between calls) and reused by every
-    block."""
+    block; the weight is never upcast as a whole. When ``logits_of`` writes into a buffer
+    (``buffered``), the (n_c, V) float32 logits buffer is made once per call (or taken from
+    ``scratch``, kept between calls) and reused by every block; on CPU the block's
+    log-softmax overwrites it."""
     N = hidden.shape[0]
     rows, device = min(n_c, N), head.device
     assert device is not None
     bufs = Scratch() if scratch is None else scratch
-    lpbuf = bufs.take("log_softmax", rows, head.vocab, device)
     zbuf = bufs.take("logits", rows, head.vocab, device) if buffered else None
     for n0 in range(0, N, n_c):
         n = min(n_c, N - n0)
         buf = None if zbuf is None else zbuf[:n]
         z = head.transform(logits_of(hidden[n0 : n0 + n], buf), inplace=True)
-        _reduce_block(z, lpbuf[:n], targets[n0 : n0 + n], n0, out, top_k, bow_mask)
+        _reduce_block(z, targets[n0 : n0 + n], n0, out, top_k, bow_mask)
         del z
 
 
@@ -428,6 +429,56 @@ def fused_head(
         return out
     n_c, v_c = _chunks(N, head.vocab, H, False, chunk_bytes)
     _head_vocab_chunks(hidden, targets, head, out, n_c, v_c, top_k, bow_mask)
+    return out
+
+
+@torch.no_grad()
+def shared_row_head(
+    hidden: torch.Tensor,  # (H,) one hidden state, any float dtype
+    targets: torch.Tensor,  # (M,) int64
+    head: HeadSpec,
+    *,
+    entropy: bool = False,
+    rank: bool = False,
+    top_k: int = 0,
+    bow_mask: torch.Tensor | None = None,  # (V,) bool
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> HeadOut:
+    """:func:`fused_head` for M positions that all read the same hidden state, with the
+    row's logits made once instead of M times: the outputs of ``fused_head(hidden.expand(M,
+    H), targets, ...)``. The engine uses it for the first token of every target after one
+    shared prefix (they are all predicted from the prefix's last state): with 200 targets of
+    16 tokens that is 6% of the head's work. A half-precision weight without float32-output
+    matmuls (which :func:`fused_head` upcasts a vocabulary slice at a time) takes the
+    expanded rows."""
+    M = targets.shape[0]
+    device = head.device
+    assert device is not None
+    w_dtype = head.weight.dtype
+    tensor_cores = w_dtype != torch.float32 and float32_matmul_supported(device, w_dtype)
+    if not (head.module is not None or w_dtype == torch.float32 or tensor_cores):
+        kw: dict[str, Any] = dict(entropy=entropy, rank=rank, top_k=top_k, bow_mask=bow_mask)
+        return fused_head(hidden[None].expand(M, -1), targets, head, chunk_bytes=chunk_bytes, **kw)
+    t = targets.to(device)
+    logits_of = _block_logits(head, mm_float32 if tensor_cores else _mm_upcast)
+    z = head.transform(logits_of(hidden[None].to(device), None), inplace=True)[0]  # (V,)
+    V = z.shape[0]
+    lp = torch.log_softmax(z, dim=0)  # (V,)
+    out: HeadOut = {"logprobs": lp[t]}
+    if rank:  # larger logits than the target's: V minus those at most the target's
+        le = torch.searchsorted(z.sort().values, z[t], right=True)
+        out["rank"] = V - le + 1
+    if top_k:
+        v, i = lp.topk(min(top_k, V))
+        k = v.shape[0]
+        out["topk_ids"] = torch.full((M, top_k), -1, dtype=torch.int64, device=device)
+        out["topk_logprobs"] = torch.full((M, top_k), -math.inf, device=device)
+        out["topk_ids"][:, :k], out["topk_logprobs"][:, :k] = i, v
+    if entropy:
+        out["entropy"] = (-(lp.exp() * lp).sum()).expand(M).clone()
+    if bow_mask is not None:
+        b = torch.logsumexp(lp.masked_fill(~bow_mask.to(device), -math.inf), dim=0)
+        out["bow"] = b.expand(M).clone()
     return out
 
 
