@@ -162,3 +162,34 @@ def test_run_jobs_keeps_its_keywords():
         "pack",
     ):
         assert name in params
+
+
+def test_a_long_prefix_caps_the_rows_only_when_its_cache_is_expanded():
+    """Through an expanded KV cache every row copies the prefix (B * P <= PREFIX_ROWS *
+    budget); through shared-prefix attention there is one copy, so only tokens fed count."""
+    from surprisal.engine import PREFIX_ROWS
+
+    jobs = [Job(tuple(range(3, 19)), 0, prefix=0) for _ in range(300)]  # 16 tokens each
+    live, budget, P = list(range(300)), 4096, 2000
+    expanded, _ = _next_batch(live, 0, jobs, budget, [P], False, bytearray(300), True)
+    shared, _ = _next_batch(live, 0, jobs, budget, [P], False, bytearray(300), False)
+    assert len(expanded) == PREFIX_ROWS * budget // P == 16
+    assert len(shared) == budget // 16 == 256
+
+
+def test_the_engine_cuts_batches_by_tokens_alone_with_shared_prefix_attention(monkeypatch):
+    import surprisal
+    from surprisal import prefix
+    from surprisal.testing import tiny_lm
+
+    lm = tiny_lm("llama", max_positions=512)
+    context = " ".join(["word"] * 100)  # ~300 tokens
+    targets = ["a b c d"] * 60
+    got = {}
+    assert prefix.shared_prefix_ok(lm)
+    got[True] = surprisal.score(targets, context=context, model=lm, batch_tokens=512)
+    monkeypatch.setattr(lm, "_surprisal_shared_prefix_ok", False)  # the expanded cache
+    got[False] = surprisal.score(targets, context=context, model=lm, batch_tokens=512)
+    assert got[True].stats.forward_calls < got[False].stats.forward_calls  # larger batches
+    for a, b in zip(got[True], got[False], strict=True):
+        np.testing.assert_allclose(a.logprobs, b.logprobs, atol=1e-5)

@@ -118,8 +118,10 @@ class _Prefix:
 
 
 MAX_PADDING = 0.25  # a batch's shortest row is at least 3/4 of its longest: little padding
-# A shared prefix is not fed again, only attended to: its expanded KV rows (B * P) are
-# allowed to reach 8x the token budget before they cut a batch.
+# A shared prefix is not fed again, only attended to. Through an expanded KV cache (a
+# model that failed the shared-prefix probe) its B * P copied rows may reach 8x the token
+# budget before they cut a batch; through shared-prefix attention there is one copy of
+# its keys whatever B is, so only the tokens fed count.
 PREFIX_ROWS = 8
 # A packed batch looks at most this many further jobs for ones that fill its rows' gaps.
 PACK_SCAN = 4096
@@ -133,14 +135,16 @@ def _next_batch(
     plens: list[int],
     pack: bool,
     taken: bytearray,
+    expanded_prefix: bool = True,
 ) -> tuple[list[int], list[tuple[int, int]] | None]:
     """The next batch from ``live[pos:]`` (sorted longest first within a prefix group), as
     positions in ``live`` (``live[pos]`` first; ``taken`` marks positions already done),
     and for a packed batch each job's (row, offset).
 
-    Padded: as many jobs as fit ``B * T_max <= budget`` (tokens fed) and ``B * P <=
-    PREFIX_ROWS * budget`` (cached prefix rows attended to), all sharing one prefix, none
-    shorter than ``(1 - MAX_PADDING) * T_max`` (so padding stays under that share).
+    Padded: as many jobs as fit ``B * T_max <= budget`` (tokens fed) and, when the prefix's
+    cache is expanded over the rows (``expanded_prefix``), ``B * P <= PREFIX_ROWS * budget``
+    (its copied rows), all sharing one prefix, none shorter than ``(1 - MAX_PADDING) *
+    T_max`` (so padding stays under that share).
 
     Packed (jobs without a prefix): rows of ``T_max`` tokens, at most ``budget // T_max``
     of them, filled first-fit in decreasing length. Once no new row may be opened, shorter
@@ -177,7 +181,7 @@ def _next_batch(
                     break
             q += 1
         return chosen, place
-    p = plens[first.prefix] if first.prefix is not None else 0
+    p = plens[first.prefix] if first.prefix is not None and expanded_prefix else 0
     n_max = max(1, min(budget // t_max, (PREFIX_ROWS * budget) // p if p else budget))
     t_min = t_max * (1.0 - MAX_PADDING)
     end = pos + 1
@@ -628,6 +632,10 @@ def run_jobs(
     n_scored = int(scored_per_job[live].sum())
     bar = _progress_bar(progress, n_scored, int(flat.lengths[live].sum()) // budget)
 
+    # The probe runs here, before the first batch is cut, when some job has a prefix.
+    expanded_prefix = any(flat.lengths[i] and jobs[i].prefix is not None for i in live) and (
+        not shared_prefix_ok(lm)
+    )
     results = _Results()
     scratch = Scratch() if lm.device.type == "cpu" else None  # the head's buffers, kept
     cached = _Prefixes(lm, prefixes, use_plain, prefix_scores is not None, chunk, results, stats)
@@ -638,7 +646,9 @@ def run_jobs(
             if taken[pos]:
                 pos += 1
                 continue
-            sel, place = _next_batch(live, pos, jobs, budget, plens, use_pack, taken)
+            sel, place = _next_batch(
+                live, pos, jobs, budget, plens, use_pack, taken, expanded_prefix
+            )
             idx = np.asarray([live[q] for q in sel], dtype=np.int64)
             pk = jobs[int(idx[0])].prefix
             try:
