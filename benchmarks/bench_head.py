@@ -5,7 +5,7 @@ same random hidden states, weight and targets (seed 0), and is checked against a
 head on the same values:
 
 * ``fused_head``: :func:`surprisal.head.fused_head`, at the given chunk sizes (its default
-  on CPU is 32 MiB of float32 logits per chunk);
+  on CPU is 64 MiB: one buffer of float32 logits per chunk, overwritten by their log-softmax);
 * ``chunks+logsumexp``: the same chunking with a fresh ``(n, V)`` allocation per chunk and
   ``logits.gather - logsumexp``: what ``fused_head`` did before it reused its buffers;
 * ``full log_softmax``: ``torch.log_softmax(h @ W.T)`` over all N positions at once, then
@@ -36,7 +36,7 @@ def main() -> None:
     ap.add_argument("--vocab", type=int, default=32000)
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--positions", type=int, default=8192)
-    ap.add_argument("--chunks-mib", default="8,32,64", help="fused_head chunk sizes, MiB")
+    ap.add_argument("--chunks-mib", default="16,32,64,128", help="fused_head chunk sizes, MiB")
     ap.add_argument("--repeats", type=int, default=5)
     a = ap.parse_args()
     C.worker_setup()

@@ -221,3 +221,89 @@ def test_one_shared_row_counts_tied_logits_as_not_greater():
     out = H.shared_row_head(torch.ones(HID), t, hs, rank=True, top_k=V + 3)
     assert out["rank"].tolist() == [1, 2, 2, 101, 101]
     assert (out["topk_ids"][:, V:] == -1).all() and torch.isinf(out["topk_logprobs"][:, V:]).all()
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("softcap", [None, 3.0])
+@pytest.mark.parametrize("temperature", [None, 1.7])
+@pytest.mark.parametrize("rows", [1000, 7])  # all positions per slice, or a few at a time
+def test_vocabulary_slices_on_cpu_against_float64(bias, softcap, temperature, rows):
+    """Log-probabilities only, float32 weight on CPU, enough positions: the vocabulary is
+    taken H.SLICE rows at a time (here 3 slices, the last one partial), one log-sum-exp per
+    slice, merged; the target logit by one dot product."""
+    from dataclasses import replace
+
+    g = torch.Generator().manual_seed(5)
+    Vs, n = 2 * H.SLICE + 77, max(H.SLICE_MIN_POSITIONS, 90)
+    w = torch.randn(Vs, HID, generator=g) * 0.7
+    w[0] -= 9.0  # a first column far below the rest: the z_0 - log_softmax_0 step
+    b = torch.randn(Vs, generator=g) * 0.5 if bias else None
+    hs = HeadSpec(weight=w, bias=b, softcap=softcap, scale=1.3 if softcap else None)
+    hs = replace(hs, temperature=temperature)
+    hidden = torch.randn(n, HID, generator=g)
+    targets = torch.randint(0, Vs, (n,), generator=g)
+    targets[:3] = torch.tensor([0, Vs - 1, H.SLICE])  # first, last, a slice boundary
+    calls = []
+    real = H._head_slices
+
+    def spy(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    H._head_slices, saved = spy, H._head_slices
+    try:
+        got = fused_head(hidden, targets, hs, chunk_bytes=rows * H.SLICE * 4)["logprobs"]
+    finally:
+        H._head_slices = saved
+    assert calls == [1]
+    z = hidden.double() @ w.double().T
+    if b is not None:
+        z = z + b.double()
+    if softcap is not None:
+        z = torch.tanh(z * 1.3 / softcap) * softcap
+    if temperature is not None:
+        z = z / temperature
+    want = torch.log_softmax(z, -1).gather(1, targets[:, None])[:, 0]
+    assert got.dtype == torch.float32
+    # float32 rounding grows with the log-probability's size (a -90 nat target: ulp 7.6e-6)
+    err = (got.double() - want).abs() - 3e-7 * want.abs()
+    assert float(err.max()) <= 5e-6
+
+
+def test_vocabulary_slices_only_where_they_apply():
+    """Extras, few positions, or a vocabulary of one slice take the full-vocabulary blocks."""
+    hs = spec(torch.float32, True, None)
+    big = HeadSpec(weight=torch.randn(H.SLICE + 5, HID))
+    calls = []
+    real = H._head_slices
+    H._head_slices = lambda *a, **k: (calls.append(1), real(*a, **k))[1]
+    try:
+        n = H.SLICE_MIN_POSITIONS
+        fused_head(torch.randn(n, HID), torch.zeros(n, dtype=torch.long), big)
+        assert calls == [1]
+        fused_head(torch.randn(n, HID), torch.zeros(n, dtype=torch.long), big, entropy=True)
+        fused_head(torch.randn(n - 1, HID), torch.zeros(n - 1, dtype=torch.long), big)
+        fused_head(torch.randn(n, HID), torch.zeros(n, dtype=torch.long), hs)  # V = 301
+        assert calls == [1]
+    finally:
+        H._head_slices = real
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2", "qwen2", "gpt_neox", "gemma2"])
+def test_models_with_a_vocabulary_of_several_slices_match_float64(arch, monkeypatch):
+    """The test models' vocabulary (384) is one slice; here the model's vocabulary is 2,500
+    (three slices), so scoring takes the sliced CPU path end to end on five architectures
+    (Gemma-2: logit softcapping) and must match the float64 reference."""
+    import surprisal
+    from conftest import TEXTS, assert_close, ref_scores
+    from surprisal.testing import tiny_model, tiny_tokenizer
+
+    tok = tiny_tokenizer("sentencepiece" if arch in ("llama", "gemma2") else "byte-bpe")
+    lm = surprisal.LM(tiny_model(arch, 2500), tok)
+    calls = []
+    real = H._head_slices
+    monkeypatch.setattr(H, "_head_slices", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    s = surprisal.score(TEXTS * 3, model=lm)
+    assert calls, "the sliced path did not run"
+    for text, ts in zip(TEXTS * 3, s, strict=True):
+        assert_close(ts.logprobs, ref_scores(lm, text), 1e-4, text)

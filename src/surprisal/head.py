@@ -67,6 +67,11 @@ __all__ = [
 ]
 
 DEFAULT_CHUNK_BYTES = 256 * 2**20  # 256 MiB of float32 logits per chunk (GPU)
+# CPU, float32 weight, log-probabilities only: the vocabulary is taken this many rows at a
+# time (1 MiB of weight at H = 256, cache-sized), each slice against every position at
+# once; see _head_slices.
+SLICE = 1024
+SLICE_MIN_POSITIONS = 64  # fewer positions: one full-vocabulary block is as fast
 # CPU: one 64 MiB buffer, 333 rows of a 50k vocab per matmul (the memory two 32 MiB ones had)
 CPU_CHUNK_BYTES = 64 * 2**20
 
@@ -381,6 +386,60 @@ def _head_vocab_chunks(
             out["bow"][sl] = torch.log(bow) + m - lse
 
 
+def _head_slices(
+    hidden: torch.Tensor,  # (N, H)
+    targets: torch.Tensor,  # (N,)
+    head: HeadSpec,
+    out: HeadOut,
+    n_r: int,
+    scratch: Scratch | None,
+) -> None:
+    """Log-probabilities only, float32 weight on CPU: the vocabulary a slice of
+    :data:`SLICE` rows at a time, each slice against up to ``n_r`` positions at once.
+
+    Per slice s the ``(n, SLICE)`` logits go into one reused buffer and one fused
+    ``log_softmax`` overwrites them; its first column gives the slice's log-sum-exp,
+    ``lse_s = z_0 - log_softmax(z)_0``, exact up to the float32 rounding of a log-probability
+    of that size (``ulp(|z_0 - lse_s|)``, ~4e-6 for a gap of 40 nats). The total is
+    ``logsumexp_s(lse_s)``, and the target's logit is one dot product per position (the
+    model's transforms applied to it), so ``log p = z_t - lse``. Against full-vocabulary
+    blocks (the weight streamed from memory once per block, the block's logits too large
+    for any cache) a slice's weight and logits stay in cache: on 2 cores, 1,000
+    positions, H = 256, float32, measured 1.5-1.9x faster at V = 50,257 and 151,936 (also
+    at H = 896), equal at V <= 32,000; and the buffer is ``n * SLICE`` floats instead of
+    ``chunk_bytes``."""
+    f32, device = torch.float32, head.device
+    assert device is not None
+    N, V = hidden.shape[0], head.vocab
+    w, b = head.weight, head.bias
+    h = hidden.to(f32)
+    zt = (h * w[targets]).sum(1)
+    if b is not None:
+        zt = zt + b[targets].to(f32)
+    zt = head.transform(zt)  # (N,)
+    n_slices = -(-V // SLICE)
+    lse_s = torch.empty(N, n_slices, dtype=f32, device=device)
+    rows = min(n_r, N)
+    bufs = Scratch() if scratch is None else scratch
+    flat = bufs.take("slice", 1, rows * SLICE, device)[0]  # views of it stay contiguous
+    for si, v0 in enumerate(range(0, V, SLICE)):
+        v1 = min(V, v0 + SLICE)
+        ws = w[v0:v1].T  # (H, v), a view
+        bs = None if b is None else b[v0:v1].to(f32)
+        for n0 in range(0, N, rows):
+            n = min(rows, N - n0)
+            z = flat[: n * (v1 - v0)].view(n, v1 - v0)
+            if bs is None:
+                torch.mm(h[n0 : n0 + n], ws, out=z)
+            else:
+                torch.addmm(bs, h[n0 : n0 + n], ws, out=z)
+            head.transform(z, inplace=True)
+            z0 = z[:, 0].clone()
+            lp = torch.log_softmax(z, dim=1, out=z)
+            lse_s[n0 : n0 + n, si] = z0 - lp[:, 0]
+    out["logprobs"][:] = zt - torch.logsumexp(lse_s, dim=1)
+
+
 @torch.no_grad()  # scores, not a loss: the buffers are written in place (out=)
 def fused_head(
     hidden: torch.Tensor,  # (N, H) any float dtype
@@ -398,11 +457,14 @@ def fused_head(
 
     Computes ``log_softmax(transform(hidden @ W.T + b))[i, targets[i]]`` in float32, chunked
     over positions and, for half-precision weights on CPU, over the vocabulary (online
-    log-sum-exp). Dispatches to one of three paths: full-vocabulary blocks whose logits come
-    from the head module (offloaded/quantized), from a float32 weight, or from a half weight
-    on CUDA multiplied on tensor cores with float32 accumulation and output; or vocabulary
-    slices with an online log-sum-exp (a half weight elsewhere). ``scratch`` keeps the
-    full-vocabulary path's buffers between calls (see :class:`Scratch`).
+    log-sum-exp). Dispatches to one of four paths: on CPU with a float32 weight, when only
+    log-probabilities are asked for (at least :data:`SLICE_MIN_POSITIONS` positions), cache-
+    sized vocabulary slices against every position, one log-sum-exp per slice
+    (:func:`_head_slices`); full-vocabulary blocks whose logits come from the head module
+    (offloaded/quantized), from a float32 weight, or from a half weight on CUDA multiplied
+    on tensor cores with float32 accumulation and output; or vocabulary slices with an
+    online log-sum-exp (a half weight elsewhere). ``scratch`` keeps the buffers between
+    calls (see :class:`Scratch`).
 
     >>> from surprisal.testing import tiny_lm
     >>> lm = tiny_lm("llama")
@@ -419,6 +481,17 @@ def fused_head(
     out = _outputs(N, device, entropy, rank, top_k, bow_mask is not None)
     w_dtype = head.weight.dtype
     tensor_cores = w_dtype != torch.float32 and float32_matmul_supported(device, w_dtype)
+    extras = entropy or rank or top_k or bow_mask is not None
+    if (
+        device.type == "cpu"
+        and head.module is None
+        and w_dtype == torch.float32
+        and not extras
+        and N >= SLICE_MIN_POSITIONS
+        and head.vocab > SLICE
+    ):
+        _head_slices(hidden, targets, head, out, max(1, chunk_bytes // (4 * SLICE)), scratch)
+        return out
     if head.module is not None or w_dtype == torch.float32 or tensor_cores:
         n_c, _ = _chunks(N, head.vocab, H, True, chunk_bytes)
         mm = mm_float32 if tensor_cores else _mm_upcast
