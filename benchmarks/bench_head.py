@@ -4,8 +4,12 @@ Per position, every method computes ``log_softmax(h @ W.T)[target]`` in float32 
 same random hidden states, weight and targets (seed 0), and is checked against a float64
 head on the same values:
 
-* ``fused_head``: :func:`surprisal.head.fused_head`, at the given chunk sizes (its default
-  on CPU is 64 MiB: one buffer of float32 logits per chunk, overwritten by their log-softmax);
+* ``fused_head slices``: :func:`surprisal.head.fused_head` as it runs on CPU for
+  log-probabilities alone: the vocabulary 1,024 rows at a time against every position, one
+  log-sum-exp per slice (``head._head_slices``);
+* ``fused_head blocks``: the same function on its full-vocabulary path (what it runs with
+  extras, or on a GPU), at the given chunk sizes: one buffer of float32 logits per block,
+  overwritten by their log-softmax (the CPU default is 64 MiB);
 * ``chunks+logsumexp``: the same chunking with a fresh ``(n, V)`` allocation per chunk and
   ``logits.gather - logsumexp``: what ``fused_head`` did before it reused its buffers;
 * ``full log_softmax``: ``torch.log_softmax(h @ W.T)`` over all N positions at once, then
@@ -36,12 +40,13 @@ def main() -> None:
     ap.add_argument("--vocab", type=int, default=32000)
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--positions", type=int, default=8192)
-    ap.add_argument("--chunks-mib", default="16,32,64,128", help="fused_head chunk sizes, MiB")
+    ap.add_argument("--chunks-mib", default="32,64,128", help="full-vocabulary block sizes, MiB")
     ap.add_argument("--repeats", type=int, default=5)
     a = ap.parse_args()
     C.worker_setup()
     import torch
 
+    from surprisal import head as head_mod
     from surprisal.head import HeadSpec, fused_head
 
     torch.manual_seed(0)
@@ -59,12 +64,19 @@ def main() -> None:
             out[n0 : n0 + n_c] = zt - torch.logsumexp(z, 1)
         return out
 
-    methods: dict[str, Callable[[], torch.Tensor]] = {}
+    def blocks(chunk_bytes: int) -> torch.Tensor:
+        saved = head_mod.SLICE_MIN_POSITIONS
+        head_mod.SLICE_MIN_POSITIONS = N + 1  # too few positions for slices: full blocks
+        try:
+            return fused_head(h, t, spec, chunk_bytes=chunk_bytes)["logprobs"]
+        finally:
+            head_mod.SLICE_MIN_POSITIONS = saved
+
+    methods: dict[str, Callable[[], torch.Tensor]] = {
+        "fused_head slices (CPU default)": lambda: fused_head(h, t, spec)["logprobs"]
+    }
     for mib in (int(x) for x in a.chunks_mib.split(",")):
-        cb = mib * 2**20
-        methods[f"fused_head {mib} MiB"] = lambda cb=cb: fused_head(h, t, spec, chunk_bytes=cb)[
-            "logprobs"
-        ]
+        methods[f"fused_head blocks {mib} MiB"] = lambda cb=mib * 2**20: blocks(cb)
     methods["chunks+logsumexp 32 MiB"] = lambda: chunks_logsumexp(32 * 2**20)
     methods["full log_softmax"] = lambda: torch.log_softmax(h @ w.T, -1).gather(1, t[:, None])[:, 0]
     print(C.machine())

@@ -200,7 +200,7 @@ def test_head_benchmark_runs_and_every_method_agrees(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [r for r in proc.stdout.splitlines() if r.startswith("| ") and "|--" not in r][1:]
-    assert len(rows) == 3, proc.stdout
+    assert len(rows) == 4, proc.stdout  # slices, blocks 1 MiB, logsumexp, full
     for row in rows:
         assert float(row.strip("| ").split("|")[-1]) <= 1e-5, row
 

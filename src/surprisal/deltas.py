@@ -968,8 +968,9 @@ def delta(
             the explanation (and the control), read as ``d.divergence[i]``,
             ``d.divergence_total``, ``d.entropy_change[i]``. Keeps each condition's hidden
             states of the target positions until one extra head pass compares them.
-        add_bos, max_length, stride, batch_tokens, padding_side, pack, head, progress,
-            device, dtype: as in :func:`surprisal.score`.
+        add_bos: as in :func:`surprisal.score`; so are ``max_length``, ``stride``,
+            ``batch_tokens``, ``padding_side``, ``pack``, ``head``, ``progress``,
+            ``device`` and ``dtype``.
 
     Returns:
         :class:`Delta`; ``reduction`` and friends are in nats.
