@@ -386,6 +386,14 @@ def _head_vocab_chunks(
             out["bow"][sl] = torch.log(bow) + m - lse
 
 
+def _tensor_cores(head: HeadSpec) -> bool:
+    """Whether a half-precision weight is multiplied in its own dtype with float32 output
+    (CUDA tensor cores) rather than upcast a slice at a time."""
+    w_dtype = head.weight.dtype
+    assert head.device is not None
+    return w_dtype != torch.float32 and float32_matmul_supported(head.device, w_dtype)
+
+
 def _head_slices(
     hidden: torch.Tensor,  # (N, H)
     targets: torch.Tensor,  # (N,)
@@ -480,7 +488,7 @@ def fused_head(
     bow_mask = None if bow_mask is None else bow_mask.to(device)
     out = _outputs(N, device, entropy, rank, top_k, bow_mask is not None)
     w_dtype = head.weight.dtype
-    tensor_cores = w_dtype != torch.float32 and float32_matmul_supported(device, w_dtype)
+    tensor_cores = _tensor_cores(head)
     extras = entropy or rank or top_k or bow_mask is not None
     if (
         device.type == "cpu"
@@ -528,7 +536,7 @@ def shared_row_head(
     device = head.device
     assert device is not None
     w_dtype = head.weight.dtype
-    tensor_cores = w_dtype != torch.float32 and float32_matmul_supported(device, w_dtype)
+    tensor_cores = _tensor_cores(head)
     if not (head.module is not None or w_dtype == torch.float32 or tensor_cores):
         kw: dict[str, Any] = dict(entropy=entropy, rank=rank, top_k=top_k, bow_mask=bow_mask)
         return fused_head(hidden[None].expand(M, -1), targets, head, chunk_bytes=chunk_bytes, **kw)
