@@ -334,10 +334,7 @@ def _head_vocab_chunks(
         zt_direct = None
         if greater is not None:
             # The target logit computed row-wise, to count larger logits chunk by chunk.
-            zt = (h * head.weight[t].to(f32)).sum(-1)
-            if head.bias is not None:
-                zt = zt + head.bias[t].to(f32)
-            zt_direct = head.transform(zt)
+            zt_direct = _target_logits(h, t, head)
         tk_v = tk_i = None
         for v0 in range(0, V, v_c):
             v1 = min(V, v0 + v_c)
@@ -386,12 +383,27 @@ def _head_vocab_chunks(
             out["bow"][sl] = torch.log(bow) + m - lse
 
 
-def _tensor_cores(head: HeadSpec) -> bool:
-    """Whether a half-precision weight is multiplied in its own dtype with float32 output
-    (CUDA tensor cores) rather than upcast a slice at a time."""
+def _target_logits(h: torch.Tensor, t: torch.Tensor, head: HeadSpec) -> torch.Tensor:
+    """(n,) float32 logit of each (n, H) float32 row's own target, transforms applied: one
+    dot product per row, for the paths that never hold a row's whole vocabulary."""
+    z = (h * head.weight[t].to(torch.float32)).sum(-1)
+    if head.bias is not None:
+        z = z + head.bias[t].to(torch.float32)
+    return head.transform(z)
+
+
+def _full_vocab_mm(head: HeadSpec) -> Matmul | None:
+    """The matmul of the full-vocabulary blocks: on CUDA the tensor-core one for a half
+    weight (its own dtype in, float32 out), else the float32 one (a float32 weight, or a
+    head module, which makes its own logits); None for a half weight that must be upcast a
+    vocabulary slice at a time instead."""
     w_dtype = head.weight.dtype
     assert head.device is not None
-    return w_dtype != torch.float32 and float32_matmul_supported(head.device, w_dtype)
+    if w_dtype != torch.float32 and float32_matmul_supported(head.device, w_dtype):
+        return mm_float32
+    if head.module is not None or w_dtype == torch.float32:
+        return _mm_upcast
+    return None
 
 
 def _head_slices(
@@ -421,10 +433,7 @@ def _head_slices(
     N, V = hidden.shape[0], head.vocab
     w, b = head.weight, head.bias
     h = hidden.to(f32)
-    zt = (h * w[targets]).sum(1)
-    if b is not None:
-        zt = zt + b[targets].to(f32)
-    zt = head.transform(zt)  # (N,)
+    zt = _target_logits(h, targets, head)  # (N,)
     n_slices = -(-V // SLICE)
     lse_s = torch.empty(N, n_slices, dtype=f32, device=device)
     rows = min(n_r, N)
@@ -487,22 +496,20 @@ def fused_head(
     hidden, targets = hidden.to(device), targets.to(device)
     bow_mask = None if bow_mask is None else bow_mask.to(device)
     out = _outputs(N, device, entropy, rank, top_k, bow_mask is not None)
-    w_dtype = head.weight.dtype
-    tensor_cores = _tensor_cores(head)
     extras = entropy or rank or top_k or bow_mask is not None
     if (
         device.type == "cpu"
         and head.module is None
-        and w_dtype == torch.float32
+        and head.weight.dtype == torch.float32
         and not extras
         and N >= SLICE_MIN_POSITIONS
         and head.vocab > SLICE
     ):
         _head_slices(hidden, targets, head, out, max(1, chunk_bytes // (4 * SLICE)), scratch)
         return out
-    if head.module is not None or w_dtype == torch.float32 or tensor_cores:
+    mm = _full_vocab_mm(head)
+    if mm is not None:
         n_c, _ = _chunks(N, head.vocab, H, True, chunk_bytes)
-        mm = mm_float32 if tensor_cores else _mm_upcast
         logits_of, buffered = _block_logits(head, mm), _writes_into_buffer(head, mm)
         _head_full_vocab(
             hidden, targets, head, out, n_c, top_k, bow_mask, logits_of, buffered, scratch
@@ -535,13 +542,12 @@ def shared_row_head(
     M = targets.shape[0]
     device = head.device
     assert device is not None
-    w_dtype = head.weight.dtype
-    tensor_cores = _tensor_cores(head)
-    if not (head.module is not None or w_dtype == torch.float32 or tensor_cores):
+    mm = _full_vocab_mm(head)
+    if mm is None:
         kw: dict[str, Any] = dict(entropy=entropy, rank=rank, top_k=top_k, bow_mask=bow_mask)
         return fused_head(hidden[None].expand(M, -1), targets, head, chunk_bytes=chunk_bytes, **kw)
     t = targets.to(device)
-    logits_of = _block_logits(head, mm_float32 if tensor_cores else _mm_upcast)
+    logits_of = _block_logits(head, mm)
     z = head.transform(logits_of(hidden[None].to(device), None), inplace=True)[0]  # (V,)
     V = z.shape[0]
     lp = torch.log_softmax(z, dim=0)  # (V,)
