@@ -84,6 +84,25 @@ def _softcap(s: torch.Tensor, softcap: float | None) -> torch.Tensor:
     return s if softcap is None else torch.tanh(s / softcap) * softcap
 
 
+def _group_queries(q: torch.Tensor, Hkv: int) -> torch.Tensor:
+    """(B, Hq, T, d) queries -> (Hkv, B*G*T, d): every row's queries of one key head side by
+    side, so all rows meet the one copy of the prefix's keys in one batched product."""
+    B, Hq, T, d = q.shape
+    G = Hq // Hkv
+    return q.reshape(B, Hkv, G, T, d).permute(1, 0, 2, 3, 4).reshape(Hkv, B * G * T, d)
+
+
+def _ungroup(
+    out: torch.Tensor, lse: torch.Tensor, B: int, Hq: int, T: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inverse of :func:`_group_queries` for the prefix part's (Hkv, B*G*T, d) output
+    and (Hkv, B*G*T) log-sum-exps: (B, Hq, T, d) and (B, Hq, T)."""
+    Hkv, d = out.shape[0], out.shape[-1]
+    G = Hq // Hkv
+    o = out.reshape(Hkv, B, G, T, d).permute(1, 0, 2, 3, 4).reshape(B, Hq, T, d)
+    return o, lse.reshape(Hkv, B, G, T).permute(1, 0, 2, 3).reshape(B, Hq, T)
+
+
 def _prefix_part(
     q: torch.Tensor,  # (B, Hq, T, d)
     k: torch.Tensor,  # (1, Hkv, Lc, d)
@@ -93,10 +112,10 @@ def _prefix_part(
     visible: torch.Tensor | None,  # (B, T, Lc) bool, or None when every key is visible
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Attention of every query to the prefix: (B, Hq, T, d) output and (B, Hq, T) float32 lse."""
-    B, Hq, T, d = q.shape
+    B, Hq, T, _ = q.shape
     Hkv, Lc = k.shape[1], k.shape[2]
     G = Hq // Hkv
-    qg = q.reshape(B, Hkv, G, T, d).permute(1, 0, 2, 3, 4).reshape(Hkv, B * G * T, d)
+    qg = _group_queries(q, Hkv)  # (Hkv, B*G*T, d)
     kt = k[0].transpose(1, 2)  # (Hkv, d, Lc), a view: the prefix's keys are never copied
     out = torch.empty_like(qg)  # (Hkv, B*G*T, d)
     lse = torch.empty(Hkv, B * G * T, dtype=torch.float32, device=q.device)
@@ -113,8 +132,7 @@ def _prefix_part(
         p = torch.exp(s - m_safe[..., None]).to(v.dtype)
         out[:, r0 : r0 + rows] = torch.bmm(p, v[0])
         lse[:, r0 : r0 + rows] = m
-    out = out.reshape(Hkv, B, G, T, d).permute(1, 0, 2, 3, 4).reshape(B, Hq, T, d)
-    return out, lse.reshape(Hkv, B, G, T).permute(1, 0, 2, 3).reshape(B, Hq, T)
+    return _ungroup(out, lse, B, Hq, T)
 
 
 def _suffix_part(
@@ -147,10 +165,10 @@ def _fused_parts(
     """Both parts from the fused attention kernel, for right-padded rows at positions
     P, P+1, ... without softcapping or a window that cuts anything: (o_p, lse_p, o_s, lse_s)
     as :func:`_prefix_part` and :func:`_suffix_part` return them, or None without the kernel."""
-    B, Hq, T, d = q.shape
+    B, Hq, T, _ = q.shape
     Hkv = kp.shape[1]
     G = Hq // Hkv
-    qg = q.reshape(B, Hkv, G, T, d).permute(1, 0, 2, 3, 4).reshape(1, Hkv, B * G * T, d)
+    qg = _group_queries(q, Hkv)[None]  # (1, Hkv, B*G*T, d)
     pre = attention_with_lse(qg, kp.to(q.dtype), vp.to(q.dtype), False, scaling)
     if pre is None:
         return None
@@ -161,8 +179,7 @@ def _fused_parts(
     suf = attention_with_lse(q, k, v, True, scaling)
     if suf is None:
         return None
-    o_p = pre[0].reshape(Hkv, B, G, T, d).permute(1, 0, 2, 3, 4).reshape(B, Hq, T, d)
-    lse_p = pre[1].reshape(Hkv, B, G, T).permute(1, 0, 2, 3).reshape(B, Hq, T)
+    o_p, lse_p = _ungroup(pre[0][0], pre[1][0], B, Hq, T)
     return o_p, lse_p, suf[0], suf[1]
 
 
