@@ -430,20 +430,27 @@ def _run_batch(
     B, T = lay.shape
     kwargs, ctx = _model_inputs(lm, lay, prefix, packed)
     bow_mask = lm.bow_mask if extras.bow else None
-    first = lay.src == B * T  # (N,) positions predicted from the prefix's last state
-    if prefix is not None and not plain and not keep_hidden and int(first.sum()) > 1:
-        with ctx:
-            states = lm.body(**kwargs).last_hidden_state  # (B, T, H)
-        return _shared_first_row(lm, lay, first, states, prefix, extras, chunk_bytes, scratch)
-    src = _to_device(lay.src, lm.device)  # (N,)
-    tgt = _to_device(lay.tgt, lm.device)  # (N,)
     with ctx:  # (B, T, V) logits on the plain path, else (B, T, H) hidden states
         states = lm.model(**kwargs).logits if plain else lm.body(**kwargs).last_hidden_state
     flat = states.reshape(B * T, states.shape[-1])
+    del states
+    head_kw: dict[str, Any] = dict(
+        entropy=extras.entropy,
+        rank=extras.rank,
+        top_k=extras.top_k,
+        bow_mask=bow_mask,
+        chunk_bytes=chunk_bytes,
+    )
+    if prefix is not None and not plain and not keep_hidden:
+        first = lay.src == B * T  # (N,) positions predicted from the prefix's last state
+        if int(first.sum()) > 1:
+            return _shared_first_row(lm, lay, first, flat, prefix, head_kw, scratch), None
+    src = _to_device(lay.src, lm.device)  # (N,)
+    tgt = _to_device(lay.tgt, lm.device)  # (N,)
     if prefix is not None:
         flat = torch.cat([flat, prefix.last_hidden[None].to(flat.dtype)], 0)
     rows = flat[src.to(flat.device)]  # (N, H) or (N, V); the last device under a device_map
-    del states, flat
+    del flat
     if plain:
         rows = lm.head.tempered(rows)  # the model's logits carry its own transforms
     if keep_hidden:
@@ -460,48 +467,29 @@ def _run_batch(
             top_k=extras.top_k,
             bow_mask=None if bow_mask is None else bow_mask.to(rows.device),
         ), None
-    return fused_head(
-        rows,  # fused_head moves it to the head's device
-        tgt,
-        lm.head,
-        entropy=extras.entropy,
-        rank=extras.rank,
-        top_k=extras.top_k,
-        bow_mask=bow_mask,
-        chunk_bytes=chunk_bytes,
-        scratch=scratch,
-    ), None
+    # fused_head moves the rows to the head's device
+    return fused_head(rows, tgt, lm.head, scratch=scratch, **head_kw), None
 
 
 def _shared_first_row(
     lm: LM,
     lay: _Layout,
     first: np.ndarray,  # (N,) bool: the output reads the prefix's last state
-    states: torch.Tensor,  # (B, T, H)
+    flat: torch.Tensor,  # (B*T, H) the batch's hidden states
     prefix: _Prefix,
-    extras: Extras,
-    chunk_bytes: int,
+    head_kw: dict[str, Any],  # the head's keyword arguments (extras, chunk_bytes)
     scratch: Scratch | None,
-) -> tuple[HeadOut, None]:
+) -> HeadOut:
     """The head's outputs for a batch after a shared prefix, with the prefix's last state
     (which predicts every job's first token) put through the head once, not once per job:
     :func:`fused_head` on the other positions, :func:`shared_row_head` on those, merged back
     into the layout's order."""
-    B, T = lay.shape
     dev = lm.device
     rest = ~first
-    kw: dict[str, Any] = dict(
-        entropy=extras.entropy,
-        rank=extras.rank,
-        top_k=extras.top_k,
-        bow_mask=lm.bow_mask if extras.bow else None,
-        chunk_bytes=chunk_bytes,
-    )
-    flat = states.reshape(B * T, states.shape[-1])
     rows = flat[_to_device(lay.src[rest], dev).to(flat.device)]  # (N - M, H)
-    del states, flat
-    out_rest = fused_head(rows, _to_device(lay.tgt[rest], dev), lm.head, scratch=scratch, **kw)
-    out_first = shared_row_head(prefix.last_hidden, _to_device(lay.tgt[first], dev), lm.head, **kw)
+    tgt_rest, tgt_first = _to_device(lay.tgt[rest], dev), _to_device(lay.tgt[first], dev)
+    out_rest = fused_head(rows, tgt_rest, lm.head, scratch=scratch, **head_kw)
+    out_first = shared_row_head(prefix.last_hidden, tgt_first, lm.head, **head_kw)
     i_rest = _to_device(np.flatnonzero(rest), out_rest["logprobs"].device)
     i_first = _to_device(np.flatnonzero(first), out_rest["logprobs"].device)
     out: HeadOut = {}
@@ -509,7 +497,7 @@ def _shared_first_row(
         merged = a.new_empty((len(first), *a.shape[1:]))
         merged[i_rest], merged[i_first] = a, out_first[name]
         out[name] = merged
-    return out, None
+    return out
 
 
 def _check_inputs(
@@ -633,9 +621,7 @@ def run_jobs(
     bar = _progress_bar(progress, n_scored, int(flat.lengths[live].sum()) // budget)
 
     # The probe runs here, before the first batch is cut, when some job has a prefix.
-    expanded_prefix = any(flat.lengths[i] and jobs[i].prefix is not None for i in live) and (
-        not shared_prefix_ok(lm)
-    )
+    expanded_prefix = any(jobs[i].prefix is not None for i in live) and not shared_prefix_ok(lm)
     results = _Results()
     scratch = Scratch() if lm.device.type == "cpu" else None  # the head's buffers, kept
     cached = _Prefixes(lm, prefixes, use_plain, prefix_scores is not None, chunk, results, stats)
