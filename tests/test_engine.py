@@ -193,3 +193,39 @@ def test_the_engine_cuts_batches_by_tokens_alone_with_shared_prefix_attention(mo
     assert got[True].stats.forward_calls < got[False].stats.forward_calls  # larger batches
     for a, b in zip(got[True], got[False], strict=True):
         np.testing.assert_allclose(a.logprobs, b.logprobs, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("width", "want"),
+    [(64, 2048), (256, 2048), (512, 2048), (768, 1024), (896, 1024), (2048, 512), (8192, 512)],
+)
+def test_cpu_token_budget_keeps_a_hidden_state_near_4_mib(width, want):
+    class Cfg:
+        hidden_size = width
+
+    class Fake:
+        device = torch.device("cpu")
+        model = type("M", (), {"config": Cfg()})()
+
+    assert engine.default_batch_tokens(Fake()) == want  # type: ignore[arg-type]
+    if want not in engine.CPU_BUDGET_RANGE:
+        assert want * width * 4 <= engine.CPU_STATE_BYTES < 2 * want * width * 4
+
+
+def test_cpu_token_budget_reads_gpt2_and_nested_text_configs(gpt2_lm):
+    assert gpt2_lm.model.config.n_embd == 32 and engine.default_batch_tokens(gpt2_lm) == 2048
+
+    class Text:
+        hidden_size = 1536
+
+    class Outer:
+        def get_text_config(self):
+            return Text()
+
+    class Fake:
+        device = torch.device("cpu")
+        model = type("M", (), {"config": Outer()})()
+
+    assert engine.default_batch_tokens(Fake()) == 512  # type: ignore[arg-type]
+    Fake.model.config = type("C", (), {})()  # names no width: the cap
+    assert engine.default_batch_tokens(Fake()) == 2048  # type: ignore[arg-type]

@@ -99,12 +99,15 @@ def test_head_chunking_is_exact(gpt2_lm, chunk_bytes):
 def test_invariance_batch_order_budget_padding(lms, arch):
     lm = lms[arch]
     alone = [surprisal.score(t, model=lm)[0].logprobs for t in TEXTS]
-    variants = [
+    variants = [  # packing is the CPU default too: the padded layouts are pinned here
         dict(),
-        dict(batch_tokens=40),
-        dict(batch_tokens=100000),
-        dict(padding_side="left"),
-        dict(padding_side="left", batch_tokens=64),
+        dict(pack=False),
+        dict(pack=False, batch_tokens=40),
+        dict(pack=False, batch_tokens=100000),
+        dict(pack=False, padding_side="left"),
+        dict(pack=False, padding_side="left", batch_tokens=64),
+        dict(pack=True, batch_tokens=40),
+        dict(pack=True, batch_tokens=100000),
     ]
     order = np.random.default_rng(0).permutation(len(TEXTS))
     for kw in variants:

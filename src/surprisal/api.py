@@ -62,13 +62,13 @@ def score(
         truncate_context: ``"error"`` (default) when a context does not fit the model, or
             ``"left"`` to keep its last tokens: the boundary token plus context fill
             ``max_length - stride`` positions, leaving ``stride`` for the text.
-        batch_tokens: budget of padded tokens fed per batch (default by device; a shared
-            context's cached rows may reach 8x it);
-            halves itself on out-of-memory.
+        batch_tokens: budget of tokens fed per batch, padding included (default by device
+            and model width: 32,768 on CUDA, 512-2,048 on CPU; a shared context's cached
+            rows may reach 8x it); halves itself on out-of-memory.
         padding_side: how batches are padded; results do not depend on it.
         pack: put several texts in one row, told apart by position ids, so that no padding
-            is fed (texts without a context only). Default: ``lm.pack`` (on for GPUs when
-            the model passed the packing probe). Results do not depend on it.
+            is fed (texts without a context only). Default: ``lm.pack`` (on when the model
+            passed the packing probe). Results do not depend on it.
         head: ``"auto"`` (default: the fused head, unless it failed its probe when the LM
             was built), ``"fused"`` or ``"plain"`` (the model's own logits and a full float32
             log-softmax: the fused head's twin, slower and heavier, for checks).
