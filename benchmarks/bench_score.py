@@ -42,9 +42,11 @@ WARM = 16
 
 METHODS: dict[str, str] = {
     "hf-one-at-a-time": "HF loop, one text per forward, log_softmax + gather",
-    "surprisal": "surprisal.score, default batch_tokens (4096 on CPU)",
-    "surprisal-bt1024": "surprisal.score, batch_tokens=1024",
-    "surprisal-packed": "surprisal.score, pack=True (texts share rows; no padding fed)",
+    "surprisal": "surprisal.score, defaults (packed: texts share rows, no padding fed; "
+    "CPU budget 512-2,048 tokens by model width)",
+    "surprisal-padded": "surprisal.score, pack=False (padded rows), default batch_tokens",
+    "surprisal-padded-4096": "surprisal.score, pack=False, batch_tokens=4096 (the CPU "
+    "defaults before 78139bf)",
     "hf-batched-16": "HF loop, 16 texts per forward in input order, padded, full log_softmax",
     "minicons-16": "minicons IncrementalLMScorer.sequence_score, 16 texts per call",
     "lmeval-rolling-16": "lm-eval HFLM.loglikelihood_rolling, batch_size=16",
@@ -131,8 +133,8 @@ def worker(method: str, shape: str, corpus_path: str, repeats: int) -> None:
     if method.startswith("surprisal"):
         import surprisal
 
-        bt = {"surprisal": None, "surprisal-bt1024": 1024, "surprisal-packed": None}[method]
-        pack = method == "surprisal-packed"
+        bt = {"surprisal": None, "surprisal-padded": None, "surprisal-padded-4096": 4096}[method]
+        pack = None if method == "surprisal" else False
         lm = surprisal.LM(model, tok)
         holder: dict[str, Any] = {}
 
