@@ -185,6 +185,31 @@ def test_gpu_benchmark_script_runs_in_smoke_mode(tmp_path):
     assert "| surprisal-packed |" in proc.stdout and "| hf-batched" in proc.stdout
 
 
+def test_score_benchmark_runs_and_every_method_agrees(tmp_path):
+    """benchmarks/bench_score.py on 8 texts: each method runs in its own process and its
+    per-text totals are checked against the one-text loop (the numbers, never the times)."""
+    script = EXAMPLES.parent / "benchmarks" / "bench_score.py"
+    methods = "hf-one-at-a-time,surprisal,surprisal-padded"
+    args = ["--shapes", "gpt2-4L-256", "--n-texts", "8", "--methods", methods, "--repeats", "1"]
+    proc = subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=tmp_path,
+        env=dict(os.environ, HF_HUB_OFFLINE="1"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {
+        r.split("|")[1].strip(): r.split("|")
+        for r in proc.stdout.splitlines()
+        if r.startswith("| ") and "|--" not in r and "method" not in r
+    }
+    assert set(rows) == set(methods.split(",")), proc.stdout
+    for name, cells in rows.items():
+        assert float(cells[-3]) <= 1e-3, (name, cells)  # max |delta logp| vs the loop
+
+
 def test_head_benchmark_runs_and_every_method_agrees(tmp_path):
     """benchmarks/bench_head.py on a small head: each method's agreement with float64 is
     printed beside its time (the numbers are read here, never the times)."""

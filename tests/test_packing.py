@@ -132,11 +132,15 @@ def test_packed_schedule_places_every_job_once_inside_its_row(lengths, budget):
     taken = bytearray(len(live))
     seen: list[int] = []
     pos = 0
+    index = engine._PackIndex(live, jobs)  # one per run, its skip list kept across batches
     while pos < len(live):
         if taken[pos]:
             pos += 1
             continue
-        sel, place = engine._next_batch(live, pos, jobs, budget, [], True, taken)
+        # a batch cut at twice the budget and dropped, as after an out-of-memory error
+        engine._next_batch(live, pos, jobs, 2 * budget, [], True, taken, True, index)
+        sel, place = engine._next_batch(live, pos, jobs, budget, [], True, taken, True, index)
+        assert (sel, place) == engine._next_batch(live, pos, jobs, budget, [], True, taken)
         assert sel[0] == pos and place is not None and len(place) == len(sel)
         T = lengths[live[pos]]
         rows = 1 + max(r for r, _ in place)

@@ -20,6 +20,7 @@ probe) takes the model's own logits instead of the fused head: the plain twin.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import gc
 import itertools
@@ -153,8 +154,30 @@ MAX_PADDING = 0.25  # a batch's shortest row is at least 3/4 of its longest: lit
 # budget before they cut a batch; through shared-prefix attention there is one copy of
 # its keys whatever B is, so only the tokens fed count.
 PREFIX_ROWS = 8
-# A packed batch looks at most this many further jobs for ones that fill its rows' gaps.
-PACK_SCAN = 4096
+
+
+class _PackIndex:
+    """The jobs without a prefix, for packing: their lengths in ``live`` order (longest
+    first), negated for ``bisect``, and a skip list over the positions already taken.
+
+    Built once per ``run_jobs`` call, so that cutting a packed batch costs a few Python
+    steps and one binary search per job placed, not a scan of the jobs left.
+    """
+
+    def __init__(self, live: Sequence[int], jobs: Sequence[Job]) -> None:
+        self.end = next((q for q, i in enumerate(live) if jobs[i].prefix is not None), len(live))
+        self.lens = [len(jobs[live[q]].ids) for q in range(self.end)]
+        self.neg = [-n for n in self.lens]  # ascending, for bisect
+        self._next = list(range(1, self.end + 1))  # a position's next candidate when taken
+
+    def untaken(self, q: int, taken: bytearray) -> int:
+        """The first position ``>= q`` not marked in ``taken`` (``end`` if none)."""
+        root = q
+        while root < self.end and taken[root]:
+            root = self._next[root]
+        while q < root:  # path compression: later calls jump straight to root
+            self._next[q], q = root, self._next[q]
+        return root
 
 
 def _next_batch(
@@ -166,6 +189,7 @@ def _next_batch(
     pack: bool,
     taken: bytearray,
     expanded_prefix: bool = True,
+    index: _PackIndex | None = None,
 ) -> tuple[list[int], list[tuple[int, int]] | None]:
     """The next batch from ``live[pos:]`` (sorted longest first within a prefix group), as
     positions in ``live`` (``live[pos]`` first; ``taken`` marks positions already done),
@@ -177,40 +201,46 @@ def _next_batch(
     T_max`` (so padding stays under that share).
 
     Packed (jobs without a prefix): rows of ``T_max`` tokens, at most ``budget // T_max``
-    of them, filled first-fit in decreasing length. Once no new row may be opened, shorter
-    jobs further on still fill the rows' gaps (up to ``PACK_SCAN`` of them are looked at).
+    of them, filled best fit in decreasing length. Once no new row may be opened, shorter
+    jobs further on still fill the rows' gaps; they are found by binary search in
+    ``index`` (built here when not given), so a batch costs O(jobs placed * log n).
     """
     first = jobs[live[pos]]
     t_max = len(first.ids)  # the longest, since the group is sorted longest first
     if pack and first.prefix is None:
+        ix = index if index is not None else _PackIndex(live, jobs)
         n_rows = max(1, budget // t_max)
-        used = [t_max]  # tokens placed in each row; the first job fills row 0
-        place = [(0, 0)]
-        chosen = [pos]
-        q, scanned, gap = pos + 1, 0, 0  # gap: the largest room left once rows are full
-        while q < len(live) and scanned < PACK_SCAN and jobs[live[q]].prefix is None:
-            n = len(jobs[live[q]].ids)
-            if taken[q] or (len(used) == n_rows and n > gap):
-                q += 1
-                scanned += len(used) == n_rows
+        chosen: list[int] = []
+        place: list[tuple[int, int]] = []
+        gaps: list[tuple[int, int]] = []  # (room left, row), ascending, rows not yet full
+        rows = 0
+        q = pos
+        # Best fit, longest job first: each job goes to the row with the least room that
+        # takes it, or opens a row. The scan only moves forward: once every row is open, a
+        # job too long for the largest gap is jumped over by binary search, since gaps
+        # only shrink and the jobs after it are no longer.
+        while (q := ix.untaken(q, taken)) < ix.end:
+            n = ix.lens[q]
+            i = bisect.bisect_left(gaps, (n, -1))
+            if i < len(gaps):
+                room, row = gaps.pop(i)
+                place.append((row, t_max - room))
+                if room > n:
+                    bisect.insort(gaps, (room - n, row))
+            elif rows < n_rows:
+                place.append((rows, 0))
+                if t_max > n:
+                    bisect.insort(gaps, (t_max - n, rows))
+                rows += 1
+            elif gaps:
+                q = bisect.bisect_left(ix.neg, -gaps[-1][0], q + 1, ix.end)
                 continue
-            row = next((r for r, u in enumerate(used) if u + n <= t_max), None)
-            if row is None:
-                if len(used) < n_rows:
-                    row = len(used)
-                    used.append(0)
-                else:
-                    q += 1
-                    continue
-            place.append((row, used[row]))
-            used[row] += n
+            else:
+                break
             chosen.append(q)
-            if len(used) == n_rows:
-                gap = t_max - min(used)
-                if gap == 0:
-                    break
             q += 1
         return chosen, place
+
     p = plens[first.prefix] if first.prefix is not None and expanded_prefix else 0
     n_max = max(1, min(budget // t_max, (PREFIX_ROWS * budget) // p if p else budget))
     t_min = t_max * (1.0 - MAX_PADDING)
@@ -657,13 +687,14 @@ def run_jobs(
     cached = _Prefixes(lm, prefixes, use_plain, prefix_scores is not None, chunk, results, stats)
     pos = 0
     taken = bytearray(len(live))  # positions in live already scored (packing skips ahead)
+    pack_index = _PackIndex(live, jobs) if use_pack else None
     try:
         while pos < len(live):
             if taken[pos]:
                 pos += 1
                 continue
             sel, place = _next_batch(
-                live, pos, jobs, budget, plens, use_pack, taken, expanded_prefix
+                live, pos, jobs, budget, plens, use_pack, taken, expanded_prefix, pack_index
             )
             idx = np.asarray([live[q] for q in sel], dtype=np.int64)
             pk = jobs[int(idx[0])].prefix
