@@ -30,6 +30,22 @@ def run_example(name: str, *args: str, cwd: Path) -> str:
     return proc.stdout
 
 
+def run_benchmark(name: str, *args: str, cwd: Path, timeout: int = 120) -> str:
+    """Run ``benchmarks/<name>`` in a fresh process; its stdout (it must exit 0)."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    script = EXAMPLES.parent / "benchmarks" / name
+    proc = subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, f"{name} failed:\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
 def test_quickstart(tmp_path):
     out = run_example("quickstart.py", cwd=tmp_path)
     assert out.startswith("model: ")
@@ -165,47 +181,23 @@ def test_grammar_experiment_differential_reduction_matches_score():
 def test_gpu_benchmark_script_runs_in_smoke_mode(tmp_path):
     """benchmarks/bench_gpu.py is run by hand on a lent GPU; its CPU smoke mode keeps it
     from rotting between those runs (it prints a table, never a timing claim)."""
-    script = EXAMPLES.parent / "benchmarks" / "bench_gpu.py"
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(script),
-            "--smoke",
-            "--methods",
-            "surprisal,surprisal-packed,hf-batched",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "| surprisal-packed |" in proc.stdout and "| hf-batched" in proc.stdout
+    methods = "surprisal,surprisal-packed,hf-batched"
+    out = run_benchmark("bench_gpu.py", "--smoke", "--methods", methods, cwd=tmp_path)
+    assert "| surprisal-packed |" in out and "| hf-batched" in out
 
 
 def test_score_benchmark_runs_and_every_method_agrees(tmp_path):
     """benchmarks/bench_score.py on 8 texts: each method runs in its own process and its
     per-text totals are checked against the one-text loop (the numbers, never the times)."""
-    script = EXAMPLES.parent / "benchmarks" / "bench_score.py"
     methods = "hf-one-at-a-time,surprisal,surprisal-padded"
     args = ["--shapes", "gpt2-4L-256", "--n-texts", "8", "--methods", methods, "--repeats", "1"]
-    proc = subprocess.run(
-        [sys.executable, str(script), *args],
-        cwd=tmp_path,
-        env=dict(os.environ, HF_HUB_OFFLINE="1"),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = run_benchmark("bench_score.py", *args, cwd=tmp_path, timeout=300)
     rows = {
         r.split("|")[1].strip(): r.split("|")
-        for r in proc.stdout.splitlines()
+        for r in out.splitlines()
         if r.startswith("| ") and "|--" not in r and "method" not in r
     }
-    assert set(rows) == set(methods.split(",")), proc.stdout
+    assert set(rows) == set(methods.split(",")), out
     for name, cells in rows.items():
         assert float(cells[-3]) <= 1e-3, (name, cells)  # max |delta logp| vs the loop
 
@@ -213,19 +205,10 @@ def test_score_benchmark_runs_and_every_method_agrees(tmp_path):
 def test_head_benchmark_runs_and_every_method_agrees(tmp_path):
     """benchmarks/bench_head.py on a small head: each method's agreement with float64 is
     printed beside its time (the numbers are read here, never the times)."""
-    script = EXAMPLES.parent / "benchmarks" / "bench_head.py"
     small = ["--vocab", "3001", "--hidden", "24", "--positions", "300", "--chunks-mib", "1"]
-    proc = subprocess.run(
-        [sys.executable, str(script), *small, "--repeats", "1"],
-        cwd=tmp_path,
-        env=dict(os.environ, HF_HUB_OFFLINE="1"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = [r for r in proc.stdout.splitlines() if r.startswith("| ") and "|--" not in r][1:]
-    assert len(rows) == 4, proc.stdout  # slices, blocks 1 MiB, logsumexp, full
+    out = run_benchmark("bench_head.py", *small, "--repeats", "1", cwd=tmp_path)
+    rows = [r for r in out.splitlines() if r.startswith("| ") and "|--" not in r][1:]
+    assert len(rows) == 4, out  # slices, blocks 1 MiB, logsumexp, full
     for row in rows:
         assert float(row.strip("| ").split("|")[-1]) <= 1e-5, row
 
