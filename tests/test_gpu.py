@@ -150,3 +150,58 @@ def test_results_come_back_in_one_copy_per_field_on_cuda(monkeypatch):
     monkeypatch.setattr(torch.Tensor, "cpu", counting)
     s = surprisal.score([t * 3 for t in TEXTS], model=lm, batch_tokens=64, extras=["entropy"])
     assert s.stats.forward_calls > 2 and calls.count("cuda") == 2  # logprobs, entropy
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("causal", [False, True])
+def test_fused_attention_with_lse_on_cuda_against_float64(dtype, causal):
+    """The CUDA kernels behind the shared-prefix merge (flash for half precision, else the
+    memory-efficient one, whose log-sum-exp is padded to 32 queries): output and lse
+    against float64, with a query count that is not a multiple of 32."""
+    from surprisal._compat import attention_with_lse
+
+    gen = torch.Generator().manual_seed(0)
+    B, h, T, d = 2, 3, 37, 64
+    Tk = T if causal else 45
+    q = torch.randn(B, h, T, d, generator=gen)
+    k, v = (torch.randn(B, h, Tk, d, generator=gen) for _ in range(2))
+    got = attention_with_lse(*(x.to("cuda", dtype) for x in (q, k, v)), causal, 0.125)
+    assert got is not None
+    out, lse = got
+    assert out.shape == (B, h, T, d) and lse.shape == (B, h, T) and lse.dtype == torch.float32
+    s = (q.double() @ k.double().transpose(2, 3)) * 0.125
+    if causal:
+        s = s.masked_fill(torch.ones(T, Tk, dtype=torch.bool).triu(1), -np.inf)
+    want_lse = torch.logsumexp(s, -1)
+    want = torch.softmax(s, -1) @ v.double()
+    tol = 1e-4 if dtype == torch.float32 else 2e-2
+    assert float((lse.cpu().double() - want_lse).abs().max()) < tol
+    assert float((out.cpu().double() - want).abs().max()) < tol
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_shared_prefix_uses_the_fused_cuda_kernels_where_rows_are_aligned(dtype, monkeypatch):
+    """The engine checks alignment on its host layout, so on CUDA the fused kernels run
+    (no device sync), and the scores equal the matmul parts' within the dtype's error."""
+    from surprisal import prefix
+
+    lm = tiny_lm("llama", device="cuda", dtype=dtype)
+    assert prefix.shared_prefix_ok(lm)
+    ctx = "A proof by contradiction assumes the opposite and derives an absurdity."
+    fused = []
+    real = prefix._fused_parts
+
+    def spy(*a, **k):
+        r = real(*a, **k)
+        fused.append(r is not None)
+        return r
+
+    monkeypatch.setattr(prefix, "_fused_parts", spy)
+    got = surprisal.score(TEXTS, context=ctx, model=lm)
+    assert fused and all(fused)
+    monkeypatch.setattr(prefix, "_fused_parts", lambda *a, **k: None)  # the matmul parts
+    want = surprisal.score(TEXTS, context=ctx, model=lm)
+    tol = 1e-4 if dtype == "float32" else 0.1
+    for a, b in zip(got, want, strict=True):
+        if len(a):
+            assert np.nanmax(np.abs(a.logprobs - b.logprobs)) < tol

@@ -164,6 +164,25 @@ def test_right_aligned(lengths, shift, want):
     valid = torch.arange(T)[None] < torch.tensor(lengths)[:, None]
     pos = torch.where(valid, L + shift + torch.arange(T)[None], 0)
     assert prefix._right_aligned(pos, valid, L) is want
+    # the engine's host layout: numpy, mask as 0/1 integers
+    assert prefix._right_aligned(pos.numpy(), valid.long().numpy(), L) is want
+    # a tensor on a device is never read (that would wait for it): not aligned
+    assert prefix._right_aligned(pos.to("meta"), valid.to("meta"), L) is False
+
+
+def test_the_engine_tells_shared_prefix_its_host_layout_is_aligned(llama_lm, monkeypatch):
+    from surprisal import engine
+
+    seen = []
+    real = engine.shared_prefix
+
+    def spy(lm, cache, length, pos, mask, aligned=None):
+        seen.append(aligned)
+        return real(lm, cache, length, pos, mask, aligned)
+
+    monkeypatch.setattr(engine, "shared_prefix", spy)
+    surprisal.score(TARGETS, context=EXPL, model=llama_lm, padding_side="left")
+    assert seen and all(a is True for a in seen)  # rows after a prefix: right-padded
 
 
 def test_left_padding_is_not_right_aligned():

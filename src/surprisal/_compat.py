@@ -158,16 +158,36 @@ def attention_with_lse(
     causal: bool,
     scale: float,
 ) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """PyTorch's fused CPU attention kernel (the one ``scaled_dot_product_attention`` runs on
-    CPU), which also returns each query's float32 log-sum-exp of its scores: ``(out (B, h,
-    Tq, d), lse (B, h, Tq))``. ``causal`` masks by index (query i sees keys 0..i). None where
-    this torch has no such kernel or it refuses the inputs; the caller then computes the
-    same thing with plain matmuls."""
-    op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
-    if op is None or q.device.type != "cpu":
-        return None
-    try:
-        out, lse = op(q, k, v, 0.0, causal, scale=scale)
-    except (RuntimeError, TypeError, NotImplementedError):
-        return None
-    return out, lse
+    """A fused attention kernel that also returns each query's float32 log-sum-exp of its
+    scores: ``(out (B, h, Tq, d), lse (B, h, Tq))``. ``causal`` masks by index (query i
+    sees keys 0..i; used with ``Tq == Tk`` only).
+
+    CPU: the kernel ``scaled_dot_product_attention`` runs there. CUDA: the flash kernel for
+    float16/bfloat16, else (or when it refuses the inputs) the memory-efficient kernel,
+    whose log-sum-exp is padded to a multiple of 32 queries and is cut back here. None
+    where this torch has no such kernel or every one refuses the inputs; the caller then
+    computes the same thing with plain matmuls."""
+    names: list[str] = []
+    if q.device.type == "cpu":
+        names.append("_scaled_dot_product_flash_attention_for_cpu")
+    elif q.device.type == "cuda":
+        if q.dtype in (torch.float16, torch.bfloat16):
+            names.append("_scaled_dot_product_flash_attention")
+        names.append("_scaled_dot_product_efficient_attention")
+    Tq = q.shape[2]
+    for name in names:
+        op: Any = getattr(torch.ops.aten, name, None)
+        if op is None:
+            continue
+        try:
+            if name == "_scaled_dot_product_efficient_attention":  # (attn_bias, lse wanted)
+                res = op(q, k, v, None, True, 0.0, causal, scale=scale)
+            else:
+                res = op(q, k, v, 0.0, causal, scale=scale)
+        except (RuntimeError, TypeError, NotImplementedError):
+            continue
+        out, lse = res[0], res[1]
+        if out.shape != q.shape[:3] + v.shape[3:] or lse.dim() != 3 or lse.shape[2] < Tq:
+            continue  # not the layout documented here: do not guess
+        return out, lse[..., :Tq].float()
+    return None

@@ -44,7 +44,7 @@ from .head import (
     shared_row_head,
 )
 from .lm import LM
-from .prefix import shared_prefix, shared_prefix_ok
+from .prefix import _right_aligned, shared_prefix, shared_prefix_ok
 
 __all__ = ["Job", "JobResult", "RunStats", "default_batch_tokens", "run_jobs"]
 
@@ -464,7 +464,10 @@ def _model_inputs(
         kwargs["use_cache"] = False
     elif shared_prefix_ok(lm):
         kwargs["use_cache"] = False
-        ctx = shared_prefix(lm, prefix.cache, prefix.length, pos, _to_device(lay.mask, dev))
+        aligned = _right_aligned(lay.pos, lay.mask, prefix.length)  # on the host arrays
+        ctx = shared_prefix(
+            lm, prefix.cache, prefix.length, pos, _to_device(lay.mask, dev), aligned
+        )
     else:
         attn = np.concatenate([np.ones((B, prefix.length), np.int64), lay.mask], 1)
         kwargs["attention_mask"] = _to_device(attn, dev)

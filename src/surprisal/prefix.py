@@ -14,13 +14,16 @@ al., 2024), attention is split in two exact parts merged by their log-sum-exps:
 * ``out = (e^{lse_p} o_p + e^{lse_s} o_s) / (e^{lse_p} + e^{lse_s})``, computed as
   ``lerp(o_s, o_p, sigmoid(lse_p - lse_s))``.
 
-On CPU, when every row is its real tokens first and then padding, at positions ``P, P+1,
-...`` (the engine's layout after a prefix), without logit softcapping and without a sliding
-window that cuts anything, both parts run in PyTorch's fused CPU attention kernel, which
-returns the log-sum-exps the merge needs (:func:`surprisal._compat.attention_with_lse`):
-the suffix part is then plain causal attention by index. Measured on 2 cores (Llama 4 x
-256, 108 rows of 24 tokens after 301 prefix tokens): 33 ms per layer with the matmul parts,
-10 ms fused; the matmul parts stay for every other case and as the fallback.
+When every row is its real tokens first and then padding, at positions ``P, P+1, ...``
+(the engine's layout after a prefix, checked on its host arrays), without logit
+softcapping and without a sliding window that cuts anything, both parts run in one of
+PyTorch's fused attention kernels, which return the log-sum-exps the merge needs
+(:func:`surprisal._compat.attention_with_lse`: the fused CPU kernel; on CUDA the flash
+kernel for half precision, else the memory-efficient one): the suffix part is then plain
+causal attention by index. Measured on 2 cores (Llama 4 x 256, 108 rows of 24 tokens
+after 301 prefix tokens): 33 ms per layer with the matmul parts, 10 ms fused; the CUDA
+kernels are unmeasured, and checked by the probe below like the rest. The matmul parts
+stay for every other case and as the fallback.
 
 The model runs with ``use_cache=False`` and position ids ``P, P+1, ...`` for the rows, and
 with its attention implementation switched, for that forward only, to
@@ -40,6 +43,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from ._compat import attention_with_lse
@@ -60,7 +64,7 @@ class _Shared:
     length: int  # P, the prefix's length; its keys sit at positions P - Lc .. P - 1
     qpos: torch.Tensor  # (B, T) position ids of the rows' tokens
     valid: torch.Tensor  # (B, T) bool, real tokens (not padding)
-    aligned: bool = False  # checked on CPU: each row real tokens first, at P, P+1, ...
+    aligned: bool = False  # checked on the host: each row real tokens first, at P, P+1, ...
 
 
 _STATE: contextvars.ContextVar[_Shared | None] = contextvars.ContextVar(
@@ -248,14 +252,20 @@ def _register() -> bool:
     return True
 
 
-def _right_aligned(pos: torch.Tensor, valid: torch.Tensor, length: int) -> bool:
+def _right_aligned(
+    pos: torch.Tensor | np.ndarray, valid: torch.Tensor | np.ndarray, length: int
+) -> bool:
     """Whether every row holds its real tokens first, then only padding, at positions
     ``length, length + 1, ...``: then causal attention by index is exactly the visibility
-    rule for every real token. Checked on CPU only (elsewhere it would wait for the device,
-    and the fused kernel it enables is a CPU one)."""
-    if pos.device.type != "cpu":
-        return False
-    want = length + torch.arange(pos.shape[1], device=pos.device)[None, :]
+    rule for every real token. Host arrays (numpy, or CPU tensors); a tensor on a device
+    gives False, since reading it would wait for the device (the engine passes its host
+    layout instead)."""
+    if isinstance(pos, torch.Tensor) or isinstance(valid, torch.Tensor):
+        if pos.device.type != "cpu" or valid.device.type != "cpu":  # type: ignore[union-attr]
+            return False
+        pos, valid = np.asarray(pos), np.asarray(valid)
+    valid = valid.astype(bool, copy=False)
+    want = length + np.arange(pos.shape[1])[None, :]
     return bool((valid[:, 1:] <= valid[:, :-1]).all()) and bool(((pos == want) | ~valid).all())
 
 
@@ -266,16 +276,22 @@ def shared_prefix(
     length: int,
     position_ids: torch.Tensor,  # (B, T)
     mask: torch.Tensor,  # (B, T) 1 for real tokens
+    aligned: bool | None = None,
 ) -> Iterator[None]:
     """Run ``lm``'s forward (with ``use_cache=False``) attending to ``cache``, a batch-1
-    cache of ``length`` prefix tokens, without expanding it over the rows."""
+    cache of ``length`` prefix tokens, without expanding it over the rows.
+
+    ``aligned``: whether the rows are right-padded at positions ``length, length + 1, ...``
+    (:func:`_right_aligned` of the host layout), which lets the fused attention kernels
+    run; None: checked here from the tensors when they are on the CPU, else False."""
     layers = _cache_layers(cache)
     if layers is None:
         raise RuntimeError("unknown KV cache layout; check shared_prefix_ok(lm) first")
     cfg = lm.model.config
     before = cfg._attn_implementation
     valid = mask.bool()
-    aligned = _right_aligned(position_ids, valid, length)
+    if aligned is None:
+        aligned = _right_aligned(position_ids, valid, length)
     token = _STATE.set(_Shared(layers[0], layers[1], length, position_ids, valid, aligned))
     cfg._attn_implementation = ATTENTION_NAME
     try:
