@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import weakref
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -50,14 +51,22 @@ def llama_lm(lms):
     return lms["llama"]
 
 
-_F64: dict[int, torch.nn.Module] = {}
+# Keyed by the model object itself, weakly: keyed by id(), a model built after another was
+# freed could reuse its address and be handed the dead model's float64 copy (a wrong
+# reference, seen as a rare failure depending on which tests ran before). The parameters'
+# in-place version counters tell when a model was changed (trained) after it was copied.
+_F64: weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple[int, ...], torch.nn.Module]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def f64_model(model):
-    key = id(model)
-    if key not in _F64:
-        _F64[key] = copy.deepcopy(model).to(torch.float64).eval()
-    return _F64[key]
+    versions = tuple(p._version for p in model.parameters())
+    got = _F64.get(model)
+    if got is None or got[0] != versions:
+        got = (versions, copy.deepcopy(model).to(torch.float64).eval())
+        _F64[model] = got
+    return got[1]
 
 
 @torch.no_grad()
