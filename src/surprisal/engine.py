@@ -107,8 +107,8 @@ class RunStats:
 # On CPU a batch's activations should stay in cache: a hidden state of the batch takes at
 # most CPU_STATE_BYTES in float32 (its MLP activations about 4x that), so 1,024 tokens for
 # hidden size 768 and 2,048 (the cap) for 256. Measured on a 2-core EPYC with 32 MiB of L3
-# (docs/benchmarks.md, "Token budget on CPU"): GPT-2-small packed was 7% faster at 1,024
-# tokens than at 2,048 and the 4-layer shapes 3-16% faster at 2,048 than at 4,096, while
+# (docs/benchmarks.md, "Token budget on CPU"): packed, GPT-2-small was 7% faster at 1,024
+# tokens than at 2,048 and the 256-wide shapes 7-11% faster at 2,048 than at 4,096, while
 # per-call overhead stays small next to a forward of 512 or more tokens.
 CPU_STATE_BYTES = 4 * 2**20
 CPU_BUDGET_RANGE = (512, 2048)

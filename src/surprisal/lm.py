@@ -326,8 +326,9 @@ def pack_by_default(lm: LM) -> bool:
 
     Packing feeds no padding at all. On a GPU with ``attn_implementation=
     "flash_attention_2"`` it attends within each text only. On CPU, with the token budget
-    of :func:`surprisal.engine.default_batch_tokens`, it measured 3-16% faster than the
-    padded path on every benchmark shape (docs/benchmarks.md, "Token budget on CPU").
+    of :func:`surprisal.engine.default_batch_tokens`, it measured 3-18% faster than the
+    previous default (padded rows, 4,096 tokens) on each of four benchmark shapes, in an
+    in-process A/B (docs/benchmarks.md, "Token budget on CPU").
     ``lm.pack = False`` or ``score(..., pack=False)`` turns it off.
     """
     return True
