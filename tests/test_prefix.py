@@ -170,6 +170,23 @@ def test_right_aligned(lengths, shift, want):
     assert prefix._right_aligned(pos.to("meta"), valid.to("meta"), L) is False
 
 
+def test_the_probe_checks_the_fused_path_the_engine_takes(monkeypatch):
+    # The probe's rows are aligned like the engine's, and it says so from host tensors, so
+    # on any device it runs (and vets) the fused kernels the engine's batches will use.
+    lm = tiny_lm("llama")
+    ran = []
+    real = prefix._fused_parts
+
+    def spy(*a, **k):
+        r = real(*a, **k)
+        ran.append(r is not None)
+        return r
+
+    monkeypatch.setattr(prefix, "_fused_parts", spy)
+    assert prefix.shared_prefix_ok(lm)
+    assert ran and all(ran)
+
+
 def test_the_engine_tells_shared_prefix_its_host_layout_is_aligned(llama_lm, monkeypatch):
     from surprisal import engine
 

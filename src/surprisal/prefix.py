@@ -276,23 +276,20 @@ def shared_prefix(
     length: int,
     position_ids: torch.Tensor,  # (B, T)
     mask: torch.Tensor,  # (B, T) 1 for real tokens
-    aligned: bool | None = None,
+    aligned: bool,
 ) -> Iterator[None]:
     """Run ``lm``'s forward (with ``use_cache=False``) attending to ``cache``, a batch-1
     cache of ``length`` prefix tokens, without expanding it over the rows.
 
     ``aligned``: whether the rows are right-padded at positions ``length, length + 1, ...``
-    (:func:`_right_aligned` of the host layout), which lets the fused attention kernels
-    run; None: checked here from the tensors when they are on the CPU, else False."""
+    (:func:`_right_aligned` of the caller's host arrays: checking the tensors here would
+    wait for the device), which lets the fused attention kernels run."""
     layers = _cache_layers(cache)
     if layers is None:
         raise RuntimeError("unknown KV cache layout; check shared_prefix_ok(lm) first")
     cfg = lm.model.config
     before = cfg._attn_implementation
-    valid = mask.bool()
-    if aligned is None:
-        aligned = _right_aligned(position_ids, valid, length)
-    token = _STATE.set(_Shared(layers[0], layers[1], length, position_ids, valid, aligned))
+    token = _STATE.set(_Shared(layers[0], layers[1], length, position_ids, mask.bool(), aligned))
     cfg._attn_implementation = ATTENTION_NAME
     try:
         yield
@@ -312,9 +309,13 @@ def _probe(lm: Any) -> bool:
     hi = min(len(lm.tokenizer), lm.vocab_size)
     pre = torch.randint(0, hi, (1, P), generator=gen).to(lm.device)
     ids = torch.randint(0, hi, (2, T), generator=gen).to(lm.device)
-    mask = torch.ones((2, T), dtype=torch.long, device=lm.device)
+    mask = torch.ones((2, T), dtype=torch.long)
     mask[1, T - 2 :] = 0
-    pos = (torch.arange(P, P + T, device=lm.device)[None]).expand(2, T)
+    pos = torch.arange(P, P + T)[None].expand(2, T)
+    # Checked on the host, as the engine checks its layout: on every device the probe then
+    # runs the attention path the engine's batches take (the fused kernels, where they run).
+    aligned = _right_aligned(pos, mask, P)
+    mask, pos = mask.to(lm.device), pos.to(lm.device)
     cache = output_cache(lm.body(input_ids=pre, use_cache=True))
     want = lm.body(
         input_ids=ids,
@@ -324,7 +325,7 @@ def _probe(lm: Any) -> bool:
         **{cache_kwarg(lm.model): expand_cache(cache, 2)},
     ).last_hidden_state
     cache = output_cache(lm.body(input_ids=pre, use_cache=True))  # the first was extended
-    with shared_prefix(lm, cache, P, pos, mask):
+    with shared_prefix(lm, cache, P, pos, mask, aligned):
         got = lm.body(input_ids=ids, position_ids=pos, use_cache=False).last_hidden_state
     keep = mask.bool()
     err = float((got[keep] - want[keep]).abs().max())
