@@ -265,15 +265,18 @@ def _block_logits(head: HeadSpec, mm: Matmul = _mm_upcast) -> BlockLogits:
         return lambda h, buf: head.module(h).to(device=head.device, dtype=torch.float32)
     w, bias = head.weight, head.bias
     if _writes_into_buffer(head, mm):
-
-        def into_buffer(h: torch.Tensor, buf: torch.Tensor | None) -> torch.Tensor:
-            h = h.to(torch.float32)
-            if bias is None:
-                return torch.mm(h, w.T, out=buf)
-            return torch.addmm(bias.to(torch.float32), h, w.T, out=buf)
-
-        return into_buffer
+        return lambda h, buf: _mm_into(h.to(torch.float32), w, bias, buf)
     return lambda h, buf: _logits(h.to(w.dtype), w, bias, mm)
+
+
+def _mm_into(
+    h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, buf: torch.Tensor | None
+) -> torch.Tensor:
+    """(n, v) float32 ``h @ w.T + bias`` of a float32 (n, H) ``h`` and (v, H) ``w``, written
+    into ``buf`` (a new tensor when None) by one ``mm``/``addmm``."""
+    if bias is None:
+        return torch.mm(h, w.T, out=buf)
+    return torch.addmm(bias.to(torch.float32), h, w.T, out=buf)
 
 
 def _head_full_vocab(
@@ -441,16 +444,11 @@ def _head_slices(
     flat = bufs.take("slice", 1, rows * SLICE, device)[0]  # views of it stay contiguous
     for si, v0 in enumerate(range(0, V, SLICE)):
         v1 = min(V, v0 + SLICE)
-        ws = w[v0:v1].T  # (H, v), a view
-        bs = None if b is None else b[v0:v1].to(f32)
+        ws, bs = w[v0:v1], None if b is None else b[v0:v1]  # views
         for n0 in range(0, N, rows):
             n = min(rows, N - n0)
             z = flat[: n * (v1 - v0)].view(n, v1 - v0)
-            if bs is None:
-                torch.mm(h[n0 : n0 + n], ws, out=z)
-            else:
-                torch.addmm(bs, h[n0 : n0 + n], ws, out=z)
-            head.transform(z, inplace=True)
+            head.transform(_mm_into(h[n0 : n0 + n], ws, bs, z), inplace=True)
             z0 = z[:, 0].clone()
             lp = torch.log_softmax(z, dim=1, out=z)
             lse_s[n0 : n0 + n, si] = z0 - lp[:, 0]
