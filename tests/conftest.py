@@ -105,3 +105,20 @@ def assert_close(got, want, tol, what=""):
     if ok.any():
         err = np.abs(got[ok] - want[ok]).max()
         assert err <= tol, f"{what}: max abs error {err:.3g} > {tol}"
+
+
+def record_fused_parts(monkeypatch):
+    """Spy on ``surprisal.prefix._fused_parts``: the list returned gets, per call, whether
+    the fused attention kernels ran (a result rather than None, the matmul fallback)."""
+    from surprisal import prefix
+
+    ran: list[bool] = []
+    real = prefix._fused_parts
+
+    def spy(*a, **k):
+        got = real(*a, **k)
+        ran.append(got is not None)
+        return got
+
+    monkeypatch.setattr(prefix, "_fused_parts", spy)
+    return ran

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import surprisal
-from conftest import TEXTS, ref_scores
+from conftest import TEXTS, record_fused_parts, ref_scores
 from surprisal.testing import tiny_lm, tiny_model, tiny_tokenizer
 
 pytestmark = [
@@ -188,15 +188,7 @@ def test_shared_prefix_uses_the_fused_cuda_kernels_where_rows_are_aligned(dtype,
     lm = tiny_lm("llama", device="cuda", dtype=dtype)
     assert prefix.shared_prefix_ok(lm)
     ctx = "A proof by contradiction assumes the opposite and derives an absurdity."
-    fused = []
-    real = prefix._fused_parts
-
-    def spy(*a, **k):
-        r = real(*a, **k)
-        fused.append(r is not None)
-        return r
-
-    monkeypatch.setattr(prefix, "_fused_parts", spy)
+    fused = record_fused_parts(monkeypatch)
     got = surprisal.score(TEXTS, context=ctx, model=lm)
     assert fused and all(fused)
     monkeypatch.setattr(prefix, "_fused_parts", lambda *a, **k: None)  # the matmul parts

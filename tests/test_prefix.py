@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import surprisal
-from conftest import assert_close, ref_scores
+from conftest import assert_close, record_fused_parts, ref_scores
 from surprisal import prefix
 from surprisal.testing import tiny_lm, tiny_model, tiny_tokenizer
 
@@ -101,15 +101,7 @@ def test_fused_kernel_and_matmul_parts_agree(arch_lm, monkeypatch):
     # On CPU, right-padded rows without softcapping run both parts in the fused attention
     # kernel; the matmul parts are the fallback. Both must give the same scores, and the
     # kernel must actually run where it applies (and not where softcapping rules it out).
-    taken = []
-    fused = prefix._fused_parts
-
-    def spy(*a):
-        got = fused(*a)
-        taken.append(got is not None)
-        return got
-
-    monkeypatch.setattr(prefix, "_fused_parts", spy)
+    taken = record_fused_parts(monkeypatch)
     extras = ["entropy", "rank"]
     got = surprisal.score(TARGETS, context=EXPL, model=arch_lm, extras=extras)
     softcap = getattr(arch_lm.model.config, "attn_logit_softcapping", None)
@@ -174,15 +166,7 @@ def test_the_probe_checks_the_fused_path_the_engine_takes(monkeypatch):
     # The probe's rows are aligned like the engine's, and it says so from host tensors, so
     # on any device it runs (and vets) the fused kernels the engine's batches will use.
     lm = tiny_lm("llama")
-    ran = []
-    real = prefix._fused_parts
-
-    def spy(*a, **k):
-        r = real(*a, **k)
-        ran.append(r is not None)
-        return r
-
-    monkeypatch.setattr(prefix, "_fused_parts", spy)
+    ran = record_fused_parts(monkeypatch)
     assert prefix.shared_prefix_ok(lm)
     assert ran and all(ran)
 
