@@ -25,10 +25,18 @@ __all__ = [
     "is_oom",
     "mm_float32",
     "output_cache",
+    "text_config",
 ]
 
 TRANSFORMERS_VERSION = tuple(int(p) for p in transformers.__version__.split(".")[:2] if p.isdigit())
 _F32_MM: dict[tuple[str, torch.dtype], bool] = {}  # (device type, dtype) -> supported
+
+
+def text_config(model: Any) -> Any:
+    """The config of the model's language part: ``get_text_config()`` where transformers
+    has it (a multimodal config nests the text model's), else the config itself."""
+    cfg = model.config
+    return cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
 
 
 def dtype_kwargs(dtype: torch.dtype | str | None) -> dict[str, Any]:

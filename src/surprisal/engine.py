@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._compat import cache_kwarg, expand_cache, is_oom, output_cache
+from ._compat import cache_kwarg, expand_cache, is_oom, output_cache, text_config
 from .errors import SurprisalError
 from .fields import Extras
 from .head import (
@@ -132,8 +132,7 @@ def default_batch_tokens(lm: LM) -> int:
 
 
 def _hidden_size(model: Any) -> int | None:
-    cfg = model.config
-    text_cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+    text_cfg = text_config(model)
     for attr in ("hidden_size", "n_embd", "d_model"):
         v = getattr(text_cfg, attr, None)
         if isinstance(v, int) and v > 0:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import torch
 
-from ._compat import dtype_kwargs
+from ._compat import dtype_kwargs, text_config
 from .errors import SurprisalError
 from .head import HeadSpec, fused_head, plain_head
 from .tokenize import WORD_START
@@ -459,8 +459,7 @@ def _head_spec(model: Any) -> HeadSpec:
         module = lin
         hook = getattr(lin, "_hf_hook", None)
         device = torch.device(getattr(hook, "execution_device", None) or "cpu")
-    cfg = model.config
-    text_cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+    text_cfg = text_config(model)
     softcap = getattr(text_cfg, "final_logit_softcapping", None)
     scale = getattr(text_cfg, "logit_scale", None)  # Cohere: logits * logit_scale
     divisor = getattr(text_cfg, "logits_scaling", None)  # Granite: logits / logits_scaling
@@ -485,8 +484,7 @@ _NO_LENGTH_DEFAULT = 2048
 
 
 def _context_length(model: Any) -> int:
-    cfg = model.config
-    text_cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+    text_cfg = text_config(model)
     fields = (
         "max_position_embeddings",
         "n_positions",
