@@ -123,7 +123,7 @@ def test_the_fused_kernel_sees_no_padding_and_no_future():
     kp, vp = (torch.randn(1, Hkv, L, d, generator=gen) for _ in range(2))
     valid = torch.arange(T)[None] < torch.tensor([6, 4, 1])[:, None]
     pos = torch.where(valid, L + torch.arange(T)[None], 0)
-    assert prefix._right_aligned(pos, valid, L)
+    assert prefix.right_aligned(pos, valid, L)
     module = type("Layer", (), {"layer_idx": 0})()
 
     def attend(aligned):
@@ -155,11 +155,11 @@ def test_right_aligned(lengths, shift, want):
     T, L = 3, 4
     valid = torch.arange(T)[None] < torch.tensor(lengths)[:, None]
     pos = torch.where(valid, L + shift + torch.arange(T)[None], 0)
-    assert prefix._right_aligned(pos, valid, L) is want
+    assert prefix.right_aligned(pos, valid, L) is want
     # the engine's host layout: numpy, mask as 0/1 integers
-    assert prefix._right_aligned(pos.numpy(), valid.long().numpy(), L) is want
+    assert prefix.right_aligned(pos.numpy(), valid.long().numpy(), L) is want
     # a tensor on a device is never read (that would wait for it): not aligned
-    assert prefix._right_aligned(pos.to("meta"), valid.to("meta"), L) is False
+    assert prefix.right_aligned(pos.to("meta"), valid.to("meta"), L) is False
 
 
 def test_the_probe_checks_the_fused_path_the_engine_takes(monkeypatch):
@@ -189,7 +189,7 @@ def test_the_engine_tells_shared_prefix_its_host_layout_is_aligned(llama_lm, mon
 def test_left_padding_is_not_right_aligned():
     valid = torch.tensor([[False, True, True]])
     pos = torch.tensor([[0, 4, 5]])
-    assert not prefix._right_aligned(pos, valid, 4)
+    assert not prefix.right_aligned(pos, valid, 4)
 
 
 def test_the_prefix_last_state_goes_through_the_head_once_per_batch(arch_lm, monkeypatch):

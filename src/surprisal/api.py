@@ -11,9 +11,11 @@ from typing import Any, Literal
 import torch
 
 from . import parallel
-from .core import DEFAULT_SEPARATOR, EXTRAS, RunOptions, contexts_for, run
+from .core import contexts_for, run
 from .errors import SurprisalError
+from .fields import EXTRAS
 from .lm import LM, resolve_model
+from .options import DEFAULT_SEPARATOR, RunOptions
 from .results import Scores, TextScore
 from .tokenize import check_texts
 
@@ -93,7 +95,21 @@ def score(
     """
     items = check_texts(texts)
     ctxs = contexts_for(context, len(items))
-    opts = RunOptions.of(locals())
+    opts = RunOptions.make(
+        separator=separator,
+        extras=extras,
+        top_k=top_k,
+        add_bos=add_bos,
+        max_length=max_length,
+        stride=stride,
+        truncate_context=truncate_context,
+        batch_tokens=batch_tokens,
+        padding_side=padding_side,
+        pack=pack,
+        head=head,
+        progress=progress,
+        temperature=temperature,
+    )
     if distributed is not None and not isinstance(distributed, bool):
         raise TypeError(
             f"distributed must be True, False or None, got {type(distributed).__name__}"
@@ -153,7 +169,21 @@ def score_iter(
         raise SurprisalError(f"chunk_size must be at least 1, got {chunk_size}")
     if context is not None and not isinstance(context, str):
         raise TypeError("score_iter takes one context string for all texts (or None)")
-    opts = RunOptions.of(locals())
+    opts = RunOptions.make(
+        separator=separator,
+        extras=extras,
+        top_k=top_k,
+        add_bos=add_bos,
+        max_length=max_length,
+        stride=stride,
+        truncate_context=truncate_context,
+        batch_tokens=batch_tokens,
+        padding_side=padding_side,
+        pack=pack,
+        head=head,
+        progress=progress,
+        temperature=temperature,
+    )
     lm = resolve_model(model, device=device, dtype=dtype)
     it = iter(texts)
     offset = 0

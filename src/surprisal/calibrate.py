@@ -22,10 +22,11 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .core import DEFAULT_SEPARATOR, RunOptions, contexts_for, run
+from .core import contexts_for, run
 from .errors import NonFiniteError, SurprisalError
-from .head import CPU_CHUNK_BYTES, DEFAULT_CHUNK_BYTES, fused_head, plain_head
+from .head import fused_head, plain_head
 from .lm import LM, resolve_model
+from .options import DEFAULT_SEPARATOR, RunOptions, head_policy
 from .tokenize import check_texts
 
 __all__ = ["Calibration", "calibrate_temperature"]
@@ -133,8 +134,7 @@ def calibrate_temperature(
         raise SurprisalError("no scored tokens in texts; give texts with at least one token")
     x = torch.cat(rows)  # (N, H) hidden states, or (N, V) logits on the plain path
     t = torch.cat(tgts)  # (N,)
-    use_plain = opts.head == "plain" or (opts.head == "auto" and not lm.fused)
-    chunk = CPU_CHUNK_BYTES if lm.device.type == "cpu" else DEFAULT_CHUNK_BYTES
+    use_plain, chunk = head_policy(lm, opts.head)
 
     def mean_surprisal(log_t: float) -> float:
         T = math.exp(log_t)

@@ -189,7 +189,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     records = _iter_records(args.files, args.text)  # streamed: memory stays flat
     context = _read_text_arg(args.context, "context", args.context_text)
     correction = None if args.word_correction == "none" else args.word_correction
-    from .core import RunOptions, tempered
+    from .options import RunOptions, tempered
 
     # A copy of the LM whose head divides the logits by T (checked like score()'s keyword).
     lm = tempered(_load(args), RunOptions(temperature=args.temperature).temperature)

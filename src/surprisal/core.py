@@ -22,12 +22,9 @@ LM) -> :func:`prefixes` (each distinct context tokenized once) -> :func:`plan` (
 
 from __future__ import annotations
 
-import copy
 import math
-import operator
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -35,143 +32,11 @@ import torch
 from ._compat import CacheNotExpandable
 from .engine import Job, JobResult, RunStats, run_jobs
 from .errors import NonFiniteError, SurprisalError
-from .fields import EXTRAS, Extras, parse_extras
+from .fields import Extras
 from .lm import LM
+from .options import Resolved, RunOptions, tempered
 from .results import Scores, TextScore
 from .tokenize import Encoded, encode, windows
-
-__all__ = [
-    "DEFAULT_SEPARATOR",
-    "EXTRAS",
-    "HEADS",
-    "RunOptions",
-    "check_finite",
-    "contexts_for",
-    "run",
-    "tempered",
-]
-
-DEFAULT_SEPARATOR = "\n"  # a line break between context and text: natural for every tokenizer
-HEADS = ("auto", "fused", "plain")
-
-
-def _opt_int(name: str, v: object, least: int) -> int | None:
-    """None, or an int of at least ``least``; 0 is an error, never "not given"."""
-    if v is None:
-        return None
-    if isinstance(v, bool):
-        raise TypeError(f"{name} must be an int or None, got bool")
-    try:
-        i = operator.index(v)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(f"{name} must be an int or None, got {type(v).__name__}") from None
-    if i < least:
-        raise SurprisalError(f"{name} must be at least {least}, got {i}")
-    return i
-
-
-def _temperature(t: object) -> float | None:
-    """None, or a finite float > 0."""
-    if t is None:
-        return None
-    if isinstance(t, bool) or not isinstance(t, int | float | np.floating | np.integer):
-        raise TypeError(f"temperature must be a float or None, got {type(t).__name__}")
-    t = float(t)
-    if not (math.isfinite(t) and t > 0):
-        raise SurprisalError(
-            f"temperature must be a finite number > 0 (1.0 = the model as trained), got {t}"
-        )
-    return t
-
-
-def tempered(lm: LM, temperature: float | None) -> LM:
-    """``lm`` scoring under ``softmax(z / temperature)``: a shallow copy whose head carries
-    the temperature (the model, tokenizer and caches are shared; ``lm`` is not changed)."""
-    if temperature is None or temperature == lm.head.temperature:
-        return lm
-    out = copy.copy(lm)
-    out.temperature = temperature  # type: ignore[attr-defined]  # LM.head applies it
-    return out
-
-
-def _choice(name: str, v: object, choices: Sequence[object]) -> None:
-    if v not in choices:
-        raise SurprisalError(f"{name} must be one of {', '.join(map(repr, choices))}, got {v!r}")
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How texts are run through the model; every public verb takes these keywords.
-
-    Validated on construction (a zero or negative number is an error, never "not given").
-    See :func:`surprisal.score` for what each option means.
-    """
-
-    separator: str = DEFAULT_SEPARATOR
-    extras: Extras = field(default_factory=Extras)
-    add_bos: bool | None = None
-    max_length: int | None = None
-    stride: int | None = None
-    truncate_context: Literal["error", "left"] = "error"
-    batch_tokens: int | None = None
-    padding_side: Literal["right", "left"] = "right"
-    pack: bool | None = None
-    head: Literal["auto", "fused", "plain"] = "auto"
-    progress: bool | None = None
-    temperature: float | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.separator, str):
-            raise TypeError(f"separator must be a str, got {type(self.separator).__name__}")
-        if not isinstance(self.extras, Extras):
-            raise TypeError("extras must be parsed with surprisal.fields.parse_extras")
-        for name in ("add_bos", "pack", "progress"):
-            v = getattr(self, name)
-            if v is not None and not isinstance(v, bool):
-                raise TypeError(f"{name} must be True, False or None, got {type(v).__name__}")
-        object.__setattr__(self, "max_length", _opt_int("max_length", self.max_length, 2))
-        object.__setattr__(self, "stride", _opt_int("stride", self.stride, 1))
-        object.__setattr__(self, "batch_tokens", _opt_int("batch_tokens", self.batch_tokens, 1))
-        _choice("truncate_context", self.truncate_context, ("error", "left"))
-        _choice("padding_side", self.padding_side, ("right", "left"))
-        _choice("head", self.head, HEADS)
-        object.__setattr__(self, "temperature", _temperature(self.temperature))
-
-    @classmethod
-    def make(
-        cls, *, extras: Collection[str] | str | None = None, top_k: int = 5, **kw: Any
-    ) -> RunOptions:
-        """Options from the public keywords (``extras`` as names, ``top_k``)."""
-        return cls(extras=parse_extras(extras, top_k), **kw)
-
-    @classmethod
-    def of(cls, keywords: Mapping[str, Any]) -> RunOptions:
-        """Options from a public verb's keywords (pass its ``locals()``): the run options it
-        takes are picked by name, so every verb maps them the same way."""
-        names = [f.name for f in fields(cls) if f.name != "extras"] + ["extras", "top_k"]
-        return cls.make(**{k: keywords[k] for k in names if k in keywords})
-
-    def resolve(self, lm: LM) -> _Resolved:
-        """The window length, stride and boundary token for ``lm``."""
-        M = self.max_length or lm.max_length
-        if lm.max_length < M:
-            raise SurprisalError(
-                f"max_length={M} exceeds the model's context of {lm.max_length} tokens"
-            )
-        st = self.stride or max(1, M // 2)
-        if not 1 <= st <= M - 1:
-            raise SurprisalError(f"stride must be between 1 and max_length - 1 = {M - 1}, got {st}")
-        use_bos = lm.add_bos if self.add_bos is None else self.add_bos
-        boundary = [lm.boundary_id] if (use_bos and lm.boundary_id is not None) else []
-        return _Resolved(M, st, boundary, lm.bos_policy if boundary else "none")
-
-
-@dataclass(frozen=True)
-class _Resolved:
-    max_length: int
-    stride: int
-    boundary: list[int]
-    policy: str
 
 
 def contexts_for(context: str | Sequence[str | None] | None, n: int) -> list[str | None] | None:
@@ -221,7 +86,7 @@ class _Prefixes:
     kept: list[tuple[str, Encoded]]
 
 
-def prefixes(lm: LM, contexts: list[str | None], opts: RunOptions, r: _Resolved) -> _Prefixes:
+def prefixes(lm: LM, contexts: list[str | None], opts: RunOptions, r: Resolved) -> _Prefixes:
     """Dedupe contexts, tokenize each once (``context + separator``), map texts to prefixes."""
     M, boundary = r.max_length, r.boundary
     distinct = list(dict.fromkeys(c for c in contexts if c is not None))
@@ -263,7 +128,7 @@ def prefixes(lm: LM, contexts: list[str | None], opts: RunOptions, r: _Resolved)
 
 
 def plan(
-    encs: list[Encoded], pre: _Prefixes, r: _Resolved, *, want_tail: bool, share: bool = True
+    encs: list[Encoded], pre: _Prefixes, r: Resolved, *, want_tail: bool, share: bool = True
 ) -> tuple[list[Job], list[_Plan]]:
     """One job per window of each text; a text that fits after its prefix is a single job on
     the prefix's cache (unless ``share`` is False: a model whose cache cannot be shared),
@@ -381,7 +246,7 @@ def _run_encoded(
     lm: LM,
     encs: list[Encoded],
     pre: _Prefixes,
-    r: _Resolved,
+    r: Resolved,
     opts: RunOptions,
     stats: RunStats,
     own: dict[int, JobResult] | None = None,

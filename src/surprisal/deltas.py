@@ -40,18 +40,18 @@ import torch
 
 from . import stats as _stats
 from .conditions import Conditions, check_prefix_text
-from .core import DEFAULT_SEPARATOR, RunOptions, check_finite, run
+from .core import check_finite, run
 from .errors import SurprisalError
+from .fields import Unit, convert
 from .head import (
-    CPU_CHUNK_BYTES,
-    DEFAULT_CHUNK_BYTES,
     fused_divergence,
     fused_head,
     plain_divergence,
     plain_head,
 )
 from .lm import LM, resolve_model
-from .results import Scores, TextScore, Unit, convert
+from .options import DEFAULT_SEPARATOR, RunOptions, head_policy
+from .results import Scores, TextScore
 from .tokenize import check_texts
 
 __all__ = [
@@ -863,8 +863,7 @@ def _divergence_head(
     scored = [[~np.isnan(sc[i].logprobs) for i in range(n)] for sc in scores]
     joint = [np.logical_and.reduce([sc[i] for sc in scored]) for i in range(n)]
     ids = [torch.from_numpy(ts.token_ids) for ts in scores[0]]
-    use_plain = opts.head == "plain" or (opts.head == "auto" and not lm.fused)
-    chunk = CPU_CHUNK_BYTES if lm.device.type == "cpu" else DEFAULT_CHUNK_BYTES
+    use_plain, chunk = head_policy(lm, opts.head)
 
     def rows(k: int, masks: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Condition k's kept rows and target ids at ``masks``, all texts concatenated."""
@@ -986,7 +985,21 @@ def delta(
     negs = [] if negatives is None else check_texts(negatives, "negatives")
     if negatives is not None and not negs:
         raise SurprisalError("negatives is empty; give at least one text, or None")
-    opts = replace(RunOptions.of(locals()), separator="")  # the prefixes hold the separator
+    opts = replace(
+        RunOptions.make(
+            separator=separator,
+            add_bos=add_bos,
+            max_length=max_length,
+            stride=stride,
+            truncate_context=truncate_context,
+            batch_tokens=batch_tokens,
+            padding_side=padding_side,
+            pack=pack,
+            head=head,
+            progress=progress,
+        ),
+        separator="",
+    )  # the prefixes hold the separator
     lm = resolve_model(model, device=device, dtype=dtype)
     n = len(items)
     base, conds, costs, div = _run(lm, items + negs, prefixes, opts, divergence=divergence)
@@ -1165,7 +1178,18 @@ def rank_explanations(
         raise SurprisalError("candidates is empty; give at least one explanation")
     if by not in ("reduction", "two_part_gain"):
         raise SurprisalError(f"by must be 'reduction' or 'two_part_gain', got {by!r}")
-    opts = RunOptions.of(locals())
+    opts = RunOptions.make(
+        separator=separator,
+        add_bos=add_bos,
+        max_length=max_length,
+        stride=stride,
+        truncate_context=truncate_context,
+        batch_tokens=batch_tokens,
+        padding_side=padding_side,
+        pack=pack,
+        head=head,
+        progress=progress,
+    )
     lm = resolve_model(model, device=device, dtype=dtype)
     check_prefix_text("control", control)
     prefixes = list(dict.fromkeys(cands + ([control] if control else [])))

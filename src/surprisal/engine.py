@@ -35,8 +35,6 @@ from ._compat import cache_kwarg, expand_cache, is_oom, output_cache, text_confi
 from .errors import SurprisalError
 from .fields import Extras
 from .head import (
-    CPU_CHUNK_BYTES,
-    DEFAULT_CHUNK_BYTES,
     HeadOut,
     Scratch,
     fused_head,
@@ -44,7 +42,8 @@ from .head import (
     shared_row_head,
 )
 from .lm import LM
-from .prefix import _right_aligned, shared_prefix, shared_prefix_ok
+from .options import head_policy
+from .prefix import right_aligned, shared_prefix, shared_prefix_ok
 
 __all__ = ["Job", "JobResult", "RunStats", "default_batch_tokens", "run_jobs"]
 
@@ -463,7 +462,7 @@ def _model_inputs(
         kwargs["use_cache"] = False
     elif shared_prefix_ok(lm):
         kwargs["use_cache"] = False
-        aligned = _right_aligned(lay.pos, lay.mask, prefix.length)  # on the host arrays
+        aligned = right_aligned(lay.pos, lay.mask, prefix.length)  # on the host arrays
         ctx = shared_prefix(
             lm, prefix.cache, prefix.length, pos, _to_device(lay.mask, dev), aligned
         )
@@ -752,7 +751,9 @@ def _options(
         raise SurprisalError(
             f"batch_tokens must be a positive number of tokens, got {batch_tokens}"
         )
-    use_plain = (not lm.fused) if plain is None else plain
+    policy = head_policy(
+        lm, None if plain is None else ("plain" if plain else "fused"), chunk_bytes
+    )
     use_pack = lm.pack if pack is None else bool(pack)
     if use_pack and not lm.can_pack:
         raise SurprisalError(
@@ -760,9 +761,7 @@ def _options(
             f"{lm.attn_implementation!r} failed the packing probe (sequences in one row "
             "attended to each other); use pack=False"
         )
-    chunk = int(
-        chunk_bytes or (CPU_CHUNK_BYTES if lm.device.type == "cpu" else DEFAULT_CHUNK_BYTES)
-    )
+    use_plain, chunk = policy
     return budget, use_plain, use_pack, chunk
 
 

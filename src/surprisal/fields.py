@@ -17,12 +17,25 @@ import math
 import operator
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 
 from .errors import SurprisalError
 
-__all__ = ["EXTRAS", "FIELDS", "Extras", "Field", "parse_extras"]
+__all__ = ["EXTRAS", "FIELDS", "Extras", "Field", "Unit", "convert", "parse_extras"]
+
+Unit = Literal["nats", "bits"]
+LN2 = math.log(2.0)
+
+
+def convert(x: Any, unit: str) -> Any:
+    """Nats to ``unit`` ("nats" or "bits")."""
+    if unit == "nats":
+        return x
+    if unit == "bits":
+        return x / LN2
+    raise SurprisalError(f"unit must be 'nats' or 'bits', got {unit!r}")
 
 
 @dataclass(frozen=True)

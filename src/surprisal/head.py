@@ -54,6 +54,7 @@ from typing import Any
 import torch
 
 from ._compat import float32_matmul_supported, mm_float32
+from .options import DEFAULT_CHUNK_BYTES
 
 __all__ = [
     "HeadOut",
@@ -66,14 +67,11 @@ __all__ = [
     "shared_row_head",
 ]
 
-DEFAULT_CHUNK_BYTES = 256 * 2**20  # 256 MiB of float32 logits per chunk (GPU)
 # CPU, float32 weight, log-probabilities only: the vocabulary is taken this many rows at a
 # time (1 MiB of weight at H = 256, cache-sized), each slice against every position at
 # once; see _head_slices.
 SLICE = 1024
 SLICE_MIN_POSITIONS = 64  # fewer positions: one full-vocabulary block is as fast
-# CPU: one 64 MiB buffer, 333 rows of a 50k vocab per matmul (the memory two 32 MiB ones had)
-CPU_CHUNK_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)

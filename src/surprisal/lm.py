@@ -205,7 +205,7 @@ class LM:
         mod, w, ptr = self._head_source
         if lin is not mod or weight is not w or _data_ptr(weight) != ptr:
             self._head = self._resolve_head()
-        t = getattr(self, "temperature", None)  # set on a copy by core.tempered()
+        t = getattr(self, "temperature", None)  # set on a copy by options.tempered()
         if t is not None and self._head.temperature != t:
             self._head = dataclasses.replace(self._head, temperature=t)
         return self._head

@@ -17,8 +17,9 @@ from typing import Any
 
 import torch
 
-from .core import RunOptions, run
+from .core import run
 from .lm import LM
+from .options import RunOptions
 from .results import Scores
 from .tokenize import encode
 

@@ -252,7 +252,7 @@ def _register() -> bool:
     return True
 
 
-def _right_aligned(
+def right_aligned(
     pos: torch.Tensor | np.ndarray, valid: torch.Tensor | np.ndarray, length: int
 ) -> bool:
     """Whether every row holds its real tokens first, then only padding, at positions
@@ -282,7 +282,7 @@ def shared_prefix(
     cache of ``length`` prefix tokens, without expanding it over the rows.
 
     ``aligned``: whether the rows are right-padded at positions ``length, length + 1, ...``
-    (:func:`_right_aligned` of the caller's host arrays: checking the tensors here would
+    (:func:`right_aligned` of the caller's host arrays: checking the tensors here would
     wait for the device), which lets the fused attention kernels run."""
     layers = _cache_layers(cache)
     if layers is None:
@@ -314,7 +314,7 @@ def _probe(lm: Any) -> bool:
     pos = torch.arange(P, P + T)[None].expand(2, T)
     # Checked on the host, as the engine checks its layout: on every device the probe then
     # runs the attention path the engine's batches take (the fused kernels, where they run).
-    aligned = _right_aligned(pos, mask, P)
+    aligned = right_aligned(pos, mask, P)
     mask, pos = mask.to(lm.device), pos.to(lm.device)
     cache = output_cache(lm.body(input_ids=pre, use_cache=True))
     want = lm.body(

@@ -8,7 +8,7 @@ left out of sums and means, which count it in ``n_unscored``.
 Per-token views (``surprisal``, ``probs``, ``token_score``) are float32 like the stored
 log-probabilities; sums and means over tokens (``total``, ``mean``) are float64. The plain
 data views (``to_records``, ``to_dict``, ``to_json``) are the records that
-``surprisal score`` writes (:func:`surprisal.corpus.record`).
+``surprisal score`` writes (:func:`surprisal.records.record`).
 """
 
 from __future__ import annotations
@@ -22,24 +22,14 @@ from typing import Any, Literal, overload
 import numpy as np
 
 from .errors import SurprisalError
-from .fields import FIELDS
+from .fields import FIELDS, Unit, convert
+from .records import record
 from .words import Correction, Words, WordScore, WordsList, words_of, words_of_all
 
 __all__ = ["Scores", "TextScore", "Unit", "WordScore", "convert"]
 
-Unit = Literal["nats", "bits"]
 Kind = Literal["surprisal", "logprob", "prob"]
-LN2 = math.log(2.0)
 NOTEBOOK_ROWS = 20  # texts drawn by _repr_html_: a notebook cell stays readable
-
-
-def convert(x: Any, unit: str) -> Any:
-    """Nats to ``unit`` ("nats" or "bits")."""
-    if unit == "nats":
-        return x
-    if unit == "bits":
-        return x / LN2
-    raise SurprisalError(f"unit must be 'nats' or 'bits', got {unit!r}")
 
 
 @dataclass(frozen=True)
@@ -131,11 +121,9 @@ class TextScore:
         words: bool = False,
         correction: Literal["pimentel-meister"] | None = None,
     ) -> dict[str, Any]:
-        """The text's record, as ``surprisal score`` writes it (:func:`surprisal.corpus.record`):
+        """The text's record, as ``surprisal score`` writes it (:func:`surprisal.records.record`):
         text, pieces, spans, per-token surprisal in ``unit`` (None where unscored), totals,
         the extras computed, and with ``words`` the word-level surprisal."""
-        from .corpus import record
-
         return record(
             "0",
             0,
@@ -335,7 +323,7 @@ class Scores(Sequence[TextScore]):
         correction: Literal["pimentel-meister"] | None = None,
     ) -> list[dict[str, Any]]:
         """One record per text, as ``surprisal score`` writes them in JSONL
-        (:func:`surprisal.corpus.record`; ids are the positions as strings).
+        (:func:`surprisal.records.record`; ids are the positions as strings).
 
         >>> from surprisal.testing import tiny_lm
         >>> import surprisal
@@ -343,8 +331,6 @@ class Scores(Sequence[TextScore]):
         >>> [x["id"] for x in r], sorted(r[0])[:4]
         (['0', '1'], ['id', 'index', 'mean', 'n_tokens'])
         """
-        from .corpus import record
-
         w = words or correction is not None
         return [
             record(str(i), i, t, unit, w, _extras(t), None, correction=correction)

@@ -40,10 +40,11 @@ import numpy as np
 
 from .. import stats as _stats
 from ..baseline import resolve_baseline
-from ..core import RunOptions, run
+from ..core import run
 from ..deltas import Differential, differential, with_holm_all
 from ..errors import SurprisalError
 from ..lm import LM, resolve_model
+from ..options import RunOptions
 from ..tokenize import check_texts, encode
 from .base import EDIT_KINDS, Grammar, check_int
 from .prompts import end_marker, grammar_conditions
