@@ -213,12 +213,18 @@ def train(batches: list[list[str]], seed: int) -> LM:
 def measure(lm: LM, g: Grammar, s: Setup, known: list[str]) -> dict[str, float]:
     """Every metric of :data:`METRICS` for one model, on items fixed by seed 0."""
     m = grammar.membership(
-        lm, g, explanation=g.explanation, n=s.n_candidates, max_len=s.max_len, seed=0
+        g, model=lm, explanation=g.explanation, n=s.n_candidates, max_len=s.max_len, seed=0
     )
     gain = m.scores("explanation") - m.scores("none")  # (n_items,) nats
     members = m.labels == 1
     gen = grammar.generation(
-        lm, g, explanation=g.explanation, n=s.n_samples, max_len=s.max_len, known=known, seed=0
+        g,
+        model=lm,
+        explanation=g.explanation,
+        n=s.n_samples,
+        max_len=s.max_len,
+        known=known,
+        seed=0,
     )
     out = {f"auc:{c}": m.auc[c] for c in ("none", "explanation")}
     out |= {f"pair:{c}": m.pair_accuracy[c] for c in ("none", "explanation")}

@@ -27,8 +27,8 @@ def trained_lm():
 
 
 def test_trained_model_discriminates_members(random_lm, trained_lm):
-    rand = grammar.membership(random_lm, G, n=60, max_len=12, seed=0, baseline=None)
-    m = grammar.membership(trained_lm, G, n=60, max_len=12, seed=0, n_boot=500)
+    rand = grammar.membership(G, model=random_lm, n=60, max_len=12, seed=0, baseline=None)
+    m = grammar.membership(G, model=trained_lm, n=60, max_len=12, seed=0, n_boot=500)
     assert abs(rand.auc["none"] - 0.5) < 0.15
     assert m.above_chance["auc"][1] > 0  # above its measured chance level, not just 0.5
     assert m.auc["none"] > 0.8 and m.auc["none"] > rand.auc["none"] + 0.25
@@ -44,8 +44,8 @@ def test_trained_model_discriminates_members(random_lm, trained_lm):
 
 def test_conditions_lifts_and_tables(trained_lm):
     m = grammar.membership(
-        trained_lm,
         G,
+        model=trained_lm,
         n=40,
         max_len=10,
         explanation=G.explanation,
@@ -81,7 +81,7 @@ def test_conditions_lifts_and_tables(trained_lm):
 
 
 def test_split_is_stratified_and_threshold_held_out(trained_lm):
-    m = grammar.membership(trained_lm, G, n=40, max_len=10, test_fraction=0.5, baseline=None)
+    m = grammar.membership(G, model=trained_lm, n=40, max_len=10, test_fraction=0.5, baseline=None)
     for value in (0, 1):
         sel = m.labels == value
         assert abs(m.test[sel].mean() - 0.5) < 0.05
@@ -94,8 +94,8 @@ def test_each_prefix_is_encoded_once(trained_lm):
     h = emb.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].detach().clone()))
     try:
         grammar.membership(
-            trained_lm,
             G,
+            model=trained_lm,
             n=30,
             max_len=10,
             explanation=G.explanation,
@@ -114,7 +114,10 @@ def test_each_prefix_is_encoded_once(trained_lm):
 
 def test_user_strings(trained_lm):
     m = grammar.membership(
-        trained_lm, positives=["()", "(())", "()()"], negatives=[")(", "(()", "))"], baseline=None
+        model=trained_lm,
+        positives=["()", "(())", "()()"],
+        negatives=[")(", "(()", "))"],
+        baseline=None,
     )
     assert m.grammar == "given" and len(m.pairs) == 0
     assert np.isnan(m.pair_accuracy["none"])
@@ -123,23 +126,23 @@ def test_user_strings(trained_lm):
 
 def test_membership_errors(trained_lm):
     with pytest.raises(ValueError, match="give a grammar, or both positives"):
-        grammar.membership(trained_lm)
+        grammar.membership(model=trained_lm)
     with pytest.raises(ValueError, match="not both"):
-        grammar.membership(trained_lm, G, positives=["()"])
+        grammar.membership(G, model=trained_lm, positives=["()"])
     with pytest.raises(ValueError, match="both a positive and a negative"):
-        grammar.membership(trained_lm, positives=["()"], negatives=["()"])
+        grammar.membership(model=trained_lm, positives=["()"], negatives=["()"])
     with pytest.raises(ValueError, match="shots needs a grammar"):
-        grammar.membership(trained_lm, positives=["()"], negatives=[")("], shots=2)
+        grammar.membership(model=trained_lm, positives=["()"], negatives=[")("], shots=2)
     with pytest.raises(ValueError, match="end must be"):
-        grammar.membership(trained_lm, G, end="")
+        grammar.membership(G, model=trained_lm, end="")
     with pytest.raises(ValueError, match="negative_kinds"):
-        grammar.membership(trained_lm, G, negative_kinds=["typo"])
+        grammar.membership(G, model=trained_lm, negative_kinds=["typo"])
 
 
 def test_generation_valid_rate(random_lm, trained_lm):
     known = trained_lm.train_strings
-    rand = grammar.generation(random_lm, G, n=40, max_len=12, known=known, seed=0)
-    gen = grammar.generation(trained_lm, G, n=40, max_len=12, known=known, seed=0, shots=2)
+    rand = grammar.generation(G, model=random_lm, n=40, max_len=12, known=known, seed=0)
+    gen = grammar.generation(G, model=trained_lm, n=40, max_len=12, known=known, seed=0, shots=2)
     assert gen.conditions == ("none", "shots")
     assert gen.valid_rate["none"] > rand.valid_rate["none"] + 0.2
     for c in gen.conditions:
@@ -150,10 +153,10 @@ def test_generation_valid_rate(random_lm, trained_lm):
         assert 0 <= gen.distinct_rate[c] <= gen.valid_rate[c]
         lo, hi = gen.ci("valid")[c]
         assert lo <= gen.valid_rate[c] <= hi
-    again = grammar.generation(trained_lm, G, n=40, max_len=12, known=known, seed=0, shots=2)
+    again = grammar.generation(G, model=trained_lm, n=40, max_len=12, known=known, seed=0, shots=2)
     assert again.samples == gen.samples  # seeded
     with pytest.raises(ValueError, match="temperature"):
-        grammar.generation(trained_lm, G, temperature=0)
+        grammar.generation(G, model=trained_lm, sampling_temperature=0)
 
 
 def test_generation_uses_the_prefix_cache(trained_lm):

@@ -25,8 +25,8 @@ G = grammar.zoo["dyck1"]
 def m() -> Membership:
     lm = tiny_lm("gpt2", max_positions=512)
     return grammar.membership(
-        lm,
         G,
+        model=lm,
         n=20,
         max_len=8,
         explanation=G.explanation,
@@ -203,7 +203,7 @@ def test_null_model_auc_is_noted_when_measured(m):
 def test_user_text_is_escaped():
     lm = tiny_lm("gpt2", max_positions=512)
     m = grammar.membership(
-        lm,
+        model=lm,
         positives=["<b>a</b>", "ab"],
         negatives=["ba", "a&b"],
         explanation="Tags like <i>x</i> & friends.",

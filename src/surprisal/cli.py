@@ -122,14 +122,15 @@ def _unescape(s: str) -> str:
 
 
 def _run_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """The run options the score and delta commands share with the Python API."""
-    return {
-        "add_bos": args.add_bos,
-        "max_length": args.max_length,
-        "stride": args.stride,
-        "separator": _unescape(args.separator),
-        "batch_tokens": args.batch_tokens,
-    }
+    """The run options a command's flags set (:data:`surprisal.options.RUN_FLAGS`), by the
+    keywords of the Python API; only those the command has, so each goes through the same
+    checks as in Python."""
+    from .options import RUN_FLAGS
+
+    out = {f.name: getattr(args, f.name) for f in RUN_FLAGS if hasattr(args, f.name)}
+    if "separator" in out:
+        out["separator"] = _unescape(out["separator"])
+    return out
 
 
 # ---------------------------------------------------------------- commands
@@ -189,12 +190,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
     records = _iter_records(args.files, args.text)  # streamed: memory stays flat
     context = _read_text_arg(args.context, "context", args.context_text)
     correction = None if args.word_correction == "none" else args.word_correction
-    from .options import RunOptions, tempered
-
-    # A copy of the LM whose head divides the logits by T (checked like score()'s keyword).
-    lm = tempered(_load(args), RunOptions(temperature=args.temperature).temperature)
     same: dict[str, Any] = {  # what the file and the stream are both given
-        "model": lm,
+        "model": _load(args),
         "context": context,
         "format": fmt,
         "unit": args.unit,
@@ -296,8 +293,8 @@ def _cmd_grammar(args: argparse.Namespace) -> int:
     }
     draws = 0 if args.no_baseline else args.null_draws
     m = grammar.membership(
-        lm,
         g,
+        model=lm,
         n=args.n,
         min_len=args.min_len,
         baseline="random" if draws else None,
@@ -308,7 +305,9 @@ def _cmd_grammar(args: argparse.Namespace) -> int:
     print(m)
     gen = None
     if args.generate:
-        gen = grammar.generation(lm, g, n=args.generate, temperature=args.temperature, **same)
+        gen = grammar.generation(
+            g, model=lm, n=args.generate, sampling_temperature=args.sampling_temperature, **same
+        )
         print(gen)
     if args.html:
         from .viz import page, write_html
@@ -401,53 +400,43 @@ def _add_model(p: argparse.ArgumentParser) -> None:
         default=None,
         help="eager, sdpa, flash_attention_2, ... (default: the transformers default)",
     )
-    g.add_argument(
-        "--batch-tokens",
-        type=int,
-        default=None,
-        help="padded tokens per batch; results do not depend on it (default: by device)",
-    )
+    _add_flags(g, "model")
     p.add_argument("--unit", choices=["nats", "bits"], default="nats", help="unit of every number")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _add_run(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("scoring")
-    bos = g.add_mutually_exclusive_group()
-    bos.add_argument(
-        "--add-bos",
-        dest="add_bos",
-        action="store_const",
-        const=True,
-        default=None,
-        help="prepend the boundary token (BOS, or EOS for tokenizers without one), so the "
-        "first token is scored (default: the model's policy)",
-    )
-    bos.add_argument(
-        "--no-bos",
-        dest="add_bos",
-        action="store_const",
-        const=False,
-        help="no boundary token: the first token is NaN (default: the model's policy)",
-    )
-    g.add_argument(
-        "--max-length",
-        type=int,
-        default=None,
-        help="window length in tokens for long texts (default: the model's context length)",
-    )
-    g.add_argument(
-        "--stride",
-        type=int,
-        default=None,
-        help="window step; each token keeps at least max-length - stride tokens of context "
-        "(default: max-length // 2)",
-    )
-    g.add_argument(
-        "--separator",
-        default="\\n",
-        help="between a context (or explanation) and the text; \\n and \\t are understood",
-    )
+def _add_flags(g: Any, group: str, skip: Sequence[str] = ()) -> None:
+    """The run-option flags of ``group``, built from :data:`surprisal.options.RUN_FLAGS`
+    (the declaration the Python keywords share); defaults are RunOptions' own."""
+    from .options import RUN_FLAGS, RunOptions
+
+    defaults = RunOptions()
+    for f in RUN_FLAGS:
+        if f.group != group or f.name in skip:
+            continue
+        default = getattr(defaults, f.name)
+        if f.kind == "bool":
+            x = g.add_mutually_exclusive_group()
+            x.add_argument(f.flag, dest=f.name, action="store_const", const=True, help=f.help)
+            x.add_argument(
+                f.negative or "--no-" + f.flag[2:],
+                dest=f.name,
+                action="store_const",
+                const=False,
+                help=argparse.SUPPRESS,
+            )
+            g.set_defaults(**{f.name: default})
+        elif f.kind == "choice":
+            g.add_argument(f.flag, choices=f.choices, default=default, help=f.help)
+        elif f.name == "separator":
+            g.add_argument(f.flag, default="\\n", help=f.help)
+        else:
+            kind = {"int": int, "float": float, "str": str}[f.kind]
+            g.add_argument(f.flag, type=kind, default=default, help=f.help)
+
+
+def _add_run(p: argparse.ArgumentParser, skip: Sequence[str] = ()) -> None:
+    _add_flags(p.add_argument_group("scoring"), "scoring", skip)
 
 
 def _count(value: str) -> int:
@@ -568,12 +557,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--top-k", type=int, default=5, help="alternatives per token for topk")
     p.add_argument("--chunk-size", type=int, default=256, help="texts per write (and resume step)")
-    p.add_argument(
-        "--temperature",
-        type=float,
-        default=None,
-        help="score under softmax(logits / T) (default: the model as trained)",
-    )
     p.set_defaults(func=_cmd_score)
 
     p = _sub(
@@ -589,7 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
         "      --control ctrl.txt --unit bits --html delta.html",
     )
     _add_model(p)
-    _add_run(p)
+    _add_run(p, skip=("temperature",))  # delta() scores the model as trained
     p.add_argument("targets", nargs="+", help="target files (one per line) or .jsonl")
     _add_prefix(
         p,
@@ -636,7 +619,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--generate", type=int, default=0, help="also sample N strings per condition (0: none)"
     )
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
+    p.add_argument(
+        "--sampling-temperature",
+        "--temperature",  # the name before 0.2.0
+        dest="sampling_temperature",
+        type=float,
+        default=1.0,
+        help="temperature the --generate samples are drawn at",
+    )
     p.add_argument("--seed", type=int, default=0, help="sampling and bootstrap seed")
     p.add_argument("--html", default=None, help="write an HTML report here (default: none)")
     _add_chance(p)

@@ -31,7 +31,11 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, Any, Literal, TextIO
 
+from . import parallel
+from .core import contexts_for, run
 from .errors import NonFiniteError, SurprisalError
+from .lm import resolve_model
+from .options import DEFAULT_SEPARATOR, RunOptions
 from .records import header, record, render, render_rows
 
 __all__ = [
@@ -323,31 +327,13 @@ def _record_options(
     return ex
 
 
-def _run_options(
-    ex: list[str],
-    correction: str | None,
-    top_k: int,
-    add_bos: bool | None,
-    separator: str,
-    max_length: int | None,
-    stride: int | None,
-    batch_tokens: int | None,
-) -> Any:
-    """The engine options of a file or stream run; a word correction computes the word-start
-    masses whether or not they are written."""
-    from .options import RunOptions
-
+def _run_options(ex: list[str], correction: str | None, run: Mapping[str, Any]) -> RunOptions:
+    """The engine options of a file or stream run (``run``: the keywords of
+    :func:`surprisal.score` the call was given); a word correction computes the word-start
+    masses whether or not they are written. The file's own progress bar counts records, so
+    the engine shows none."""
     need = ex + (["bow"] if correction is not None and "bow" not in ex else [])
-    return RunOptions.make(
-        separator=separator,
-        extras=need,
-        top_k=top_k,
-        add_bos=add_bos,
-        max_length=max_length,
-        stride=stride,
-        batch_tokens=batch_tokens,
-        progress=False,
-    )
+    return RunOptions.make(**{**run, "extras": need, "progress": False})
 
 
 def _score_chunk(
@@ -359,9 +345,6 @@ def _score_chunk(
     sharded: bool,
 ) -> Any:
     """Scores of one chunk's texts; a non-finite score names the record ids affected."""
-    from . import parallel
-    from .core import contexts_for, run
-
     texts = [t for _, _, t in todo]
     ctxs = contexts_for(context, len(texts))
     try:
@@ -382,7 +365,7 @@ def score_to_file(
     *,
     model: Any,
     context: str | None = None,
-    separator: str = "\n",
+    separator: str = DEFAULT_SEPARATOR,
     format: Literal["jsonl", "csv", "tsv"] | None = None,
     resume: bool = False,
     unit: Literal["nats", "bits"] = "nats",
@@ -394,8 +377,15 @@ def score_to_file(
     add_bos: bool | None = None,
     max_length: int | None = None,
     stride: int | None = None,
-    chunk_size: int = 256,
+    truncate_context: Literal["error", "left"] = "error",
     batch_tokens: int | None = None,
+    padding_side: Literal["right", "left"] = "right",
+    pack: bool | None = None,
+    head: Literal["auto", "fused", "plain"] = "auto",
+    temperature: float | None = None,
+    device: str | Any | None = None,
+    dtype: str | Any | None = None,
+    chunk_size: int = 256,
     progress: bool | None = None,
     settings: Mapping[str, Any] | None = None,
 ) -> FileRun:
@@ -431,9 +421,11 @@ def score_to_file(
             ``words``).
         extras: any of ``"entropy"`` (in ``unit``), ``"rank"``, ``"bow"`` and, in JSONL
             only, ``"topk"`` (``top_k`` alternatives per token).
-        top_k, add_bos, max_length, stride: as in :func:`surprisal.score`.
+        top_k, add_bos, max_length, stride, truncate_context, batch_tokens, padding_side,
+            pack, head, temperature, device, dtype: as in :func:`surprisal.score`;
+            ``temperature`` and ``truncate_context="left"`` are recorded in the settings
+            file (they change the numbers).
         chunk_size: records per write (and per resume step).
-        batch_tokens: the token budget per batch (results do not depend on it).
         progress: a tqdm bar on stderr (default: on; only rank 0 shows one).
         settings: more items for the settings file (the CLI records its arguments).
 
@@ -452,20 +444,36 @@ def score_to_file(
     >>> run.scored, [json.loads(x)["id"] for x in open(path)]
     (2, ['0', '1'])
     """
-    from . import parallel
-    from .lm import resolve_model
-
     out = Path(output)
     fmt = format_of(out, format)
     ex = _record_options(fmt, unit, words, extras, chunk_size, level, correction)
     if context is not None and not isinstance(context, str):
         raise TypeError("score_to_file takes one context string for all records (or None)")
-    opts = _run_options(ex, correction, top_k, add_bos, separator, max_length, stride, batch_tokens)
-    lm = resolve_model(model)
+    run = {
+        "separator": separator,
+        "top_k": top_k,
+        "add_bos": add_bos,
+        "max_length": max_length,
+        "stride": stride,
+        "truncate_context": truncate_context,
+        "batch_tokens": batch_tokens,
+        "padding_side": padding_side,
+        "pack": pack,
+        "head": head,
+        "temperature": temperature,
+    }
+    opts = _run_options(ex, correction, run)
+    lm = resolve_model(model, device=device, dtype=dtype)
     meta = _settings(lm, settings, unit, ex, words, context, separator, max_length, stride, fmt)
     meta.update(
         correction=correction, level=level, add_bos=add_bos, top_k=top_k if "topk" in ex else None
     )
+    # Options that change the numbers, recorded only when set, so that files written
+    # before they were options resume as they did.
+    if opts.temperature is not None:
+        meta["temperature"] = opts.temperature
+    if truncate_context != "error":
+        meta["truncate_context"] = truncate_context
     run_id = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:12]
     pos = parallel.world()
     rank, size = pos if pos is not None else (0, 1)
@@ -633,7 +641,7 @@ def score_to_stream(
     *,
     model: Any,
     context: str | None = None,
-    separator: str = "\n",
+    separator: str = DEFAULT_SEPARATOR,
     format: Literal["jsonl", "csv", "tsv"] = "jsonl",
     unit: Literal["nats", "bits"] = "nats",
     words: bool = False,
@@ -644,22 +652,39 @@ def score_to_stream(
     add_bos: bool | None = None,
     max_length: int | None = None,
     stride: int | None = None,
-    chunk_size: int = 256,
+    truncate_context: Literal["error", "left"] = "error",
     batch_tokens: int | None = None,
+    padding_side: Literal["right", "left"] = "right",
+    pack: bool | None = None,
+    head: Literal["auto", "fused", "plain"] = "auto",
+    temperature: float | None = None,
+    device: str | Any | None = None,
+    dtype: str | Any | None = None,
+    chunk_size: int = 256,
 ) -> int:
     """:func:`score_to_file`'s records written to an open text stream (stdout, say) as each
     chunk is scored; no settings file, so no resume and no ``run`` field. Under torchrun
     each chunk is sharded over the ranks and gathered, and rank 0 writes. Returns the
     number of records written."""
-    from . import parallel
-    from .lm import resolve_model
-
     fmt = format_of(None, format)
     ex = _record_options(fmt, unit, words, extras, chunk_size, level, correction)
     if context is not None and not isinstance(context, str):
         raise TypeError("score_to_stream takes one context string for all records (or None)")
-    opts = _run_options(ex, correction, top_k, add_bos, separator, max_length, stride, batch_tokens)
-    lm = resolve_model(model)
+    run = {
+        "separator": separator,
+        "top_k": top_k,
+        "add_bos": add_bos,
+        "max_length": max_length,
+        "stride": stride,
+        "truncate_context": truncate_context,
+        "batch_tokens": batch_tokens,
+        "padding_side": padding_side,
+        "pack": pack,
+        "head": head,
+        "temperature": temperature,
+    }
+    opts = _run_options(ex, correction, run)
+    lm = resolve_model(model, device=device, dtype=dtype)
     pos = parallel.world()
     lead = pos is None or pos[0] == 0
     if lead:

@@ -314,8 +314,8 @@ def _membership_part(lm: LM, n_member: int, n_boot: int, seed: int, progress: bo
     for name in _GRAMMARS:
         g = zoo[name]
         m = membership(
-            lm,
             g,
+            model=lm,
             explanation=g.explanation,
             control=g.control,
             n=n_member,

@@ -48,6 +48,7 @@ from ..options import RunOptions
 from ..tokenize import check_texts, encode
 from .base import EDIT_KINDS, Grammar, check_int
 from .prompts import end_marker, grammar_conditions
+from .signature import model_and_grammar
 
 __all__ = ["METRICS", "Membership", "membership"]
 
@@ -739,9 +740,10 @@ def _token_matched(
 
 
 def membership(
-    model: LM | str | Any,
-    grammar: Grammar | None = None,
-    *,
+    grammar: Grammar | str | None = None,
+    /,
+    *legacy: Any,
+    model: LM | str | Any = None,
     positives: Sequence[str] | None = None,
     negatives: Sequence[str] | None = None,
     explanation: str | None = None,
@@ -764,9 +766,10 @@ def membership(
     """Score members and non-members of a grammar under each condition.
 
     Args:
-        model: an LM, a name/path, or a ``(model, tokenizer)`` pair.
-        grammar: a :class:`Grammar` (members and minimal-pair non-members are sampled from
-            it), or None with ``positives`` and ``negatives`` given.
+        grammar: a :class:`Grammar` or a zoo name (members and minimal-pair non-members are
+            sampled from it), or None with ``positives`` and ``negatives`` given.
+        model: an LM, a name/path, or a ``(model, tokenizer)`` pair (keyword-only; the old
+            ``membership(lm, g)`` form warns until 0.3.0).
         explanation, control: prefix texts (non-blank; see
             :class:`~surprisal.conditions.Conditions`); each adds a condition. A grammar's own
             ``explanation``/``control`` are not used unless passed.
@@ -798,11 +801,12 @@ def membership(
     >>> from surprisal import grammar
     >>> from surprisal.testing import tiny_lm
     >>> lm = tiny_lm("gpt2", max_positions=512)
-    >>> m = grammar.membership(lm, grammar.zoo["dyck1"], n=20, max_len=8,
+    >>> m = grammar.membership(grammar.zoo["dyck1"], model=lm, n=20, max_len=8,
     ...                        explanation=grammar.zoo["dyck1"].explanation)
     >>> m.conditions, 0.0 <= m.auc["none"] <= 1.0
     (('none', 'explanation'), True)
     """
+    model, grammar = model_and_grammar("membership", grammar, legacy, model)
     lm = resolve_model(model)
     end_text = end_marker(lm, end)
     if not 0.0 < test_fraction < 1.0:

@@ -18,6 +18,7 @@ Rates per condition, each with a seeded bootstrap CI over samples:
 from __future__ import annotations
 
 import html as _html
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from ..lm import LM, resolve_model
 from ..tokenize import encode
 from .base import Grammar
 from .prompts import end_marker, grammar_conditions
+from .signature import REMOVED_IN, model_and_grammar
 
 __all__ = ["Generation", "generation"]
 
@@ -286,9 +288,10 @@ def _enough_tokens(lm: LM, grammar: Grammar, max_len: int) -> int:
 
 
 def generation(
-    model: LM | str | Any,
-    grammar: Grammar,
-    *,
+    grammar: Grammar | str,
+    /,
+    *legacy: Any,
+    model: LM | str | Any = None,
     explanation: str | None = None,
     control: str | None = None,
     shots: int = 0,
@@ -296,18 +299,20 @@ def generation(
     min_len: int = 1,
     max_len: int = 20,
     max_new_tokens: int | None = None,
-    temperature: float = 1.0,
+    sampling_temperature: float = 1.0,
     end: str = "\n",
     known: Iterable[str] = (),
     seed: int = 0,
     batch_size: int = 64,
     n_boot: int = 2000,
+    temperature: float | None = None,
 ) -> Generation:
     """Sample ``n`` strings per condition and check them against the grammar.
 
     Args:
-        model: an LM, a name/path, or a ``(model, tokenizer)`` pair.
-        grammar: the grammar whose membership decides validity.
+        grammar: the grammar whose membership decides validity (a Grammar or a zoo name).
+        model: an LM, a name/path, or a ``(model, tokenizer)`` pair (keyword-only; the old
+            ``generation(lm, g)`` form warns until 0.3.0).
         explanation, control: prefix texts (non-blank; see
             :class:`~surprisal.conditions.Conditions`); each adds a condition.
         shots: add a "shots" condition with this many example members as the prefix, each
@@ -315,21 +320,35 @@ def generation(
         n: samples per condition.
         min_len, max_len: lengths of the shot examples, in symbols.
         max_new_tokens: cut-off per sample (default: enough for ``max_len`` symbols).
-        temperature: sampling temperature (> 0).
+        sampling_temperature: the temperature tokens are sampled at (> 0); not the scoring
+            ``temperature`` of :func:`surprisal.score`.
+        temperature: the old name of ``sampling_temperature``; warns until 0.3.0.
         end: the end marker that stops a sample (newline by default, or "eos").
         known: strings that do not count as novel (the shots are added).
         seed: seeds sampling (CPU generator) and the bootstrap.
 
     >>> from surprisal import grammar
     >>> from surprisal.testing import tiny_lm
-    >>> g = grammar.generation(tiny_lm("gpt2"), grammar.zoo["abn"], n=4, max_new_tokens=5)
+    >>> g = grammar.generation(grammar.zoo["abn"], model=tiny_lm("gpt2"), n=4, max_new_tokens=5)
     >>> len(g.samples["none"]), 0.0 <= g.valid_rate["none"] <= 1.0
     (4, True)
     """
+    model, g = model_and_grammar("generation", grammar, legacy, model)
+    if g is None:
+        raise SurprisalError("generation() needs a grammar: a Grammar or a zoo name")
+    grammar = g
+    if temperature is not None:
+        warnings.warn(
+            "generation(temperature=) is deprecated since 0.2.0 and will be removed in "
+            f"{REMOVED_IN}: it is the sampling temperature, now sampling_temperature=",
+            FutureWarning,
+            stacklevel=2,
+        )
+        sampling_temperature = temperature
     lm = resolve_model(model)
     end_text = end_marker(lm, end)
-    if not temperature > 0:
-        raise SurprisalError(f"temperature must be > 0, got {temperature}")
+    if not sampling_temperature > 0:
+        raise SurprisalError(f"sampling_temperature must be > 0, got {sampling_temperature}")
     if n < 1:
         raise SurprisalError(f"n must be at least 1, got {n}")
     conditions = grammar_conditions(
@@ -372,7 +391,7 @@ def generation(
             n,
             end_text=end_text,
             max_new_tokens=max_new,
-            temperature=temperature,
+            temperature=sampling_temperature,
             batch_size=batch_size,
             generator=gen,
         )

@@ -1,0 +1,64 @@
+"""How the grammar verbs take their model: ``membership(g, model=lm)``, as every verb does.
+
+The form before 0.2.0, ``membership(lm, g)`` (model first, positional), still works for one
+minor version with a :class:`FutureWarning` (see docs/stability.md).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from ..errors import SurprisalError
+from ..lm import LM
+from .base import Grammar
+from .catalog import ZOO_NAMES, zoo
+
+REMOVED_IN = "0.3.0"
+
+
+def _looks_like_model(x: object) -> bool:
+    return isinstance(x, LM | tuple) or (hasattr(x, "config") and hasattr(x, "forward"))
+
+
+def model_and_grammar(
+    verb: str, grammar: Any, legacy: tuple[Any, ...], model: Any, *, stacklevel: int = 3
+) -> tuple[Any, Grammar | None]:
+    """``(model, grammar)`` from a grammar verb's arguments: ``verb(g, model=lm)``, or the
+    deprecated ``verb(lm, g)`` / ``verb(lm, positives=...)`` with a FutureWarning."""
+    if len(legacy) > 1:
+        raise TypeError(f"{verb}() takes at most 2 positional arguments ({1 + len(legacy)} given)")
+    old = bool(legacy) or (model is None and _looks_like_model(grammar))
+    if old:
+        if model is not None:
+            raise TypeError(
+                f"{verb}() got a model both positionally and as model=; "
+                f"call {verb}(grammar, model=lm)"
+            )
+        warnings.warn(
+            f"{verb}(model, grammar) is deprecated since 0.2.0 and will be removed in "
+            f"{REMOVED_IN}: call {verb}(grammar, model=model), as every verb takes model=",
+            FutureWarning,
+            stacklevel=stacklevel,
+        )
+        return grammar, as_grammar(verb, legacy[0] if legacy else None)
+    if model is None:
+        raise SurprisalError(
+            f"{verb}() needs model=: {verb}(grammar, model=lm), with lm a surprisal.LM, a "
+            "name or path, or a (model, tokenizer) pair"
+        )
+    return model, as_grammar(verb, grammar)
+
+
+def as_grammar(verb: str, grammar: object) -> Grammar | None:
+    """A :class:`Grammar` (or None) from what a verb was given: a Grammar, or a zoo name."""
+    if grammar is None or isinstance(grammar, Grammar):
+        return grammar
+    if isinstance(grammar, str):
+        if grammar in zoo:
+            return zoo[grammar]
+        raise SurprisalError(
+            f"{verb}(): unknown grammar {grammar!r}; zoo names are {', '.join(ZOO_NAMES)}, "
+            "or build one with grammar.regex(...) or grammar.cfg(...)"
+        )
+    raise TypeError(f"{verb}() takes a Grammar or a zoo name first, got {type(grammar).__name__}")
