@@ -52,6 +52,7 @@ from .head import (
 from .lm import LM, resolve_model
 from .options import DEFAULT_SEPARATOR, RunOptions, head_policy
 from .results import Scores, TextScore
+from .stats.intervals import scipy_rng_kw
 from .tokenize import check_texts
 
 __all__ = [
@@ -153,7 +154,7 @@ def differential(
         vectorized=True,
         n_resamples=n_perm,
         alternative="two-sided",
-        **{_stats._scipy_rng_kw(): np.random.default_rng(seed)},
+        **{scipy_rng_kw(): np.random.default_rng(seed)},
     )
     return Differential(
         estimate=est,

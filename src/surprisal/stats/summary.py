@@ -1,0 +1,182 @@
+"""A :class:`Summary` of per-item values (mean, median, interval, p) and Holm across
+summaries."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any, overload
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from .checks import as_1d, check_level, check_positive
+from .intervals import METHOD_NAMES, CIMethod, ci
+from .pvalues import holm, sign_flip_test
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3f}" if math.isfinite(v) else str(v)
+
+
+#: Below this many items a :class:`Summary` warns that its intervals are wide and approximate.
+SMALL_N = 10
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Descriptive statistics and uncertainty for per-item values.
+
+    Attributes:
+        n: Number of items.
+        mean: Mean over items (unit of the input).
+        median: Median over items.
+        std: Sample standard deviation (``ddof=1``); ``nan`` when ``n == 1``.
+        ci_low: Lower end of the CI of the mean.
+        ci_high: Upper end of the CI of the mean.
+        p_value: Sign-flip p-value for ``mean == 0`` (exact enumeration when ``n <= 20``),
+            sided as ``alternative`` says.
+        level: Confidence level of the CI, e.g. ``0.95``.
+        unit: Unit label used by ``__str__`` (the library passes ``"nats"``).
+        ci_method: How the CI was computed (see :func:`bootstrap_ci`).
+        alternative: Sidedness of ``p_value``: ``"two-sided"`` (mean != 0).
+        p_adjusted: Holm-adjusted p-value across the summaries printed together (see
+            :func:`with_holm`), or None when not adjusted.
+    """
+
+    n: int
+    mean: float
+    median: float
+    std: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    level: float
+    unit: str = "nats"
+    ci_method: str = METHOD_NAMES["studentized"]
+    alternative: str = "two-sided"
+    p_adjusted: float | None = None
+
+    @property
+    def small_n(self) -> bool:
+        """True when ``n < 10``: intervals are wide and only approximately at ``level``."""
+        return self.n < SMALL_N
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields (and ``small_n``) as a plain ``dict`` (JSON-friendly apart from
+        ``nan``).
+
+        >>> Summary(2, 1.0, 1.0, 0.0, 1.0, 1.0, 0.5, 0.95).to_dict()["p_value"]
+        0.5
+        """
+        return {**asdict(self), "small_n": self.small_n}
+
+    def __str__(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        p = f"p={self.p_value:.3g} ({self.alternative})"
+        if self.p_adjusted is not None:
+            p += f", Holm-adjusted p={self.p_adjusted:.3g}"
+        out = (
+            f"mean {_fmt(self.mean)}{unit} [{self.level * 100:g}% CI {_fmt(self.ci_low)}, "
+            f"{_fmt(self.ci_high)}], median {_fmt(self.median)}, sd {_fmt(self.std)}, "
+            f"{p} (n={self.n})"
+        )
+        if self.small_n:
+            out += f"; n={self.n} < {SMALL_N}: intervals are wide and approximate"
+        return out
+
+
+def summarize(
+    x: ArrayLike,
+    *,
+    seed: int | None = 0,
+    n_boot: int = 10_000,
+    n_perm: int = 10_000,
+    level: float = 0.95,
+    unit: str = "nats",
+    method: CIMethod = "auto",
+) -> Summary:
+    """Summarise per-item values: mean, median, sd, CI of the mean, two-sided p-value.
+
+    The CI is :func:`bootstrap_ci` of the mean (``method="auto"``: Student t below 5 items,
+    the studentized bootstrap from 5); the p-value is the two-sided :func:`sign_flip_test`
+    (exact for ``n <= 20``).
+
+    >>> s = summarize([1.0, 2.0, 3.0])
+    >>> print(s)  # doctest: +NORMALIZE_WHITESPACE
+    mean 2.000 nats [95% CI -0.484, 4.484], median 2.000, sd 1.000, p=0.25 (two-sided)
+    (n=3); n=3 < 10: intervals are wide and approximate
+    >>> s.n, s.p_value, s.ci_method, s.small_n
+    (3, 0.25, 'Student t', True)
+
+    Args:
+        x: Per-item values (the library passes nats), shape ``(n,)``.
+        seed: Seed for both the bootstrap and the sign-flip test.
+        n_boot: Bootstrap resamples for the CI of the mean.
+        n_perm: Sign patterns for the two-sided test of ``mean == 0``.
+        level: Confidence level in ``(0, 1)``.
+        unit: Unit label stored in the summary (display only).
+        method: CI method, see :func:`bootstrap_ci`.
+
+    Returns:
+        A frozen :class:`Summary`.
+    """
+    arr = as_1d(x)
+    n_boot = check_positive(n_boot, "n_boot")
+    check_level(level)
+    lo, hi, how = ci(arr, "mean", n_boot=n_boot, level=level, seed=seed, method=method)
+    n = int(arr.shape[0])
+    std = float(arr.std(ddof=1)) if n > 1 else float("nan")
+    return Summary(
+        n=n,
+        mean=float(arr.mean()),
+        median=float(np.median(arr)),
+        std=std,
+        ci_low=lo,
+        ci_high=hi,
+        p_value=sign_flip_test(arr, n_perm=n_perm, seed=seed),
+        level=float(level),
+        unit=unit,
+        ci_method=how,
+        alternative="two-sided",
+    )
+
+
+@overload
+def with_holm(summaries: Mapping[str, Summary | None]) -> dict[str, Summary | None]: ...
+@overload
+def with_holm(summaries: Sequence[Summary | None]) -> list[Summary | None]: ...
+def with_holm(
+    summaries: Mapping[str, Summary | None] | Sequence[Summary | None],
+) -> dict[str, Summary | None] | list[Summary | None]:
+    """Attach Holm-adjusted p-values (:func:`holm`) across a set of summaries.
+
+    Pass every summary that is printed together (a dict or a list; ``None`` entries pass
+    through and do not count). Each comes back with ``p_adjusted`` set, so its ``str`` shows
+    the raw and the adjusted p.
+
+    >>> a, b = summarize([1.0, 2.0, 3.0]), summarize([-1.0, 2.0, 0.5])
+    >>> [None if s is None else s.p_adjusted for s in with_holm([a, None, b])]
+    [0.5, None, 0.75]
+
+    Args:
+        summaries: :class:`Summary` objects (or None), as a mapping or a sequence.
+
+    Returns:
+        The same shape (dict or list) with new, adjusted summaries.
+    """
+    items = list(summaries.values()) if isinstance(summaries, Mapping) else list(summaries)
+    present: list[tuple[int, Summary]] = []
+    for i, s in enumerate(items):
+        if isinstance(s, Summary):
+            present.append((i, s))
+        elif s is not None:
+            raise TypeError(f"with_holm takes Summary objects or None, got {type(s).__name__}")
+    adj = holm([s.p_value for _, s in present])
+    out = list(items)
+    for (i, s), a in zip(present, adj, strict=True):
+        out[i] = replace(s, p_adjusted=float(a))
+    if isinstance(summaries, Mapping):
+        return dict(zip(summaries.keys(), out, strict=True))
+    return out
