@@ -15,7 +15,7 @@ import pytest
 from surprisal import grammar
 from surprisal.grammar import Generation, Membership
 from surprisal.grammar.reports import generation_sections, membership_sections
-from surprisal.plots import PALETTE
+from surprisal.report.plots import PALETTE
 from surprisal.testing import tiny_lm
 
 G = grammar.zoo["dyck1"]

@@ -275,7 +275,7 @@ def _grammar_from_arg(spec: str) -> Any:
 
 def _cmd_grammar(args: argparse.Namespace) -> int:
     from . import grammar
-    from .grammar.reports import generation_sections, membership_sections
+    from .report.grammar import generation_sections, membership_sections
 
     g = _grammar_from_arg(args.grammar)
     explanation = _read_text_arg(args.explanation, "explanation", args.explanation_text)
@@ -310,7 +310,7 @@ def _cmd_grammar(args: argparse.Namespace) -> int:
         )
         print(gen)
     if args.html:
-        from .viz import page, write_html
+        from .report.page import page, write_html
 
         sections = membership_sections(m) + (generation_sections(gen) if gen else [])
         title = f"Grammar {'membership and generation' if args.generate else 'membership'}"

@@ -51,6 +51,8 @@ from .head import (
 )
 from .lm import LM, resolve_model
 from .options import DEFAULT_SEPARATOR, RunOptions, head_policy
+from .report.page import heatmap, notebook_html, page, write_html
+from .report.plots import histogram
 from .results import Scores, TextScore
 from .stats.intervals import scipy_rng_kw
 from .tokenize import check_texts
@@ -274,7 +276,6 @@ class DeltaSummary:
         return json.dumps(_nan_to_none(self.to_dict()))
 
     def _repr_html_(self) -> str:
-        from .viz import notebook_html
 
         return notebook_html(_summary_table(self))
 
@@ -638,7 +639,6 @@ class Delta:
         )
 
     def _repr_html_(self) -> str:
-        from .viz import notebook_html
 
         secs = self._sections("nats", None, n_boot=2000, max_rows=NOTEBOOK_ROWS)
         return notebook_html(
@@ -661,7 +661,6 @@ class Delta:
         by their reduction (blue: the explanation helped, orange: it hurt). Targets are
         labelled by ``labels`` (e.g. record ids) or their first words. Written to ``path``
         when given."""
-        from .viz import page, write_html
 
         title = f"Surprise reduction by an explanation \u2014 {self.base.model}"
         doc = page(
@@ -684,8 +683,6 @@ class Delta:
         max_rows: int | None = None,
     ) -> list[tuple[str, str]]:
         """The report's ``(heading, html)`` sections, shared by the page and the notebook."""
-        from .plots import histogram
-        from .viz import heatmap
 
         s = self.summary(unit=unit, n_boot=n_boot, seed=seed)
         names = _labels(self.targets, labels)
@@ -1113,7 +1110,6 @@ class Ranking:
         return json.dumps(self.to_dict(), ensure_ascii=False)
 
     def _repr_html_(self) -> str:
-        from .viz import notebook_html
 
         head = "".join(
             f"<th>{h}</th>"

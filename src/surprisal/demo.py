@@ -129,7 +129,7 @@ def _top_tokens(ts: Any, k: int = 3) -> list[tuple[str, float]]:
 def _page(title: str, text: str, sections: list[tuple[str, str]]) -> str:
     """One :func:`surprisal.viz.page`: the text report, then every analysis's sections; all
     values in bits (AUCs and accuracies are unitless)."""
-    from .viz import page
+    from .report.page import page
 
     return page(
         title,
@@ -218,7 +218,7 @@ def _run_demo(
     text = "\n".join(out)
     page = None
     if html_path is not None:
-        from .viz import write_html
+        from .report.page import write_html
 
         page = _page("surprisal demo", text, docs)
         write_html(page, html_path)
@@ -228,7 +228,7 @@ def _run_demo(
 def _score_part(lm: LM, progress: bool) -> _Section:
     """1. per-token surprisal of a few lines, and their most surprising tokens."""
     from .api import score
-    from .viz import heatmap
+    from .report.page import heatmap
 
     out = ["1. score: surprisal of each line (text + newline) and its 3 most surprising tokens"]
     numbers: dict[str, Any] = {}
@@ -300,7 +300,7 @@ def _delta_part(lm: LM, n_delta: int, n_boot: int, seed: int, progress: bool) ->
 def _membership_part(lm: LM, n_member: int, n_boot: int, seed: int, progress: bool) -> _Section:
     """3. does the model tell members from non-members, beside its measured chance level."""
     from .grammar import membership, zoo
-    from .grammar.reports import membership_sections
+    from .report.grammar import membership_sections
 
     numbers: dict[str, Any] = {}
     docs: list[tuple[str, str]] = []

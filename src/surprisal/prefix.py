@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._compat import attention_with_lse
+from ._compat import attention_with_lse, cache_kwarg, expand_cache, output_cache
 
 __all__ = ["ATTENTION_NAME", "shared_prefix", "shared_prefix_ok"]
 
@@ -302,7 +302,6 @@ def shared_prefix(
 def _probe(lm: Any) -> bool:
     """Shared-prefix attention against the expanded-cache path on seeded random ids: two
     rows (one padded) after a 9-token prefix; True when the hidden states agree."""
-    from ._compat import cache_kwarg, expand_cache, output_cache
 
     P, T = min(9, lm.max_length // 2), min(5, lm.max_length // 2)
     gen = torch.Generator().manual_seed(2)

@@ -24,6 +24,7 @@ import numpy as np
 from .errors import SurprisalError
 from .fields import FIELDS, Unit, convert
 from .records import record
+from .report.page import heatmap, notebook_html
 from .words import Correction, Words, WordScore, WordsList, words_of, words_of_all
 
 __all__ = ["Scores", "TextScore", "Unit", "WordScore", "convert"]
@@ -110,7 +111,6 @@ class TextScore:
         )
 
     def _repr_html_(self) -> str:
-        from .viz import heatmap, notebook_html
 
         return notebook_html(heatmap([_heat_row(self, 0)], value_label="surprisal"))
 
@@ -303,7 +303,6 @@ class Scores(Sequence[TextScore]):
         )
 
     def _repr_html_(self) -> str:
-        from .viz import heatmap, notebook_html
 
         rows = [_heat_row(t, i) for i, t in enumerate(self.items[:NOTEBOOK_ROWS])]
         head = f"<p>{_html_escape(repr(self))}</p>"

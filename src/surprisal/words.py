@@ -51,7 +51,7 @@ import math
 import string
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
 import numpy as np
 
@@ -60,7 +60,25 @@ from .tokenize import WORD_START
 
 if TYPE_CHECKING:
     from .lm import LM
-    from .results import TextScore
+
+
+class TextScore(Protocol):
+    """What word aggregation reads of a scored text (:class:`surprisal.TextScore` has it)."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def tokens(self) -> list[str]: ...
+    @property
+    def token_ids(self) -> np.ndarray: ...  # (n,) int64
+    @property
+    def spans(self) -> np.ndarray: ...  # (n, 2) character offsets
+    @property
+    def logprobs(self) -> np.ndarray: ...  # (n,) nats
+    @property
+    def bow(self) -> np.ndarray | None: ...  # (n + 1,) nats, or None
+    def __len__(self) -> int: ...
+
 
 __all__ = [
     "CORRECTIONS",

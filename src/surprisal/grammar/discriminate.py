@@ -45,6 +45,8 @@ from ..deltas import Differential, differential, with_holm_all
 from ..errors import SurprisalError
 from ..lm import LM, resolve_model
 from ..options import RunOptions
+from ..report.grammar import membership_html, membership_sections
+from ..report.page import notebook_html
 from ..tokenize import check_texts, encode
 from .base import EDIT_KINDS, Grammar, check_int
 from .prompts import end_marker, grammar_conditions
@@ -542,7 +544,6 @@ class Membership:
         prefix texts, the metrics table and lifts, ROC curves, member vs non-member score
         distributions and AUC by length (see :mod:`surprisal.grammar.reports`); written to
         ``path`` when given."""
-        from .reports import membership_html
 
         return membership_html(self, path)
 
@@ -584,8 +585,6 @@ class Membership:
         return json.dumps(self.to_dict())
 
     def _repr_html_(self) -> str:
-        from ..viz import notebook_html
-        from .reports import membership_sections
 
         secs = membership_sections(self)
         return notebook_html(

@@ -31,6 +31,8 @@ from .. import stats as _stats
 from .._compat import cache_kwarg, expand_cache, output_cache
 from ..errors import SurprisalError
 from ..lm import LM, resolve_model
+from ..report.grammar import generation_html, generation_sections
+from ..report.page import notebook_html
 from ..tokenize import encode
 from .base import Grammar
 from .prompts import end_marker, grammar_conditions
@@ -149,7 +151,6 @@ class Generation:
         """A self-contained HTML report (no scripts): the rates per condition with their CIs
         and meaning, the prefixes and samples (see :mod:`surprisal.grammar.reports`);
         written to ``path`` when given."""
-        from .reports import generation_html
 
         return generation_html(self, path)
 
@@ -184,8 +185,6 @@ class Generation:
         return json.dumps(self.to_dict(), ensure_ascii=False)
 
     def _repr_html_(self) -> str:
-        from ..viz import notebook_html
-        from .reports import generation_sections
 
         body = "".join(f"<h3>{_html.escape(h)}</h3>{b}" for h, b in generation_sections(self))
         return notebook_html(f"<p>{_html.escape(repr(self))}</p>{body}")

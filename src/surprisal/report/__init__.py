@@ -1,0 +1,14 @@
+"""Presentation: self-contained HTML pages and hand-written SVG plots for every result.
+
+:mod:`surprisal.report.page` (pages, token heatmaps), :mod:`surprisal.report.plots`
+(histograms, ROC curves, error bars), and one module per result kind:
+:mod:`surprisal.report.delta` (:class:`surprisal.Delta`) and
+:mod:`surprisal.report.grammar` (membership and generation). Results keep thin
+``to_html`` methods that call these; nothing here computes a statistic.
+"""
+
+from __future__ import annotations
+
+from .page import heatmap, notebook_html, page, token_heatmap_html, write_html
+
+__all__ = ["heatmap", "notebook_html", "page", "token_heatmap_html", "write_html"]
