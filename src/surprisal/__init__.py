@@ -29,8 +29,10 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
     from .api import score, score_iter
     from .calibrate import Calibration, calibrate_temperature
     from .corpus import FileRun, score_to_file
-    from .deltas import Delta, DeltaSummary, Divergences, Ranking, delta, rank_explanations
+    from .deltas import Delta, DeltaSummary, delta
+    from .divergence import Divergences
     from .lm import LM, clear_cache, load
+    from .ranking import Ranking, rank_explanations
     from .results import Scores, TextScore, WordScore
 
 __version__ = "0.1.0"
@@ -67,12 +69,12 @@ _LAZY = {
     "score_to_file": "corpus",
     "Delta": "deltas",
     "DeltaSummary": "deltas",
-    "Divergences": "deltas",
+    "Divergences": "divergence",
     "Calibration": "calibrate",
     "calibrate_temperature": "calibrate",
-    "Ranking": "deltas",
+    "Ranking": "ranking",
     "delta": "deltas",
-    "rank_explanations": "deltas",
+    "rank_explanations": "ranking",
     "LM": "lm",
     "clear_cache": "lm",
     "load": "lm",

@@ -29,9 +29,8 @@ from __future__ import annotations
 
 import html as _html
 import json
-import random
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,145 +39,21 @@ import torch
 
 from . import stats as _stats
 from .conditions import Conditions, check_prefix_text
-from .core import check_finite, run
+from .core import run
+from .divergence import Divergences, divergence_head, first_targets
 from .errors import SurprisalError
 from .fields import Unit, convert
-from .head import (
-    fused_divergence,
-    fused_head,
-    plain_divergence,
-    plain_head,
-)
+from .formatting import nan_to_none, num, short
 from .lm import LM, resolve_model
-from .options import DEFAULT_SEPARATOR, RunOptions, head_policy
-from .report.page import heatmap, notebook_html, page, write_html
-from .report.plots import histogram
+from .options import DEFAULT_SEPARATOR, RunOptions
+from .report.delta import delta_sections, summary_table
+from .report.page import notebook_html, page, write_html
 from .results import Scores, TextScore
-from .stats.intervals import scipy_rng_kw
+from .stats.differential import Differential, differential
+from .stats.summary import with_holm
 from .tokenize import check_texts
 
-__all__ = [
-    "Delta",
-    "DeltaSummary",
-    "Differential",
-    "Divergences",
-    "Ranking",
-    "delta",
-    "differential",
-    "rank_explanations",
-]
-
-
-@dataclass(frozen=True)
-class Differential:
-    """Knowledge vs priming: mean reduction on targets (members) minus mean reduction on
-    negatives (non-members), with a CI and a p-value.
-
-    An explanation that teaches a rule lowers surprisal on members more than on
-    non-members; one that only primes the format lowers both alike (difference ~ 0).
-
-    Attributes:
-        estimate: ``mean(reduction | targets) - mean(reduction | negatives)``, in ``unit``.
-        ci_low, ci_high: BCa bootstrap CI, targets and negatives resampled separately (each
-            item keeps its own paired reduction, with minus without the prefix).
-        p_value: permutation test of ``estimate == 0`` (labels shuffled; exact when the
-            number of relabellings is small), sided as ``alternative``.
-        n_targets, n_negatives: group sizes. level, unit: of the CI.
-        p_adjusted: Holm-adjusted p across the p-values printed with it, or None.
-    """
-
-    estimate: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    n_targets: int
-    n_negatives: int
-    level: float = 0.95
-    unit: str = "nats"
-    alternative: str = "two-sided"
-    p_adjusted: float | None = None
-
-    def __str__(self) -> str:
-        p = f"p={self.p_value:.3g} ({self.alternative}, permutation)"
-        if self.p_adjusted is not None:
-            p += f", Holm-adjusted p={self.p_adjusted:.3g}"
-        return (
-            f"{self.estimate:+.3f} {self.unit} [{self.level * 100:g}% CI {self.ci_low:+.3f}, "
-            f"{self.ci_high:+.3f}], {p} (n={self.n_targets} targets, {self.n_negatives} negatives)"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain numbers, for JSON."""
-        return asdict(self)
-
-
-def differential(
-    reduction_targets: Any,
-    reduction_negatives: Any,
-    *,
-    n_boot: int = 2000,
-    n_perm: int = 9999,
-    level: float = 0.95,
-    seed: int = 0,
-    unit: str = "nats",
-) -> Differential:
-    """:class:`Differential` of per-item reductions (any unit; the library passes nats).
-
-    >>> d = differential([3.0, 2.5, 4.0, 3.5], [1.0, 0.5, 1.5, 1.0], n_boot=500)
-    >>> d.estimate, bool(d.ci_low > 0)
-    (2.25, True)
-    """
-    from scipy import stats as sps
-
-    x = np.asarray(reduction_targets, dtype=np.float64).reshape(-1)
-    y = np.asarray(reduction_negatives, dtype=np.float64).reshape(-1)
-    if x.size == 0 or y.size == 0:
-        raise SurprisalError(
-            f"a differential needs targets and negatives, got {x.size} and {y.size}"
-        )
-    vals = np.concatenate([x, y])
-    lab = np.concatenate([np.ones(x.size, np.int64), np.zeros(y.size, np.int64)])
-
-    def diff(v: np.ndarray, g: np.ndarray) -> float:
-        return float(v[g == 1].mean() - v[g == 0].mean())
-
-    est = diff(vals, lab)
-    lo, hi = _stats.paired_bootstrap_ci(
-        diff, vals, lab, n_boot=n_boot, level=level, seed=seed, strata=lab
-    )
-
-    def stat(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
-        return np.asarray(a.mean(axis=axis) - b.mean(axis=axis))
-
-    res = sps.permutation_test(
-        (x, y),
-        stat,
-        vectorized=True,
-        n_resamples=n_perm,
-        alternative="two-sided",
-        **{scipy_rng_kw(): np.random.default_rng(seed)},
-    )
-    return Differential(
-        estimate=est,
-        ci_low=lo,
-        ci_high=hi,
-        p_value=float(min(1.0, res.pvalue)),
-        n_targets=int(x.size),
-        n_negatives=int(y.size),
-        level=float(level),
-        unit=unit,
-    )
-
-
-def with_holm_all(items: Sequence[Any]) -> list[Any]:
-    """Holm-adjust the p-values of every non-None item (a :class:`~surprisal.stats.Summary`
-    or a :class:`Differential`) printed together; each comes back with ``p_adjusted``."""
-    present = [(i, x) for i, x in enumerate(items) if x is not None]
-    adj = _stats.holm([x.p_value for _, x in present])
-    out = list(items)
-    for (i, x), a in zip(present, adj, strict=True):
-        out[i] = replace(x, p_adjusted=float(a))
-    return out
+__all__ = ["Delta", "DeltaSummary", "delta"]
 
 
 @dataclass(frozen=True)
@@ -273,33 +148,11 @@ class DeltaSummary:
 
     def to_json(self) -> str:
         """:meth:`to_dict` as a JSON string (NaN written as null)."""
-        return json.dumps(_nan_to_none(self.to_dict()))
+        return json.dumps(nan_to_none(self.to_dict()))
 
     def _repr_html_(self) -> str:
 
-        return notebook_html(_summary_table(self))
-
-
-@dataclass(frozen=True)
-class Divergences:
-    """How the explanation (and the control) moved the whole next-token distribution, per
-    target position: one float32 array per target, aligned with ``Delta.per_token(i)``,
-    nats, NaN where the target's token is not scored without the explanation (no boundary
-    token before its first token).
-
-    Attributes:
-        kl: ``KL(p(. | e, t<j) || p(. | t<j))`` per position.
-        entropy_base: ``H(p(. | t<j))``, the entropy without the explanation.
-        entropy_conditioned: ``H(p(. | e, t<j))``.
-        control_kl: ``KL(p(. | c, t<j) || p(. | t<j))``, or None without a control.
-        entropy_controlled: ``H(p(. | c, t<j))``, or None.
-    """
-
-    kl: tuple[np.ndarray, ...]
-    entropy_base: tuple[np.ndarray, ...]
-    entropy_conditioned: tuple[np.ndarray, ...]
-    control_kl: tuple[np.ndarray, ...] | None = None
-    entropy_controlled: tuple[np.ndarray, ...] | None = None
+        return notebook_html(summary_table(self))
 
 
 @dataclass(frozen=True)
@@ -512,7 +365,7 @@ class Delta:
             )
         has_div = self.divergences is not None
         cdiv = self.control_divergence_total if has_div else None
-        red, c, v, dv, cdv, diff = with_holm_all(
+        red, c, v, dv, cdv, diff = with_holm(
             [
                 summ(self.reduction),
                 None if ctrl is None else summ(ctrl),
@@ -588,7 +441,7 @@ class Delta:
                 "text": t,
                 "unit": unit,
                 "n_tokens": len(self.base[i]),
-                **{k: _num(v[i]) for k, v in cols.items()},
+                **{k: num(v[i]) for k, v in cols.items()},
             }
             for i, t in enumerate(self.targets)
         ]
@@ -597,7 +450,7 @@ class Delta:
         self, unit: Unit = "nats", *, ids: Sequence[object] | None = None
     ) -> dict[str, Any]:
         """The texts, the costs, the :meth:`summary` and :meth:`to_records`, in ``unit``."""
-        return _nan_to_none(
+        return nan_to_none(
             {
                 "model": self.base.model,
                 "bos_policy": self.base.bos_policy,
@@ -629,9 +482,9 @@ class Delta:
         return doc
 
     def __repr__(self) -> str:
-        ctrl = "None" if self.control is None else repr(_short(self.control))
+        ctrl = "None" if self.control is None else repr(short(self.control))
         return (
-            f"Delta({len(self)} targets, explanation={_short(self.explanation)!r} "
+            f"Delta({len(self)} targets, explanation={short(self.explanation)!r} "
             f"(cost {self.explanation_cost:.3f} nats), control={ctrl}, "
             f"mean reduction {float(np.mean(self.reduction)):.3f} nats, "
             f"two-part gain {self.two_part_gain_total:.3f} nats, model={self.base.model!r}, "
@@ -640,7 +493,7 @@ class Delta:
 
     def _repr_html_(self) -> str:
 
-        secs = self._sections("nats", None, n_boot=2000, max_rows=NOTEBOOK_ROWS)
+        secs = delta_sections(self, "nats", None, n_boot=2000, max_rows=NOTEBOOK_ROWS)
         return notebook_html(
             f"<p>{_html.escape(repr(self))}</p>"
             + "".join(f"<h3>{_html.escape(h)}</h3>{b}" for h, b in secs)
@@ -665,7 +518,7 @@ class Delta:
         title = f"Surprise reduction by an explanation \u2014 {self.base.model}"
         doc = page(
             title,
-            self._sections(unit, labels, n_boot=n_boot, seed=seed),
+            delta_sections(self, unit, labels, n_boot=n_boot, seed=seed),
             unit,
             subtitle=f"{len(self)} targets \u00b7 boundary policy {self.base.bos_policy}",
         )
@@ -673,109 +526,8 @@ class Delta:
             write_html(doc, path)
         return doc
 
-    def _sections(
-        self,
-        unit: Unit,
-        labels: Sequence[object] | None,
-        *,
-        n_boot: int,
-        seed: int = 0,
-        max_rows: int | None = None,
-    ) -> list[tuple[str, str]]:
-        """The report's ``(heading, html)`` sections, shared by the page and the notebook."""
 
-        s = self.summary(unit=unit, n_boot=n_boot, seed=seed)
-        names = _labels(self.targets, labels)
-        esc = _html.escape
-        n_e = len(self.explanation_scores)
-        texts = (
-            f"<p>Explanation: S(e) = {s.explanation_cost:.3f} {unit} over {n_e} tokens "
-            f"(separator {self.separator!r} included)</p>"
-            f'<pre class="text">{esc(self.explanation)}</pre>'
-        )
-        if self.control is not None and self.control_scores is not None:
-            cost = float(convert(self.control_scores.total(), unit))
-            texts += (
-                f"<p>Control: S(c) = {cost:.3f} {unit} over {len(self.control_scores)} tokens</p>"
-                f'<pre class="text">{esc(self.control)}</pre>'
-            )
-        else:
-            texts += '<p class="note">No control text: pass control= for a baseline.</p>'
-        plots = [
-            histogram(
-                convert(self.reduction, unit),
-                xlabel=f"reduction S(t) \u2212 S(t|e) ({unit})",
-                mean=s.reduction.mean,
-                ci=(s.reduction.ci_low, s.reduction.ci_high),
-                level=s.reduction.level,
-            )
-        ]
-        if s.vs_control is not None and self.reduction_vs_control is not None:
-            plots.append(
-                histogram(
-                    convert(self.reduction_vs_control, unit),
-                    xlabel=f"S(t|c) \u2212 S(t|e) ({unit})",
-                    mean=s.vs_control.mean,
-                    ci=(s.vs_control.ci_low, s.vs_control.ci_high),
-                    level=s.vs_control.level,
-                )
-            )
-        red = convert(self.reduction, unit)
-        base = convert(self.base.total(), unit)
-        cond = convert(self.conditioned.total(), unit)
-        rows = [
-            {
-                "label": names[i],
-                "pieces": self.base[i].pieces,
-                "values": self.per_token(i, unit).tolist(),
-                "extra": {
-                    "reduction": f"{red[i]:+.3f} {unit}",
-                    "S(t)": f"{base[i]:.3f}",
-                    "S(t|e)": f"{cond[i]:.3f}",
-                },
-            }
-            for i in range(len(self))
-        ]
-        heat = heatmap(
-            rows,
-            value_label="per-token reduction log p(tok | e, \u2026) \u2212 log p(tok | \u2026)",
-            unit=unit,
-            diverging=True,
-            max_rows=max_rows,
-        )
-        secs = [
-            ("Explanation and control", texts),
-            ("Summary", _summary_table(s)),
-            (
-                "Per-target reductions",
-                f'<div class="plots">{"".join(plots)}</div>'
-                '<p class="note">Bars: targets. Line: the mean; band: its bootstrap CI; '
-                "dashed: 0 (no effect). Right of 0: the explanation helped.</p>",
-            ),
-            ("Targets, token by token", heat),
-        ]
-        if self.divergences is not None:
-            tot = convert(self.divergence_total, unit)
-            kl_rows = [
-                {
-                    "label": names[i],
-                    "pieces": self.base[i].pieces,
-                    "values": convert(self.divergence[i].astype(np.float64), unit).tolist(),
-                    "extra": {"divergence": f"{tot[i]:.3f} {unit}"},
-                }
-                for i in range(len(self))
-            ]
-            kl = heatmap(
-                kl_rows,
-                value_label="KL(p(. | e, t<j) || p(. | t<j)) at each position",
-                unit=unit,
-                max_rows=max_rows,
-            )
-            secs.append(("How far the explanation moved the next-token distribution", kl))
-        return secs
-
-
-def _candidate(x: object, what: str) -> str:
+def candidate_text(x: object, what: str) -> str:
     check_prefix_text(what, x, required=True)
     assert isinstance(x, str)
     return x
@@ -800,7 +552,7 @@ def _nanmeans(xs: Sequence[np.ndarray]) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
-def _run(
+def run_conditions(
     lm: LM,
     targets: list[str],
     prefixes: Sequence[str],
@@ -825,105 +577,8 @@ def _run(
     div = None
     if hidden is not None:
         hid = [hidden[j * n : (j + 1) * n] for j in range(1 + len(prefixes))]
-        groups, div = _divergence_head(lm, opts, groups, hid)
+        groups, div = divergence_head(lm, opts, groups, hid)
     return groups[0], groups[1:], costs, div
-
-
-def _first_targets(div: Divergences, n: int) -> Divergences:
-    """The divergences of the first ``n`` texts (the targets, before any negatives)."""
-    return Divergences(
-        *(None if f is None else f[:n] for f in _fields_of(div))  # type: ignore[arg-type]
-    )
-
-
-def _fields_of(div: Divergences) -> tuple[Any, ...]:
-    """The fields of ``div`` in order, without copying the arrays."""
-    return (
-        div.kl,
-        div.entropy_base,
-        div.entropy_conditioned,
-        div.control_kl,
-        div.entropy_controlled,
-    )
-
-
-def _divergence_head(
-    lm: LM,
-    opts: RunOptions,
-    scores: Sequence[Scores],  # base, then each prefix's; log-probs are placeholders
-    hidden: Sequence[Sequence[torch.Tensor | None]],  # the same, per text (n_i, H) or (n_i, V)
-) -> tuple[list[Scores], Divergences]:
-    """Score every condition and compare each prefix's next-token distributions with the
-    base ones in one divergence-head call over the positions scored in every condition
-    (the few others, a first token without a boundary, go through the plain scoring head)."""
-    K, n = len(scores), len(scores[0])
-    G = K - 1
-    scored = [[~np.isnan(sc[i].logprobs) for i in range(n)] for sc in scores]
-    joint = [np.logical_and.reduce([sc[i] for sc in scored]) for i in range(n)]
-    ids = [torch.from_numpy(ts.token_ids) for ts in scores[0]]
-    use_plain, chunk = head_policy(lm, opts.head)
-
-    def rows(k: int, masks: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """Condition k's kept rows and target ids at ``masks``, all texts concatenated."""
-        hs, ts = [], []
-        for h, m, t in zip(hidden[k], masks, ids, strict=True):
-            if h is not None and m.any():
-                hs.append(h[torch.from_numpy(m).to(h.device)])
-                ts.append(t[torch.from_numpy(m)])
-        return (torch.cat(hs), torch.cat(ts)) if hs else None
-
-    def scatter(values: np.ndarray, masks: Sequence[np.ndarray], into: list[np.ndarray]) -> None:
-        at = 0
-        for a, m in zip(into, masks, strict=True):
-            c = int(m.sum())
-            a[m] = values[at : at + c]
-            at += c
-
-    def nan_arrays() -> list[np.ndarray]:
-        return [np.full(len(ts), np.nan, dtype=np.float32) for ts in scores[0]]
-
-    lps = [nan_arrays() for _ in range(K)]
-    stats = {k: [nan_arrays() for _ in range(g)] for k, g in (("kl", G), ("entropy", G))}
-    ent_ref = nan_arrays()
-    ref = rows(0, joint)
-    if ref is not None:
-        others = [rows(k, joint) for k in range(1, K)]
-        stacked = torch.stack([o[0] for o in others if o is not None])  # (G, M, H|V)
-        if use_plain:
-            out = plain_divergence(ref[0], stacked, ref[1])
-        else:
-            out = fused_divergence(ref[0], stacked, ref[1], lm.head, chunk_bytes=chunk)
-        host = {k: v.cpu().numpy() for k, v in out.items()}
-        scatter(host["logprobs_ref"], joint, lps[0])
-        scatter(host["entropy_ref"], joint, ent_ref)
-        for g in range(G):
-            scatter(host["logprobs"][g], joint, lps[g + 1])
-            scatter(host["kl"][g], joint, stats["kl"][g])
-            scatter(host["entropy"][g], joint, stats["entropy"][g])
-    for k in range(K):  # tokens scored in this condition only
-        left = [sc & ~j for sc, j in zip(scored[k], joint, strict=True)]
-        got = rows(k, left)
-        if got is not None:
-            if use_plain:
-                lp = plain_head(got[0], got[1].to(got[0].device))["logprobs"]
-            else:
-                lp = fused_head(got[0], got[1], lm.head, chunk_bytes=chunk)["logprobs"]
-            scatter(lp.cpu().numpy(), left, lps[k])
-    check_finite(
-        [a[m] for lp, sc in zip(lps, scored, strict=True) for a, m in zip(lp, sc, strict=True)], lm
-    )
-    new = [
-        replace(sc, items=tuple(replace(ts, logprobs=a) for ts, a in zip(sc, lp, strict=True)))
-        for sc, lp in zip(scores, lps, strict=True)
-    ]
-    kl, ent = stats["kl"], stats["entropy"]
-    return new, Divergences(
-        kl=tuple(kl[0]),
-        entropy_base=tuple(ent_ref),
-        entropy_conditioned=tuple(ent[0]),
-        control_kl=tuple(kl[1]) if G > 1 else None,
-        entropy_controlled=tuple(ent[1]) if G > 1 else None,
-    )
 
 
 def delta(
@@ -1000,7 +655,9 @@ def delta(
     )  # the prefixes hold the separator
     lm = resolve_model(model, device=device, dtype=dtype)
     n = len(items)
-    base, conds, costs, div = _run(lm, items + negs, prefixes, opts, divergence=divergence)
+    base, conds, costs, div = run_conditions(
+        lm, items + negs, prefixes, opts, divergence=divergence
+    )
     return Delta(
         targets=tuple(items),
         explanation=explanation,
@@ -1014,263 +671,11 @@ def delta(
         negatives=tuple(negs),
         negative_base=base[n:] if negs else None,
         negative_conditioned=conds[0][n:] if negs else None,
-        divergences=None if div is None else _first_targets(div, n),
-    )
-
-
-@dataclass(frozen=True)
-class Ranking:
-    """Candidate explanations ranked by mean reduction, best first, without selection bias.
-
-    Picking the best of several candidates and reporting its reduction on the same targets
-    overstates it (the winner's luck is counted as its effect). So by default the targets
-    are split, seeded, into a *selection* half that orders the candidates and a *report*
-    half that every figure in ``summaries`` comes from.
-
-    Attributes:
-        deltas: one :class:`Delta` per candidate, best first (controls shared), over all
-            targets.
-        order: candidate indices (into the caller's list), best first.
-        summaries: :class:`DeltaSummary` per ranked candidate, on the report targets.
-        selection: how the order and the figures were obtained, in words.
-        select_items, report_items: target indices used to rank and to report (the same
-            targets when there are too few to split or ``held_out=False``).
-    """
-
-    deltas: tuple[Delta, ...]
-    order: tuple[int, ...]
-    summaries: tuple[DeltaSummary, ...]
-    selection: str = "ranked and reported on the same targets"
-    select_items: tuple[int, ...] = ()
-    report_items: tuple[int, ...] = ()
-
-    @property
-    def best(self) -> Delta:
-        """The :class:`Delta` of the best-ranked candidate."""
-        return self.deltas[0]
-
-    def to_pandas(self, unit: Unit = "nats") -> Any:
-        """One row per candidate, best first: mean reduction, CI, p-value, cost, two-part gain."""
-        import pandas as pd
-
-        rows = []
-        for rank, (i, d, s) in enumerate(zip(self.order, self.deltas, self.summaries, strict=True)):
-            row = {
-                "rank": rank + 1,
-                "candidate": i,
-                "explanation": d.explanation,
-                "mean_reduction": s.reduction.mean,
-                "ci_low": s.reduction.ci_low,
-                "ci_high": s.reduction.ci_high,
-                "p_value": s.reduction.p_value,
-                "explanation_cost": s.explanation_cost,
-                "two_part_gain_total": s.two_part_gain_total,
-            }
-            if s.vs_control is not None:
-                row["mean_vs_control"] = s.vs_control.mean
-                row["p_vs_control"] = s.vs_control.p_value
-            row["n_report"] = s.reduction.n
-            row["selection"] = self.selection
-            rows.append(row)
-        df = pd.DataFrame(rows)
-        df.attrs.update(unit=unit, selection=self.selection)
-        return df
-
-    def __str__(self) -> str:
-        out = [self.selection]
-        for rank, (i, d, s) in enumerate(zip(self.order, self.deltas, self.summaries, strict=True)):
-            out.append(f"#{rank + 1} candidate {i}: {d.explanation[:60]!r}\n  {s.reduction}")
-        return "\n".join(out)
-
-    def __repr__(self) -> str:
-        s = self.summaries[0]
-        return (
-            f"Ranking({len(self.deltas)} candidates, best: candidate {self.order[0]} "
-            f"{_short(self.best.explanation)!r}, mean reduction {s.reduction.mean:.3f} nats "
-            f"[{s.reduction.level:.0%} CI {s.reduction.ci_low:.3f}, {s.reduction.ci_high:.3f}])"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Candidates best first, each with its text and :class:`DeltaSummary` (nats)."""
-        return _nan_to_none(
-            {
-                "unit": "nats",
-                "selection": self.selection,
-                "candidates": [
-                    {"rank": r + 1, "candidate": i, "explanation": d.explanation, **s.to_dict()}
-                    for r, (i, d, s) in enumerate(
-                        zip(self.order, self.deltas, self.summaries, strict=True)
-                    )
-                ],
-            }
-        )
-
-    def to_json(self) -> str:
-        """:meth:`to_dict` as a JSON string."""
-        return json.dumps(self.to_dict(), ensure_ascii=False)
-
-    def _repr_html_(self) -> str:
-
-        head = "".join(
-            f"<th>{h}</th>"
-            for h in ("rank", "candidate", "explanation", "mean reduction", "CI", "p", "cost")
-        )
-        rows = "".join(
-            f"<tr><td>{r + 1}</td><td>{i}</td><td>{_html.escape(_short(d.explanation, 60))}</td>"
-            f"<td>{s.reduction.mean:+.3f}</td><td>[{s.reduction.ci_low:+.3f}, "
-            f"{s.reduction.ci_high:+.3f}]</td><td>{s.reduction.p_value:.3g}</td>"
-            f"<td>{s.explanation_cost:.3f}</td></tr>"
-            for r, (i, d, s) in enumerate(zip(self.order, self.deltas, self.summaries, strict=True))
-        )
-        return notebook_html(
-            f'<table class="nums"><tr>{head}</tr>{rows}</table>'
-            '<p class="note">All values in nats; p: sign-flip test, two-sided.</p>'
-        )
-
-
-def rank_explanations(
-    targets: str | Sequence[str],
-    *,
-    candidates: Sequence[str],
-    model: LM | str | Any,
-    control: str | None = None,
-    separator: str = DEFAULT_SEPARATOR,
-    by: Literal["reduction", "two_part_gain"] = "reduction",
-    held_out: bool = True,
-    seed: int = 0,
-    n_boot: int = 10_000,
-    add_bos: bool | None = None,
-    max_length: int | None = None,
-    stride: int | None = None,
-    truncate_context: Literal["error", "left"] = "error",
-    batch_tokens: int | None = None,
-    padding_side: Literal["right", "left"] = "right",
-    pack: bool | None = None,
-    head: Literal["auto", "fused", "plain"] = "auto",
-    progress: bool | None = None,
-    device: str | torch.device | None = None,
-    dtype: str | torch.dtype | None = None,
-) -> Ranking:
-    """Rank candidate explanations by how much they reduce the targets' surprisal.
-
-    All candidates (and the control) are scored in one engine call; each prefix's cache is
-    built once. ``by="two_part_gain"`` ranks by the summed two-part-code gain instead,
-    which charges each candidate its own length. The run options (``add_bos`` ...
-    ``dtype``) are those of :func:`surprisal.score`.
-
-    ``held_out=True`` (default): the targets are shuffled with ``seed`` and split in two;
-    the candidates are ranked on the first half and every reported figure (mean, CI, p,
-    two-part gain) comes from the other half, so the winner's figures carry no selection
-    bias. With fewer than 2 targets, or ``held_out=False``, both use all targets and
-    ``Ranking.selection`` says the figures are biased upward for the winner.
-    """
-    items = check_texts(targets, "targets")
-    if not items:
-        raise SurprisalError("targets is empty; give at least one target text")
-    cands = [
-        _candidate(c, f"candidates[{i}]")
-        for i, c in enumerate(check_texts(candidates, "candidates"))
-    ]
-    if not cands:
-        raise SurprisalError("candidates is empty; give at least one explanation")
-    if by not in ("reduction", "two_part_gain"):
-        raise SurprisalError(f"by must be 'reduction' or 'two_part_gain', got {by!r}")
-    opts = RunOptions.make(
-        separator=separator,
-        add_bos=add_bos,
-        max_length=max_length,
-        stride=stride,
-        truncate_context=truncate_context,
-        batch_tokens=batch_tokens,
-        padding_side=padding_side,
-        pack=pack,
-        head=head,
-        progress=progress,
-    )
-    lm = resolve_model(model, device=device, dtype=dtype)
-    check_prefix_text("control", control)
-    prefixes = list(dict.fromkeys(cands + ([control] if control else [])))
-    base, conds, costs, _ = _run(lm, items, prefixes, opts)
-    where = {p: j for j, p in enumerate(prefixes)}
-    cj = where[control] if control else None
-    deltas = [
-        Delta(
-            targets=tuple(items),
-            explanation=c,
-            control=control,
-            separator=separator,
-            base=base,
-            conditioned=conds[where[c]],
-            controlled=None if cj is None else conds[cj],
-            explanation_scores=costs[where[c]],
-            control_scores=None if cj is None else costs[cj],
-        )
-        for c in cands
-    ]
-    sel, rep, selection = _split_targets(len(items), held_out=held_out, seed=seed)
-    key = [
-        float(d.reduction[sel].mean())
-        if by == "reduction"
-        else float(d.reduction[sel].sum() - d.explanation_cost)
-        for d in deltas
-    ]
-    order = sorted(range(len(cands)), key=lambda i: (-key[i], i))
-    return Ranking(
-        deltas=tuple(deltas[i] for i in order),
-        order=tuple(order),
-        summaries=tuple(deltas[i].summary(seed=seed, n_boot=n_boot, items=rep) for i in order),
-        selection=selection,
-        select_items=tuple(sel),
-        report_items=tuple(rep),
-    )
-
-
-def _split_targets(n: int, *, held_out: bool, seed: int) -> tuple[list[int], list[int], str]:
-    """(selection indices, report indices, a sentence saying which): a seeded half split."""
-    every = list(range(n))
-    if not held_out or n < 2:
-        why = "held_out=False" if not held_out else f"{n} target: too few to split"
-        return (
-            every,
-            every,
-            (
-                f"ranked and reported on the same {n} targets ({why}): the winner's figures are "
-                "biased upward"
-            ),
-        )
-    perm = every[:]
-    random.Random(seed).shuffle(perm)
-    sel, rep = sorted(perm[: n // 2]), sorted(perm[n // 2 :])
-    return (
-        sel,
-        rep,
-        (
-            f"held out: ranked on {len(sel)} of {n} targets, figures from the other {len(rep)} "
-            f"(seeded split, seed {seed})"
-        ),
+        divergences=None if div is None else first_targets(div, n),
     )
 
 
 NOTEBOOK_ROWS = 20  # targets drawn by Delta._repr_html_: a notebook cell stays readable
-
-
-def _short(text: str, n: int = 40) -> str:
-    return text if len(text) <= n else text[: n - 1] + "\u2026"
-
-
-def _num(x: float) -> float | None:
-    return float(x) if np.isfinite(x) else None
-
-
-def _nan_to_none(x: Any) -> Any:
-    """NaN floats to None, recursively (JSON has no NaN)."""
-    if isinstance(x, float):
-        return x if np.isfinite(x) else None
-    if isinstance(x, dict):
-        return {k: _nan_to_none(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_nan_to_none(v) for v in x]
-    return x
 
 
 def _ids(d: Delta, ids: Sequence[object] | None) -> list[str]:
@@ -1281,39 +686,3 @@ def _ids(d: Delta, ids: Sequence[object] | None) -> list[str]:
             f"ids has {len(ids)} entries for {len(d)} targets; give one per target"
         )
     return [str(i) for i in ids]
-
-
-def _labels(targets: Sequence[str], labels: Sequence[object] | None) -> list[str]:
-    """A row label per target: the caller's label (an id), else ``#k`` and its first words."""
-    if labels is not None:
-        if len(labels) != len(targets):
-            raise SurprisalError(
-                f"labels has {len(labels)} entries for {len(targets)} targets; give one per target"
-            )
-        return [str(x) for x in labels]
-    return [f"#{i + 1} {_short(' '.join(t.split()[:6]), 40)}" for i, t in enumerate(targets)]
-
-
-def _summary_table(s: DeltaSummary) -> str:
-    """The summary's numbers as one table (``s.unit``)."""
-    rows = [("explanation: S(t) \u2212 S(t|e)", s.reduction)]
-    if s.control is not None:
-        rows.append(("control: S(t) \u2212 S(t|c)", s.control))
-    if s.vs_control is not None:
-        rows.append(("explanation vs control: S(t|c) \u2212 S(t|e)", s.vs_control))
-    lvl = f"{s.reduction.level:.0%} CI"
-    head = "".join(f"<th>{h}</th>" for h in ("reduction", "mean", lvl, "median", "p", "n"))
-    body = "".join(
-        f"<tr><td>{_html.escape(name)}</td><td>{x.mean:+.3f}</td>"
-        f"<td>[{x.ci_low:+.3f}, {x.ci_high:+.3f}]</td><td>{x.median:+.3f}</td>"
-        f"<td>{x.p_value:.3g}</td><td>{x.n}</td></tr>"
-        for name, x in rows
-    )
-    return (
-        f'<table class="nums"><tr>{head}</tr>{body}</table>'
-        f"<p>Explanation cost S(e) = {s.explanation_cost:.3f} {s.unit}; two-part gain "
-        f"(summed, explanation paid once) = {s.two_part_gain_total:+.3f} {s.unit}.</p>"
-        '<p class="note">Positive reduction: the text made the targets less surprising. '
-        "CI: percentile bootstrap of the mean over targets; p: sign-flip test against 0, "
-        "two-sided.</p>"
-    )

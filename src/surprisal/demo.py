@@ -260,6 +260,7 @@ def _delta_part(lm: LM, n_delta: int, n_boot: int, seed: int, progress: bool) ->
     """2. how much each grammar's explanation (and a control) reduces its strings' surprisal."""
     from .deltas import delta
     from .grammar import zoo
+    from .report.delta import delta_sections
 
     numbers: dict[str, Any] = {}
     docs: list[tuple[str, str]] = []
@@ -291,7 +292,7 @@ def _delta_part(lm: LM, n_delta: int, n_boot: int, seed: int, progress: bool) ->
         )
         docs += [
             (f"2. delta, {name} \u2014 {h}", b)
-            for h, b in d._sections("bits", None, n_boot=n_boot, seed=seed)
+            for h, b in delta_sections(d, "bits", None, n_boot=n_boot, seed=seed)
         ]
 
     return _Section(out, numbers, docs)

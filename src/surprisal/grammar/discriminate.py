@@ -41,12 +41,13 @@ import numpy as np
 from .. import stats as _stats
 from ..baseline import resolve_baseline
 from ..core import run
-from ..deltas import Differential, differential, with_holm_all
 from ..errors import SurprisalError
 from ..lm import LM, resolve_model
 from ..options import RunOptions
 from ..report.grammar import membership_html, membership_sections
 from ..report.page import notebook_html
+from ..stats.differential import Differential, differential
+from ..stats.summary import with_holm
 from ..tokenize import check_texts, encode
 from .base import EDIT_KINDS, Grammar, check_int
 from .prompts import end_marker, grammar_conditions
@@ -525,7 +526,7 @@ class Membership:
             lines.append(s)
         diffs = self.differential
         if diffs:
-            adjusted = with_holm_all(list(diffs.values()))
+            adjusted = with_holm(list(diffs.values()))
             for c, d in zip(diffs, adjusted, strict=True):
                 lines.append(f"  differential reduction {c} (members - non-members): {d}")
             lines.append(

@@ -65,6 +65,7 @@ What comes from scipy and what is written here
 
 from __future__ import annotations
 
+from .differential import Differential, differential
 from .discrimination import (
     accuracy_at,
     auc_lift_ci,
@@ -80,12 +81,14 @@ from .summary import SMALL_N, Summary, summarize, with_holm
 
 __all__ = [
     "SMALL_N",
+    "Differential",
     "Summary",
     "accuracy_at",
     "auc_lift_ci",
     "best_threshold",
     "bootstrap_auc_ci",
     "bootstrap_ci",
+    "differential",
     "holm",
     "pair_accuracy",
     "paired_bootstrap_ci",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, is_dataclass, replace
 from typing import Any, overload
 
 import numpy as np
@@ -146,15 +146,16 @@ def summarize(
 @overload
 def with_holm(summaries: Mapping[str, Summary | None]) -> dict[str, Summary | None]: ...
 @overload
-def with_holm(summaries: Sequence[Summary | None]) -> list[Summary | None]: ...
+def with_holm(summaries: Sequence[Any]) -> list[Any]: ...
 def with_holm(
-    summaries: Mapping[str, Summary | None] | Sequence[Summary | None],
-) -> dict[str, Summary | None] | list[Summary | None]:
+    summaries: Mapping[str, Summary | None] | Sequence[Any],
+) -> dict[str, Summary | None] | list[Any]:
     """Attach Holm-adjusted p-values (:func:`holm`) across a set of summaries.
 
     Pass every summary that is printed together (a dict or a list; ``None`` entries pass
-    through and do not count). Each comes back with ``p_adjusted`` set, so its ``str`` shows
-    the raw and the adjusted p.
+    through and do not count); any result with ``p_value`` and ``p_adjusted`` fields (a
+    :class:`~surprisal.stats.Differential`, say) is adjusted in the same family. Each comes
+    back with ``p_adjusted`` set, so its ``str`` shows the raw and the adjusted p.
 
     >>> a, b = summarize([1.0, 2.0, 3.0]), summarize([-1.0, 2.0, 0.5])
     >>> [None if s is None else s.p_adjusted for s in with_holm([a, None, b])]
@@ -167,12 +168,14 @@ def with_holm(
         The same shape (dict or list) with new, adjusted summaries.
     """
     items = list(summaries.values()) if isinstance(summaries, Mapping) else list(summaries)
-    present: list[tuple[int, Summary]] = []
+    present: list[tuple[int, Any]] = []
     for i, s in enumerate(items):
-        if isinstance(s, Summary):
+        if is_dataclass(s) and hasattr(s, "p_value") and hasattr(s, "p_adjusted"):
             present.append((i, s))
         elif s is not None:
-            raise TypeError(f"with_holm takes Summary objects or None, got {type(s).__name__}")
+            raise TypeError(
+                f"with_holm takes Summary (or Differential) objects or None, got {type(s).__name__}"
+            )
     adj = holm([s.p_value for _, s in present])
     out = list(items)
     for (i, s), a in zip(present, adj, strict=True):
