@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from surprisal import plots
+from surprisal.report import plots
 from surprisal.viz import heatmap, page, token_heatmap_html, write_html
 
 _SPAN = re.compile(

@@ -22,8 +22,9 @@ function, so ``import surprisal.grammar.discriminate as m; m.Membership`` works.
 from .base import EDIT_KINDS, Grammar, MinimalPair, Negative
 from .catalog import ZOO_NAMES, zoo
 from .context_free import cfg
-from .discriminate import Membership, membership
+from .discriminate import membership
 from .generate import Generation, generation
+from .membership_result import Membership
 from .predicates import predicate
 from .regular import regex
 

@@ -75,7 +75,7 @@ from .discrimination import (
     paired_bootstrap_ci,
     roc_auc,
 )
-from .intervals import bootstrap_ci, proportion_ci
+from .intervals import bootstrap_ci, proportion_ci, widen_for_draws
 from .pvalues import holm, paired_test, sign_flip_test
 from .summary import SMALL_N, Summary, summarize, with_holm
 
@@ -97,5 +97,6 @@ __all__ = [
     "roc_auc",
     "sign_flip_test",
     "summarize",
+    "widen_for_draws",
     "with_holm",
 ]
