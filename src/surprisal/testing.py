@@ -285,6 +285,5 @@ def train_batches(
         opt.zero_grad()
         loss.backward()
         opt.step()
-    model.eval()
-    lm._bow_mask = None
+    model.eval()  # the word-start mask depends on the tokenizer only: nothing to reset
     return lm
