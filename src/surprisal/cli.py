@@ -492,9 +492,11 @@ def build_parser() -> argparse.ArgumentParser:
         "\nDocumentation: docs/howto/cli.md",
         formatter_class=_Formatter,
     )
-    from . import __version__
+    from ._versions import versions
 
-    parser.add_argument("--version", action="version", version=f"surprisal {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"surprisal {versions()['surprisal']}"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = _sub(

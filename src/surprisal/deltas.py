@@ -197,6 +197,11 @@ class Delta:
     negative_conditioned: Scores | None = None
     divergences: Divergences | None = None
 
+    @property
+    def versions(self) -> dict[str, str]:
+        """The versions of surprisal, torch and transformers that computed it."""
+        return self.base.versions
+
     def __len__(self) -> int:
         return len(self.targets)
 
@@ -454,6 +459,7 @@ class Delta:
             {
                 "model": self.base.model,
                 "bos_policy": self.base.bos_policy,
+                "versions": dict(self.versions),
                 "unit": unit,
                 "explanation": self.explanation,
                 "control": self.control,

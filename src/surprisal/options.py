@@ -13,15 +13,35 @@ import math
 import operator
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
 from .errors import SurprisalError
 from .fields import Extras, parse_extras
 
-if TYPE_CHECKING:
-    from .lm import LM
+
+class Model(Protocol):
+    """What options read of a :class:`surprisal.LM` (a protocol, so that this module, which
+    the head and the CLI import, needs neither torch nor the LM at import time)."""
+
+    @property
+    def max_length(self) -> int: ...
+    @property
+    def add_bos(self) -> bool: ...
+    @property
+    def boundary_id(self) -> int | None: ...
+    @property
+    def bos_policy(self) -> str: ...
+    @property
+    def fused(self) -> bool: ...
+    @property
+    def device(self) -> Any: ...  # torch.device
+    @property
+    def head(self) -> Any: ...  # HeadSpec
+
+
+M = TypeVar("M", bound=Model)
 
 DEFAULT_SEPARATOR = "\n"  # a line break between context and text: natural for every tokenizer
 HEADS = ("auto", "fused", "plain")
@@ -59,7 +79,7 @@ def _temperature(t: object) -> float | None:
     return t
 
 
-def tempered(lm: LM, temperature: float | None) -> LM:
+def tempered(lm: M, temperature: float | None) -> M:
     """``lm`` scoring under ``softmax(z / temperature)``: a shallow copy whose head carries
     the temperature (the model, tokenizer and caches are shared; ``lm`` is not changed)."""
     if temperature is None or temperature == lm.head.temperature:
@@ -148,7 +168,7 @@ class RunOptions:
             temperature=temperature,
         )
 
-    def resolve(self, lm: LM) -> Resolved:
+    def resolve(self, lm: Model) -> Resolved:
         """The window length, stride and boundary token for ``lm``."""
         M = self.max_length or lm.max_length
         if lm.max_length < M:
@@ -178,7 +198,7 @@ class HeadPolicy(NamedTuple):
     chunk_bytes: int  # float32 logits per head chunk
 
 
-def head_policy(lm: LM, head: str | None = "auto", chunk_bytes: int | None = None) -> HeadPolicy:
+def head_policy(lm: Model, head: str | None = "auto", chunk_bytes: int | None = None) -> HeadPolicy:
     """The one place that decides the head: ``"auto"`` (or None) takes the fused head unless
     the LM failed its probe, ``"fused"``/``"plain"`` force one; the chunk size is by device
     (a cache-sized buffer on CPU) unless given."""

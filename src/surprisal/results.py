@@ -21,6 +21,7 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
+from ._versions import versions
 from .errors import SurprisalError
 from .fields import FIELDS, Unit, convert
 from .records import record
@@ -177,6 +178,7 @@ class Scores(Sequence[TextScore]):
         max_length, stride: the window settings used for long texts.
         contexts: the context each text was scored after, or None.
         stats: what the run did (tokens fed, scored, prefix tokens...).
+        versions: the versions of surprisal, torch and transformers that computed it.
 
     >>> from surprisal.testing import tiny_lm
     >>> import surprisal
@@ -195,6 +197,7 @@ class Scores(Sequence[TextScore]):
     contexts: tuple[str | None, ...] | None = None
     stats: Any = field(default=None, compare=False, repr=False)
     prefix_scores: dict[str, TextScore] | None = field(default=None, compare=False, repr=False)
+    versions: dict[str, str] = field(default_factory=versions, compare=False, repr=False)
 
     @overload
     def __getitem__(self, i: int) -> TextScore: ...
@@ -345,6 +348,7 @@ class Scores(Sequence[TextScore]):
             "stride": self.stride,
             "unit": unit,
             "contexts": None if self.contexts is None else list(self.contexts),
+            "versions": dict(self.versions),
             "records": self.to_records(unit, **kw),
         }
 

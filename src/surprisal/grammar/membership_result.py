@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .. import stats as _stats
+from .._versions import versions
 from ..errors import SurprisalError
 from ..lm import LM
 from ..report.grammar import membership_html, membership_sections
@@ -64,6 +65,7 @@ class Membership:
             log-probability under it, nats; empty when ``baseline=None`` (same tokenizer, so
             ``n_tokens`` is shared).
         baseline: the null model's name ("" without one).
+        versions: the versions of surprisal, torch and transformers that computed it.
         length_matched: the random non-members were drawn to match the members' token
             counts.
     """
@@ -87,6 +89,7 @@ class Membership:
     null_logprob: tuple[dict[str, np.ndarray], ...] = ()
     baseline: str = ""
     length_matched: bool = False
+    versions: dict[str, str] = field(default_factory=versions, compare=False, repr=False)
     # bootstrap results, computed once (the dataclass is frozen; its dict is not)
     _cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -540,6 +543,7 @@ class Membership:
             "lift": self.lift,
             "length_only_auc": self.length_only_auc,
             "majority_accuracy": self.majority_accuracy,
+            "versions": dict(self.versions),
         }
         if self.null_logprob:
             out["chance"] = self.chance
