@@ -33,7 +33,8 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
     from .divergence import Divergences
     from .lm import LM, clear_cache, load
     from .ranking import Ranking, rank_explanations
-    from .results import Scores, TextScore, WordScore
+    from .results import Scores, TextScore
+    from .words import WordScore
 
 __version__ = "0.1.0"
 
@@ -80,7 +81,7 @@ _LAZY = {
     "load": "lm",
     "Scores": "results",
     "TextScore": "results",
-    "WordScore": "results",
+    "WordScore": "words",
 }
 _SUBMODULES = frozenset({"grammar", "stats", "testing", "viz"})
 

@@ -16,18 +16,6 @@ from typing import Any
 import torch
 import transformers
 
-__all__ = [
-    "attention_with_lse",
-    "cache_kwarg",
-    "dtype_kwargs",
-    "expand_cache",
-    "float32_matmul_supported",
-    "is_oom",
-    "mm_float32",
-    "output_cache",
-    "text_config",
-]
-
 TRANSFORMERS_VERSION = tuple(int(p) for p in transformers.__version__.split(".")[:2] if p.isdigit())
 _F32_MM: dict[tuple[str, torch.dtype], bool] = {}  # (device type, dtype) -> supported
 

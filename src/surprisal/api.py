@@ -13,13 +13,10 @@ import torch
 from . import parallel
 from .core import contexts_for, run
 from .errors import SurprisalError
-from .fields import EXTRAS
 from .lm import LM, resolve_model
 from .options import DEFAULT_SEPARATOR, RunOptions
 from .results import Scores, TextScore
 from .tokenize import check_texts
-
-__all__ = ["DEFAULT_SEPARATOR", "EXTRAS", "score", "score_iter"]
 
 
 def score(

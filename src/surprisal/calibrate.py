@@ -29,8 +29,6 @@ from .lm import LM, resolve_model
 from .options import DEFAULT_SEPARATOR, RunOptions, head_policy
 from .tokenize import check_texts
 
-__all__ = ["Calibration", "calibrate_temperature"]
-
 
 @dataclass(frozen=True)
 class Calibration:

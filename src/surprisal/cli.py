@@ -22,8 +22,6 @@ from typing import Any, TextIO
 
 from .errors import SurprisalError
 
-__all__ = ["main"]
-
 
 class _UserError(Exception):
     pass

@@ -38,14 +38,6 @@ from .lm import resolve_model
 from .options import DEFAULT_SEPARATOR, RunOptions
 from .records import header, record, render, render_rows
 
-__all__ = [
-    "FileRun",
-    "format_of",
-    "normalize_records",
-    "score_to_file",
-    "score_to_stream",
-]
-
 _FORMATS = ("jsonl", "csv", "tsv")
 _LEVELS = ("token", "word")
 _FILE_EXTRAS = ("entropy", "rank", "topk", "bow")

@@ -53,8 +53,6 @@ from .stats.differential import Differential, differential
 from .stats.summary import with_holm
 from .tokenize import check_texts
 
-__all__ = ["Delta", "DeltaSummary", "delta"]
-
 
 @dataclass(frozen=True)
 class DeltaSummary:

@@ -45,8 +45,6 @@ import torch
 from .errors import SurprisalError
 from .lm import LM, load
 
-__all__ = ["DEMO_DIR", "DemoReport", "demo_path", "load_demo", "run_demo"]
-
 #: The package-data folder holding the demo model, its tokenizer and ``TRAINING.json``.
 DEMO_DIR: Path = Path(__file__).resolve().parent / "demo_model"
 

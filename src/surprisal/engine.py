@@ -45,8 +45,6 @@ from .lm import LM
 from .options import head_policy
 from .prefix import right_aligned, shared_prefix, shared_prefix_ok
 
-__all__ = ["Job", "JobResult", "RunStats", "default_batch_tokens", "run_jobs"]
-
 
 @dataclass(frozen=True)
 class Job:

@@ -23,8 +23,6 @@ import numpy as np
 
 from .errors import SurprisalError
 
-__all__ = ["EXTRAS", "FIELDS", "Extras", "Field", "Unit", "convert", "parse_extras"]
-
 Unit = Literal["nats", "bits"]
 LN2 = math.log(2.0)
 

@@ -56,17 +56,6 @@ import torch
 from ._compat import float32_matmul_supported, mm_float32
 from .options import DEFAULT_CHUNK_BYTES
 
-__all__ = [
-    "HeadOut",
-    "HeadSpec",
-    "Scratch",
-    "fused_divergence",
-    "fused_head",
-    "plain_divergence",
-    "plain_head",
-    "shared_row_head",
-]
-
 # CPU, float32 weight, log-probabilities only: the vocabulary is taken this many rows at a
 # time (1 MiB of weight at H = 256, cache-sized), each slice against every position at
 # once; see _head_slices.

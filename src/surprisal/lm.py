@@ -23,8 +23,6 @@ from .errors import SurprisalError
 from .head import HeadSpec, fused_head, plain_head
 from .tokenize import WORD_START
 
-__all__ = ["LM", "BosPolicy", "clear_cache", "load", "pack_by_default", "resolve_model"]
-
 BosPolicy = Literal["bos", "eos", "none"]
 
 _DTYPES = {

@@ -23,8 +23,6 @@ from .options import RunOptions
 from .results import Scores
 from .tokenize import encode
 
-__all__ = ["balance", "score_sharded", "share", "world"]
-
 
 def world() -> tuple[int, int] | None:
     """(rank, world size) when torch.distributed is initialized with more than one process."""

@@ -48,8 +48,6 @@ import torch
 
 from ._compat import attention_with_lse, cache_kwarg, expand_cache, output_cache
 
-__all__ = ["ATTENTION_NAME", "shared_prefix", "shared_prefix_ok"]
-
 ATTENTION_NAME = "surprisal_shared_prefix"
 # The prefix part's float32 scores are made a block of query rows at a time, at most this
 # many elements: 2**23 float32 = 32 MiB whatever B, T and P are.

@@ -17,17 +17,6 @@ from typing import Any
 
 from .fields import convert
 
-__all__ = [
-    "TOKEN_COLUMNS",
-    "WORD_COLUMNS",
-    "header",
-    "record",
-    "render",
-    "render_rows",
-    "token_rows",
-    "word_rows",
-]
-
 TOKEN_COLUMNS = ["id", "n_tokens", "token_index", "piece", "start", "end", "surprisal"]
 WORD_COLUMNS = ["id", "n_words", "word_index", "word", "start", "end", "surprisal"]
 

@@ -26,9 +26,7 @@ from .errors import SurprisalError
 from .fields import FIELDS, Unit, convert
 from .records import record
 from .report.page import heatmap, notebook_html
-from .words import Correction, Words, WordScore, WordsList, words_of, words_of_all
-
-__all__ = ["Scores", "TextScore", "Unit", "WordScore", "convert"]
+from .words import Correction, Words, WordsList, words_of, words_of_all
 
 Kind = Literal["surprisal", "logprob", "prob"]
 NOTEBOOK_ROWS = 20  # texts drawn by _repr_html_: a notebook cell stays readable

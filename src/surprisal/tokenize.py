@@ -25,8 +25,6 @@ import numpy as np
 
 from .errors import SurprisalError
 
-__all__ = ["WORD_START", "Encoded", "Window", "check_texts", "encode", "windows"]
-
 # First characters of a vocabulary string that mark the start of a new word: byte-level
 # BPE's space/newline/tab/CR (Ġ Ċ ĉ č), SentencePiece's ▁, and raw whitespace.
 WORD_START = ("Ġ", "▁", " ", "Ċ", "ĉ", "\n", "\t", "\r", "č")

@@ -80,17 +80,6 @@ class TextScore(Protocol):
     def __len__(self) -> int: ...
 
 
-__all__ = [
-    "CORRECTIONS",
-    "Correction",
-    "Word",
-    "WordScore",
-    "Words",
-    "WordsList",
-    "words_of",
-    "words_of_all",
-]
-
 Correction = Literal["pimentel-meister", "wordsprobability"]
 CORRECTIONS = ("pimentel-meister", "wordsprobability")
 LN2 = math.log(2.0)

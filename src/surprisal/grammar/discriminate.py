@@ -46,8 +46,6 @@ from .membership_result import Membership, baseline_name
 from .prompts import end_marker, grammar_conditions
 from .signature import model_and_grammar
 
-__all__ = ["membership"]
-
 
 def _candidates(
     grammar: Grammar | None,

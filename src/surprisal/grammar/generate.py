@@ -38,8 +38,6 @@ from .base import Grammar
 from .prompts import end_marker, grammar_conditions
 from .signature import REMOVED_IN, model_and_grammar
 
-__all__ = ["Generation", "generation"]
-
 
 @dataclass(frozen=True)
 class Generation:

@@ -25,8 +25,6 @@ from ..stats.differential import Differential, differential
 from ..stats.summary import with_holm
 from .base import EDIT_KINDS
 
-__all__ = ["METRICS", "Membership", "ScoreKind"]
-
 ScoreKind = Literal["logprob", "mean", "slor"]
 
 #: The metrics computed per condition, and the score kind each ranks strings by.

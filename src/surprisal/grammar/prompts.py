@@ -19,8 +19,6 @@ from ..errors import SurprisalError
 from ..lm import LM
 from .base import Grammar, check_int
 
-__all__ = ["end_marker", "grammar_conditions", "shot_examples"]
-
 
 def end_marker(lm: LM, end: str) -> str:
     """The text that ends every string: ``end`` itself, or the EOS token for ``"eos"``."""

@@ -26,8 +26,6 @@ import bisect
 import random
 from collections.abc import Callable
 
-__all__ = ["MAX_FAILS", "POOL_LIMIT", "Symbols", "collect", "weighted_index"]
-
 #: A string of a grammar as a tuple of its symbols.
 Symbols = tuple[str, ...]
 

@@ -29,8 +29,6 @@ from .. import stats as _stats
 from .page import page, write_html
 from .plots import distributions, errorbar_lines, roc_curve, roc_points
 
-__all__ = ["generation_html", "generation_sections", "membership_html", "membership_sections"]
-
 Section = tuple[str, str]
 Unit = Literal["nats", "bits"]
 

@@ -37,8 +37,6 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["heatmap", "notebook_html", "page", "token_heatmap_html", "write_html"]
-
 _WHITE = (255, 255, 255)
 _SEQ_HIGH = (178, 24, 43)  # ColorBrewer RdBu dark red
 _DIV_POS = (33, 102, 172)  # ColorBrewer RdBu/PuOr-compatible blue

@@ -22,8 +22,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["PALETTE", "distributions", "errorbar_lines", "histogram", "roc_curve", "roc_points"]
-
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000")
 _GREY = "#888888"
 _CHAR_W = 7.6  # px per character at font-size 12 (generous: wide glyphs), sizes the legend
