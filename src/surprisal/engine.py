@@ -31,7 +31,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._compat import cache_kwarg, expand_cache, is_oom, output_cache, text_config
+from ._compat import (
+    CacheNotExpandable,
+    cache_kwarg,
+    expand_cache,
+    is_oom,
+    output_cache,
+    text_config,
+)
 from .errors import SurprisalError
 from .fields import Extras
 from .head import (
@@ -425,20 +432,59 @@ def _run_prefix(
     lm: LM, ids: Sequence[int], plain: bool, score_own: bool, chunk_bytes: int
 ) -> tuple[_Prefix, HeadOut | None]:
     """Run a shared prefix once: its KV cache, its last state, and optionally the head's
-    outputs for its own tokens 1..P-1 (from the same forward: never encoded twice)."""
+    outputs for its own tokens 1..P-1 (from the same forward: never encoded twice).
+
+    Raises:
+        CacheNotExpandable: the model's forward returns no KV cache (RWKV, OpenAI-GPT,
+            RecurrentGemma); the caller recomputes the prefix in every row instead.
+    """
     x = torch.tensor([list(ids)], dtype=torch.long, device=lm.device)  # (1, P)
     tgt = x[0, 1:]  # (P-1,)
     own = None
+    out = (lm.model if plain else lm.body)(input_ids=x, use_cache=True)
+    cache = output_cache(out)
+    if cache is None:
+        raise CacheNotExpandable(
+            f"{type(lm.model).__name__} returns no KV cache; recompute the prefix per row"
+        )
     if plain:
-        out = lm.model(input_ids=x, use_cache=True)
         if score_own:
             own = plain_head(lm.head.tempered(out.logits[0, :-1].float()), tgt)
-        return _Prefix(output_cache(out), out.logits[0, -1].float(), len(ids)), own
-    out = lm.body(input_ids=x, use_cache=True)
+        return _Prefix(cache, out.logits[0, -1].float(), len(ids)), own
     h = out.last_hidden_state[0]  # (P, H)
     if score_own:
         own = fused_head(h[:-1], tgt, lm.head, chunk_bytes=chunk_bytes)
-    return _Prefix(output_cache(out), h[-1], len(ids)), own
+    return _Prefix(cache, h[-1], len(ids)), own
+
+
+_LEFT_OK = "_surprisal_left_padding_ok"  # the probe's verdict, cached on the LM object
+
+
+@torch.no_grad()
+def left_padding_ok(lm: LM) -> bool:
+    """Whether padding before a text leaves its hidden states as they are alone: probed once
+    (lazily, at the first left-padded batch), the verdict cached on the LM object. RWKV
+    ignores the attention mask, so padding before a text enters its recurrence; such a
+    model is then padded on the right (results do not depend on the side)."""
+    ok = getattr(lm, _LEFT_OK, None)
+    if ok is None:
+        n, k = min(6, lm.max_length - 3), 3
+        gen = torch.Generator().manual_seed(3)
+        x = torch.randint(0, min(len(lm.tokenizer), lm.vocab_size), (1, n), generator=gen)
+        pad = lm.boundary_id if lm.boundary_id is not None else 0
+        ids = torch.cat([torch.full((1, k), pad), x], 1).to(lm.device)  # (1, k + n)
+        mask = torch.cat([torch.zeros(1, k), torch.ones(1, n)], 1).long().to(lm.device)
+        pos = torch.cat([torch.zeros(1, k), torch.arange(n)[None]], 1).long().to(lm.device)
+        try:
+            got = lm.body(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False)
+            want = lm.body(input_ids=x.to(lm.device), use_cache=False).last_hidden_state[0]
+            err = float((got.last_hidden_state[0, k:] - want).abs().max())
+            scale = max(1.0, float(want.abs().max()))
+            ok = err <= (1e-3 if lm.dtype in (torch.float32, torch.float64) else 5e-2) * scale
+        except Exception:  # a model that rejects the layout: pad on the right
+            ok = False
+        setattr(lm, _LEFT_OK, bool(ok))
+    return bool(ok)
 
 
 def _model_inputs(
@@ -706,7 +752,10 @@ def run_jobs(
                 # After a shared prefix rows are always padded on the right: left padding
                 # would sit between the prefix and the text and eat a sliding attention
                 # window (Mistral, Gemma-2/3) or add to ALiBi distances (MPT).
-                side = "right" if pk is not None else padding_side
+                # A model that ignores the attention mask (RWKV) reads left padding as
+                # text: such a model is padded on the right, where padding follows the text.
+                left = padding_side == "left" and pk is None and left_padding_ok(lm)
+                side = "left" if left else "right"
                 lay = _layout(flat, idx, place, P, pad, side)
                 out, rows = _run_batch(
                     lm,

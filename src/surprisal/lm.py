@@ -460,7 +460,10 @@ def _head_spec(model: Any) -> HeadSpec:
         hook = getattr(lin, "_hf_hook", None)
         device = torch.device(getattr(hook, "execution_device", None) or "cpu")
     text_cfg = text_config(model)
-    softcap = getattr(text_cfg, "final_logit_softcapping", None)
+    # cap * tanh(z / cap): final_logit_softcapping (Gemma-2/3), logits_soft_cap (RecurrentGemma)
+    softcap = getattr(text_cfg, "final_logit_softcapping", None) or getattr(
+        text_cfg, "logits_soft_cap", None
+    )
     scale = getattr(text_cfg, "logit_scale", None)  # Cohere: logits * logit_scale
     divisor = getattr(text_cfg, "logits_scaling", None)  # Granite: logits / logits_scaling
     return HeadSpec(
@@ -476,10 +479,11 @@ def _head_spec(model: Any) -> HeadSpec:
 
 
 # Families whose configs state no context length because nothing in the model limits it:
-# ALiBi (Bloom) and recurrent state-space models. Windows need a length; 2048 is what
+# ALiBi (Bloom), recurrent state-space models, and RecurrentGemma (recurrence plus a
+# local attention window). Windows need a length; 2048 is what
 # BLOOM was trained on and keeps one window's attention memory modest. Pass max_length=...
 # to use another.
-_NO_LENGTH_FAMILIES = ("bloom", "mamba", "mamba2", "falcon_mamba", "rwkv")
+_NO_LENGTH_FAMILIES = ("bloom", "mamba", "mamba2", "falcon_mamba", "rwkv", "recurrent_gemma")
 _NO_LENGTH_DEFAULT = 2048
 
 

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import copyreg
 import math
 import threading
 from collections.abc import Iterator
@@ -282,6 +281,13 @@ _PER_CALL: dict[type, type] = {}
 _INSTALL = threading.Lock()
 
 
+def _rebuild(cls: Any, state: dict[str, Any]) -> Any:
+    """A config of class ``cls`` with attributes ``state`` (how the subclass pickles)."""
+    obj = cls.__new__(cls)
+    vars(obj).update(state)
+    return obj
+
+
 def _per_call_class(cls: type) -> type:
     """A subclass of config class ``cls`` whose ``_attn_implementation`` reads
     :data:`ATTENTION_NAME` while the calling thread runs a shared-prefix forward of a model
@@ -293,19 +299,17 @@ def _per_call_class(cls: type) -> type:
     stored = getattr(cls, "_attn_implementation", None)  # the descriptor, read on the class
     if not isinstance(stored, property) or stored.fget is None:  # the probe then fails
         raise RuntimeError(f"{cls.__name__}._attn_implementation is not a property")
+    fget = stored.fget
 
     def read(self: Any) -> Any:
         st = _STATE.get()
         if st is not None and id(self) in st.configs:
             return ATTENTION_NAME
-        return stored.fget(self)
+        return fget(self)
 
     def reduce_ex(self: Any, protocol: Any) -> Any:
-        rv = cls.__reduce_ex__(self, protocol)
-        if isinstance(rv, tuple) and rv and rv[0] is copyreg.__newobj__ and rv[1][0] is sub:
-            # Rebuilt as the original class (pickle refuses __newobj__ of another class).
-            rv = (copyreg._reconstructor, (cls, object, None), *rv[2:])
-        return rv
+        # Pickled and copied as the original class: pickle cannot name this one.
+        return (_rebuild, (cls, dict(vars(self))))
 
     sub = type(
         cls.__name__,
@@ -403,6 +407,8 @@ def _probe(lm: Any) -> bool:
     aligned = _right_aligned(pos, mask, P)
     mask, pos = mask.to(lm.device), pos.to(lm.device)
     cache = output_cache(lm.body(input_ids=pre, use_cache=True))
+    if _cache_layers(cache) is None:  # no KV cache (RWKV...) or recurrent state (Mamba)
+        return False
     want = lm.body(
         input_ids=ids,
         attention_mask=torch.cat([torch.ones((2, P), dtype=torch.long, device=lm.device), mask], 1),
