@@ -60,12 +60,21 @@ __all__ = ["Job", "JobResult", "RunStats", "default_batch_tokens", "run_jobs"]
 class Job:
     """One model-sized window. ``ids[j]`` for ``j >= score_from`` is scored; ``j == 0`` is
     scored from the prefix's last hidden state (needs ``prefix``). ``tail`` adds the
-    distribution after the last token (only its ``bow`` value is kept)."""
+    distribution after the last token (only its ``bow`` value is kept). With
+    ``last_unfed``, the last id is a target only: it is scored from the position before it
+    and never fed, so ``fed`` tokens score up to ``fed`` targets (a window of M inputs
+    scores M tokens)."""
 
     ids: tuple[int, ...]
     score_from: int
     prefix: int | None = None
     tail: bool = False
+    last_unfed: bool = False
+
+    @property
+    def fed(self) -> int:
+        """The number of ids fed to the model."""
+        return len(self.ids) - self.last_unfed
 
 
 @dataclass
@@ -172,7 +181,7 @@ class _PackIndex:
 
     def __init__(self, live: Sequence[int], jobs: Sequence[Job]) -> None:
         self.end = next((q for q, i in enumerate(live) if jobs[i].prefix is not None), len(live))
-        self.lens = [len(jobs[live[q]].ids) for q in range(self.end)]
+        self.lens = [jobs[live[q]].fed for q in range(self.end)]
         self.neg = [-n for n in self.lens]  # ascending, for bisect
         self._next = list(range(1, self.end + 1))  # a position's next candidate when taken
 
@@ -212,7 +221,7 @@ def _next_batch(
     ``index`` (built here when not given), so a batch costs O(jobs placed * log n).
     """
     first = jobs[live[pos]]
-    t_max = len(first.ids)  # the longest, since the group is sorted longest first
+    t_max = first.fed  # the longest, since the group is sorted longest first
     if pack and first.prefix is None:
         ix = index if index is not None else _PackIndex(live, jobs)
         n_rows = max(1, budget // t_max)
@@ -255,7 +264,7 @@ def _next_batch(
         end < len(live)
         and end - pos < n_max
         and jobs[live[end]].prefix == first.prefix
-        and len(jobs[live[end]].ids) >= t_min
+        and jobs[live[end]].fed >= t_min
     ):
         end += 1
     return list(range(pos, end)), None
@@ -263,25 +272,29 @@ def _next_batch(
 
 @dataclass(frozen=True)
 class _Flat:
-    """Every job's token ids in one array: job ``i`` is ``tokens[offsets[i]:][:lengths[i]]``.
-    Built once per call, so a batch is assembled by numpy indexing, never per token."""
+    """Every job's token ids in one array: job ``i`` is ``tokens[offsets[i]:][:ends[i]]``,
+    of which the first ``lengths[i]`` are fed (``ends[i] - lengths[i]`` is 1 for a job whose
+    last id is a target only). Built once per call, so a batch is assembled by numpy
+    indexing, never per token."""
 
-    tokens: np.ndarray  # (sum of lengths,) int64
+    tokens: np.ndarray  # (sum of ends,) int64
     offsets: np.ndarray  # (n_jobs,) int64
-    lengths: np.ndarray  # (n_jobs,) int64
+    lengths: np.ndarray  # (n_jobs,) int64, ids fed
+    ends: np.ndarray  # (n_jobs,) int64, ids in all (fed + target-only)
     score_from: np.ndarray  # (n_jobs,) int64
     tail: np.ndarray  # (n_jobs,) bool
 
     @classmethod
     def of(cls, jobs: Sequence[Job]) -> _Flat:
-        lengths = np.fromiter((len(j.ids) for j in jobs), np.int64, len(jobs))
+        ends = np.fromiter((len(j.ids) for j in jobs), np.int64, len(jobs))
         tokens = np.fromiter(
-            itertools.chain.from_iterable(j.ids for j in jobs), np.int64, int(lengths.sum())
+            itertools.chain.from_iterable(j.ids for j in jobs), np.int64, int(ends.sum())
         )
         return cls(
             tokens=tokens,
-            offsets=np.cumsum(lengths) - lengths,
-            lengths=lengths,
+            offsets=np.cumsum(ends) - ends,
+            lengths=np.fromiter((j.fed for j in jobs), np.int64, len(jobs)),
+            ends=ends,
             score_from=np.fromiter((j.score_from for j in jobs), np.int64, len(jobs)),
             tail=np.fromiter((j.tail for j in jobs), np.bool_, len(jobs)),
         )
@@ -357,14 +370,15 @@ def _layout(
     # Scored positions: token j of a job (j >= score_from) is predicted from its position
     # j - 1, or, for j == 0, from the prefix's last state (index B*T); a tail entry predicts
     # from the job's last token, with target 0.
-    sf, tail = flat.score_from[idx], flat.tail[idx]
-    n_scored = L - sf
+    # A job whose last id is a target only scores it from its last fed position.
+    sf, tail, E = flat.score_from[idx], flat.tail[idx], flat.ends[idx]
+    n_scored = E - sf
     counts = n_scored + tail  # (b,)
     jo, k = _ranks(counts)  # (N,), (N,)
-    j = sf[jo] + k  # token index inside the job; == L for a tail entry
+    j = sf[jo] + k  # token index inside the job; == E for a tail entry
     src = np.where(j == 0, B * T, starts[jo] + j - 1)
     is_tail = k >= n_scored[jo]
-    tgt = flat.tokens[flat.offsets[idx][jo] + np.minimum(j, L[jo] - 1)]
+    tgt = flat.tokens[flat.offsets[idx][jo] + np.minimum(j, E[jo] - 1)]
     tgt[is_tail] = 0
     return _Layout(
         ids.reshape(B, T), mask.reshape(B, T), pos.reshape(B, T), src, tgt, counts.astype(int)
@@ -620,7 +634,9 @@ def _check_inputs(
     for job in jobs:
         if job.score_from == 0 and job.prefix is None and (job.ids or job.tail):
             raise AssertionError("a job scoring its first token needs a prefix")
-        if job.prefix is not None and plens[job.prefix] + len(job.ids) > lm.max_length:
+        if job.last_unfed and (job.fed < 1 or job.score_from < 1 or job.tail):
+            raise AssertionError("a target-only last id needs a fed token before it, no tail")
+        if job.prefix is not None and plens[job.prefix] + job.fed > lm.max_length:
             raise AssertionError(
                 "prefix + job longer than the context; windowing should prevent this"
             )
@@ -724,7 +740,7 @@ def run_jobs(
     # prefix's cache is alive for exactly one contiguous run of batches.
     live = [i for i in range(len(jobs)) if flat.lengths[i] > 0]
     live.sort(key=lambda i: (-1 if jobs[i].prefix is None else jobs[i].prefix, -flat.lengths[i]))
-    scored_per_job = flat.lengths - flat.score_from
+    scored_per_job = flat.ends - flat.score_from
     n_scored = int(scored_per_job[live].sum())
     bar = _progress_bar(progress, n_scored, int(flat.lengths[live].sum()) // budget)
 
