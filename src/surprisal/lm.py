@@ -19,6 +19,7 @@ from typing import Any, Literal
 import torch
 
 from ._compat import dtype_kwargs, text_config
+from .devices import check_device, check_same_device
 from .errors import SurprisalError
 from .head import HeadSpec, fused_head, plain_head
 from .tokenize import WORD_START
@@ -107,6 +108,7 @@ class LM:
         name: str | None = None,
         parse_special_tokens: bool = False,
     ) -> None:
+        device = check_device(device)
         _check_causal_lm(model)
         _check_tokenizer(tokenizer)
         _check_not_meta(model)
@@ -543,6 +545,7 @@ def load(
     >>> load(d).bos_policy
     'bos'
     """
+    device = check_device(device)  # before anything is read
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
@@ -675,9 +678,14 @@ def clear_cache() -> None:
 def resolve_model(
     model: Any, *, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None
 ) -> LM:
-    """Turn ``model=`` (an LM, a name/path, or a ``(model, tokenizer)`` pair) into an LM."""
+    """Turn ``model=`` (an LM, a name/path, or a ``(model, tokenizer)`` pair) into an LM.
+
+    ``device`` is checked before anything is loaded; with a loaded LM it must name the
+    LM's own device (or be None): a loaded LM is shared and never moved per call."""
     if isinstance(model, LM):
+        check_same_device(device, model.device, f"the LM {model.name!r}")
         return model
+    check_device(device)
     if isinstance(model, (str, os.PathLike)):
         key = (os.fspath(model), str(device), str(dtype))
         if key not in _CACHE:
