@@ -214,11 +214,22 @@ class LM:
 
     def _resolve_head(self) -> HeadSpec:
         spec = _head_spec(self.model)
-        if len(self.tokenizer) > spec.vocab:
+        n_tok = len(self.tokenizer)
+        if n_tok > spec.vocab:
             raise SurprisalError(
-                f"the tokenizer has {len(self.tokenizer)} tokens but the model's head predicts "
+                f"the tokenizer has {n_tok} tokens but the model's head predicts "
                 f"only {spec.vocab}: they do not belong together. Load the tokenizer saved with "
                 "this model."
+            )
+        # Heads are padded past the tokenizer (Qwen2: 151,936 rows for 151,665 tokens;
+        # GPT-NeoX: 50,432 for 50,277), never to 4x. A tokenizer under 256 tokens (fewer than
+        # the bytes) and a quarter of the head is an empty one transformers built from a
+        # folder without tokenizer files (1 to 5 tokens), or another toy model's.
+        if n_tok < TOKENIZER_TINY and n_tok * TOKENIZER_FRACTION < spec.vocab:
+            raise SurprisalError(
+                f"the tokenizer has {n_tok} tokens but the model's head predicts {spec.vocab}: "
+                "too few to be this model's tokenizer (an empty one is what a model folder "
+                "without tokenizer files gives). Load the tokenizer saved with this model."
             )
         lin = self.model.get_output_embeddings()
         weight = getattr(lin, "weight", None)
@@ -321,6 +332,22 @@ class LM:
             )
             self.fused = False
         return err
+
+
+# A tokenizer of fewer than TOKENIZER_TINY tokens and under 1/TOKENIZER_FRACTION of the
+# head's rows is refused (benchmarks pair a 1,000-token tokenizer with real-size heads).
+TOKENIZER_TINY = 256
+TOKENIZER_FRACTION = 4
+# What a tokenizer's vocabulary is read from: one of these files in a model folder (or a
+# *.model SentencePiece / *.tiktoken file, or vocab* of another name).
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer.model",
+    "vocab.json",
+    "vocab.txt",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
 
 
 def pack_by_default(lm: LM) -> bool:
@@ -613,6 +640,16 @@ def _check_model_dir(path: str) -> None:
             f"{path!r} holds an encoder-decoder model (model_type {cfg.get('model_type')!r}): "
             "surprisal scores texts with decoder-only causal LMs, where each token is "
             "predicted from the ones before it. Use a causal LM checkpoint."
+        )
+    found = os.listdir(path)
+    if not any(
+        f in TOKENIZER_FILES or f.endswith((".model", ".tiktoken")) or f.startswith("vocab")
+        for f in found
+    ):
+        raise SurprisalError(
+            f"could not load a tokenizer from {path!r}: none of {', '.join(TOKENIZER_FILES)} "
+            "(nor a *.model or *.tiktoken file) is there, so every text would have no tokens. "
+            "Save the model's tokenizer into the folder: tokenizer.save_pretrained(path)."
         )
 
 
