@@ -152,6 +152,10 @@ def encode(
         add_special_tokens=False,
         return_offsets_mapping=True,
         split_special_tokens=not parse_special_tokens,
+        # For this call only: no "Token indices sequence length is longer than the specified
+        # maximum ... indexing errors" message, since long texts are scored in windows. It
+        # is not marked as shown either, so the caller's own tokenizer calls still get it.
+        verbose=False,
     )
     ids_all = [list(map(int, ids)) for ids in enc["input_ids"]]
     spans = _partition_many(enc["offset_mapping"], [len(t) for t in texts])
