@@ -51,9 +51,14 @@ def _cache_kwarg_of(cls: Any) -> str:
 
 def output_cache(out: Any) -> Any:
     """The KV cache a forward returned, read under the name its output class declares
-    (reading ``.past_key_values`` from an output that declares ``cache`` warns)."""
+    (reading ``.past_key_values`` from an output that declares ``cache`` warns); None for a
+    model whose output has no KV cache (RWKV returns its recurrent ``state``, OpenAI-GPT and
+    RecurrentGemma nothing)."""
     fields = getattr(out, "__dataclass_fields__", {})
-    return getattr(out, "cache" if "cache" in fields else "past_key_values")
+    for name in ("cache", "past_key_values"):
+        if name in fields:
+            return getattr(out, name)
+    return None
 
 
 def is_oom(exc: BaseException) -> bool:
@@ -71,7 +76,9 @@ class CacheNotExpandable(Exception):
 
     Raised by :func:`expand_cache` for recurrent state (Mamba, linear attention layers):
     transformers continues such a cache exactly one token at a time, so a multi-token text
-    after a cached prefix would not get the numbers of the full sequence.
+    after a cached prefix would not get the numbers of the full sequence. Raised by the
+    engine too for a model whose forward returns no KV cache at all (RWKV, OpenAI-GPT,
+    RecurrentGemma).
     """
 
 

@@ -159,8 +159,11 @@ def plan(
                     want_tail and w.offset + len(w.ids) == len(seq)
                 ):
                     continue  # a window of context only
-                jobs.append(Job(tuple(w.ids), w.score_from, None, tail=False))
+                jobs.append(Job(tuple(w.ids), w.score_from, None, last_unfed=w.last_unfed))
                 parts.append((len(jobs) - 1, w.offset + w.score_from - len(head)))
+            if want_tail and jobs[-1].last_unfed:
+                # The tail needs the last token fed: the last M tokens, as context only.
+                jobs.append(Job(tuple(seq[len(seq) - M :]), M, None))
             if want_tail:
                 last = jobs[-1]
                 jobs[-1] = Job(last.ids, last.score_from, None, tail=True)

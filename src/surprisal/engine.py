@@ -31,7 +31,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._compat import cache_kwarg, expand_cache, is_oom, output_cache, text_config
+from ._compat import (
+    CacheNotExpandable,
+    cache_kwarg,
+    expand_cache,
+    is_oom,
+    output_cache,
+    text_config,
+)
 from .errors import SurprisalError
 from .fields import Extras
 from .head import (
@@ -50,12 +57,21 @@ from .prefix import right_aligned, shared_prefix, shared_prefix_ok
 class Job:
     """One model-sized window. ``ids[j]`` for ``j >= score_from`` is scored; ``j == 0`` is
     scored from the prefix's last hidden state (needs ``prefix``). ``tail`` adds the
-    distribution after the last token (only its ``bow`` value is kept)."""
+    distribution after the last token (only its ``bow`` value is kept). With
+    ``last_unfed``, the last id is a target only: it is scored from the position before it
+    and never fed, so ``fed`` tokens score up to ``fed`` targets (a window of M inputs
+    scores M tokens)."""
 
     ids: tuple[int, ...]
     score_from: int
     prefix: int | None = None
     tail: bool = False
+    last_unfed: bool = False
+
+    @property
+    def fed(self) -> int:
+        """The number of ids fed to the model."""
+        return len(self.ids) - self.last_unfed
 
 
 @dataclass
@@ -162,7 +178,7 @@ class _PackIndex:
 
     def __init__(self, live: Sequence[int], jobs: Sequence[Job]) -> None:
         self.end = next((q for q, i in enumerate(live) if jobs[i].prefix is not None), len(live))
-        self.lens = [len(jobs[live[q]].ids) for q in range(self.end)]
+        self.lens = [jobs[live[q]].fed for q in range(self.end)]
         self.neg = [-n for n in self.lens]  # ascending, for bisect
         self._next = list(range(1, self.end + 1))  # a position's next candidate when taken
 
@@ -202,7 +218,7 @@ def _next_batch(
     ``index`` (built here when not given), so a batch costs O(jobs placed * log n).
     """
     first = jobs[live[pos]]
-    t_max = len(first.ids)  # the longest, since the group is sorted longest first
+    t_max = first.fed  # the longest, since the group is sorted longest first
     if pack and first.prefix is None:
         ix = index if index is not None else _PackIndex(live, jobs)
         n_rows = max(1, budget // t_max)
@@ -245,7 +261,7 @@ def _next_batch(
         end < len(live)
         and end - pos < n_max
         and jobs[live[end]].prefix == first.prefix
-        and len(jobs[live[end]].ids) >= t_min
+        and jobs[live[end]].fed >= t_min
     ):
         end += 1
     return list(range(pos, end)), None
@@ -253,25 +269,29 @@ def _next_batch(
 
 @dataclass(frozen=True)
 class _Flat:
-    """Every job's token ids in one array: job ``i`` is ``tokens[offsets[i]:][:lengths[i]]``.
-    Built once per call, so a batch is assembled by numpy indexing, never per token."""
+    """Every job's token ids in one array: job ``i`` is ``tokens[offsets[i]:][:ends[i]]``,
+    of which the first ``lengths[i]`` are fed (``ends[i] - lengths[i]`` is 1 for a job whose
+    last id is a target only). Built once per call, so a batch is assembled by numpy
+    indexing, never per token."""
 
-    tokens: np.ndarray  # (sum of lengths,) int64
+    tokens: np.ndarray  # (sum of ends,) int64
     offsets: np.ndarray  # (n_jobs,) int64
-    lengths: np.ndarray  # (n_jobs,) int64
+    lengths: np.ndarray  # (n_jobs,) int64, ids fed
+    ends: np.ndarray  # (n_jobs,) int64, ids in all (fed + target-only)
     score_from: np.ndarray  # (n_jobs,) int64
     tail: np.ndarray  # (n_jobs,) bool
 
     @classmethod
     def of(cls, jobs: Sequence[Job]) -> _Flat:
-        lengths = np.fromiter((len(j.ids) for j in jobs), np.int64, len(jobs))
+        ends = np.fromiter((len(j.ids) for j in jobs), np.int64, len(jobs))
         tokens = np.fromiter(
-            itertools.chain.from_iterable(j.ids for j in jobs), np.int64, int(lengths.sum())
+            itertools.chain.from_iterable(j.ids for j in jobs), np.int64, int(ends.sum())
         )
         return cls(
             tokens=tokens,
-            offsets=np.cumsum(lengths) - lengths,
-            lengths=lengths,
+            offsets=np.cumsum(ends) - ends,
+            lengths=np.fromiter((j.fed for j in jobs), np.int64, len(jobs)),
+            ends=ends,
             score_from=np.fromiter((j.score_from for j in jobs), np.int64, len(jobs)),
             tail=np.fromiter((j.tail for j in jobs), np.bool_, len(jobs)),
         )
@@ -347,14 +367,15 @@ def _layout(
     # Scored positions: token j of a job (j >= score_from) is predicted from its position
     # j - 1, or, for j == 0, from the prefix's last state (index B*T); a tail entry predicts
     # from the job's last token, with target 0.
-    sf, tail = flat.score_from[idx], flat.tail[idx]
-    n_scored = L - sf
+    # A job whose last id is a target only scores it from its last fed position.
+    sf, tail, E = flat.score_from[idx], flat.tail[idx], flat.ends[idx]
+    n_scored = E - sf
     counts = n_scored + tail  # (b,)
     jo, k = _ranks(counts)  # (N,), (N,)
-    j = sf[jo] + k  # token index inside the job; == L for a tail entry
+    j = sf[jo] + k  # token index inside the job; == E for a tail entry
     src = np.where(j == 0, B * T, starts[jo] + j - 1)
     is_tail = k >= n_scored[jo]
-    tgt = flat.tokens[flat.offsets[idx][jo] + np.minimum(j, L[jo] - 1)]
+    tgt = flat.tokens[flat.offsets[idx][jo] + np.minimum(j, E[jo] - 1)]
     tgt[is_tail] = 0
     return _Layout(
         ids.reshape(B, T), mask.reshape(B, T), pos.reshape(B, T), src, tgt, counts.astype(int)
@@ -422,20 +443,59 @@ def _run_prefix(
     lm: LM, ids: Sequence[int], plain: bool, score_own: bool, chunk_bytes: int
 ) -> tuple[_Prefix, HeadOut | None]:
     """Run a shared prefix once: its KV cache, its last state, and optionally the head's
-    outputs for its own tokens 1..P-1 (from the same forward: never encoded twice)."""
+    outputs for its own tokens 1..P-1 (from the same forward: never encoded twice).
+
+    Raises:
+        CacheNotExpandable: the model's forward returns no KV cache (RWKV, OpenAI-GPT,
+            RecurrentGemma); the caller recomputes the prefix in every row instead.
+    """
     x = torch.tensor([list(ids)], dtype=torch.long, device=lm.device)  # (1, P)
     tgt = x[0, 1:]  # (P-1,)
     own = None
+    out = (lm.model if plain else lm.body)(input_ids=x, use_cache=True)
+    cache = output_cache(out)
+    if cache is None:
+        raise CacheNotExpandable(
+            f"{type(lm.model).__name__} returns no KV cache; recompute the prefix per row"
+        )
     if plain:
-        out = lm.model(input_ids=x, use_cache=True)
         if score_own:
             own = plain_head(lm.head.tempered(out.logits[0, :-1].float()), tgt)
-        return _Prefix(output_cache(out), out.logits[0, -1].float(), len(ids)), own
-    out = lm.body(input_ids=x, use_cache=True)
+        return _Prefix(cache, out.logits[0, -1].float(), len(ids)), own
     h = out.last_hidden_state[0]  # (P, H)
     if score_own:
         own = fused_head(h[:-1], tgt, lm.head, chunk_bytes=chunk_bytes)
-    return _Prefix(output_cache(out), h[-1], len(ids)), own
+    return _Prefix(cache, h[-1], len(ids)), own
+
+
+_LEFT_OK = "_surprisal_left_padding_ok"  # the probe's verdict, cached on the LM object
+
+
+@torch.no_grad()
+def left_padding_ok(lm: LM) -> bool:
+    """Whether padding before a text leaves its hidden states as they are alone: probed once
+    (lazily, at the first left-padded batch), the verdict cached on the LM object. RWKV
+    ignores the attention mask, so padding before a text enters its recurrence; such a
+    model is then padded on the right (results do not depend on the side)."""
+    ok = getattr(lm, _LEFT_OK, None)
+    if ok is None:
+        n, k = min(6, lm.max_length - 3), 3
+        gen = torch.Generator().manual_seed(3)
+        x = torch.randint(0, min(len(lm.tokenizer), lm.vocab_size), (1, n), generator=gen)
+        pad = lm.boundary_id if lm.boundary_id is not None else 0
+        ids = torch.cat([torch.full((1, k), pad), x], 1).to(lm.device)  # (1, k + n)
+        mask = torch.cat([torch.zeros(1, k), torch.ones(1, n)], 1).long().to(lm.device)
+        pos = torch.cat([torch.zeros(1, k), torch.arange(n)[None]], 1).long().to(lm.device)
+        try:
+            got = lm.body(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False)
+            want = lm.body(input_ids=x.to(lm.device), use_cache=False).last_hidden_state[0]
+            err = float((got.last_hidden_state[0, k:] - want).abs().max())
+            scale = max(1.0, float(want.abs().max()))
+            ok = err <= (1e-3 if lm.dtype in (torch.float32, torch.float64) else 5e-2) * scale
+        except Exception:  # a model that rejects the layout: pad on the right
+            ok = False
+        setattr(lm, _LEFT_OK, bool(ok))
+    return bool(ok)
 
 
 def _model_inputs(
@@ -571,7 +631,9 @@ def _check_inputs(
     for job in jobs:
         if job.score_from == 0 and job.prefix is None and (job.ids or job.tail):
             raise AssertionError("a job scoring its first token needs a prefix")
-        if job.prefix is not None and plens[job.prefix] + len(job.ids) > lm.max_length:
+        if job.last_unfed and (job.fed < 1 or job.score_from < 1 or job.tail):
+            raise AssertionError("a target-only last id needs a fed token before it, no tail")
+        if job.prefix is not None and plens[job.prefix] + job.fed > lm.max_length:
             raise AssertionError(
                 "prefix + job longer than the context; windowing should prevent this"
             )
@@ -675,7 +737,7 @@ def run_jobs(
     # prefix's cache is alive for exactly one contiguous run of batches.
     live = [i for i in range(len(jobs)) if flat.lengths[i] > 0]
     live.sort(key=lambda i: (-1 if jobs[i].prefix is None else jobs[i].prefix, -flat.lengths[i]))
-    scored_per_job = flat.lengths - flat.score_from
+    scored_per_job = flat.ends - flat.score_from
     n_scored = int(scored_per_job[live].sum())
     bar = _progress_bar(progress, n_scored, int(flat.lengths[live].sum()) // budget)
 
@@ -703,7 +765,10 @@ def run_jobs(
                 # After a shared prefix rows are always padded on the right: left padding
                 # would sit between the prefix and the text and eat a sliding attention
                 # window (Mistral, Gemma-2/3) or add to ALiBi distances (MPT).
-                side = "right" if pk is not None else padding_side
+                # A model that ignores the attention mask (RWKV) reads left padding as
+                # text: such a model is padded on the right, where padding follows the text.
+                left = padding_side == "left" and pk is None and left_padding_ok(lm)
+                side = "left" if left else "right"
                 lay = _layout(flat, idx, place, P, pad, side)
                 out, rows = _run_batch(
                     lm,

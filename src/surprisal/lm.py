@@ -19,6 +19,7 @@ from typing import Any, Literal
 import torch
 
 from ._compat import dtype_kwargs, text_config
+from .devices import check_device, check_same_device
 from .errors import SurprisalError
 from .head import HeadSpec, fused_head, plain_head
 from .tokenize import WORD_START
@@ -105,6 +106,7 @@ class LM:
         name: str | None = None,
         parse_special_tokens: bool = False,
     ) -> None:
+        device = check_device(device)
         _check_causal_lm(model)
         _check_tokenizer(tokenizer)
         _check_not_meta(model)
@@ -210,11 +212,22 @@ class LM:
 
     def _resolve_head(self) -> HeadSpec:
         spec = _head_spec(self.model)
-        if len(self.tokenizer) > spec.vocab:
+        n_tok = len(self.tokenizer)
+        if n_tok > spec.vocab:
             raise SurprisalError(
-                f"the tokenizer has {len(self.tokenizer)} tokens but the model's head predicts "
+                f"the tokenizer has {n_tok} tokens but the model's head predicts "
                 f"only {spec.vocab}: they do not belong together. Load the tokenizer saved with "
                 "this model."
+            )
+        # Heads are padded past the tokenizer (Qwen2: 151,936 rows for 151,665 tokens;
+        # GPT-NeoX: 50,432 for 50,277), never to 4x. A tokenizer under 256 tokens (fewer than
+        # the bytes) and a quarter of the head is an empty one transformers built from a
+        # folder without tokenizer files (1 to 5 tokens), or another toy model's.
+        if n_tok < TOKENIZER_TINY and n_tok * TOKENIZER_FRACTION < spec.vocab:
+            raise SurprisalError(
+                f"the tokenizer has {n_tok} tokens but the model's head predicts {spec.vocab}: "
+                "too few to be this model's tokenizer (an empty one is what a model folder "
+                "without tokenizer files gives). Load the tokenizer saved with this model."
             )
         lin = self.model.get_output_embeddings()
         weight = getattr(lin, "weight", None)
@@ -317,6 +330,22 @@ class LM:
             )
             self.fused = False
         return err
+
+
+# A tokenizer of fewer than TOKENIZER_TINY tokens and under 1/TOKENIZER_FRACTION of the
+# head's rows is refused (benchmarks pair a 1,000-token tokenizer with real-size heads).
+TOKENIZER_TINY = 256
+TOKENIZER_FRACTION = 4
+# What a tokenizer's vocabulary is read from: one of these files in a model folder (or a
+# *.model SentencePiece / *.tiktoken file, or vocab* of another name).
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer.model",
+    "vocab.json",
+    "vocab.txt",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
 
 
 def pack_by_default(lm: LM) -> bool:
@@ -458,7 +487,10 @@ def _head_spec(model: Any) -> HeadSpec:
         hook = getattr(lin, "_hf_hook", None)
         device = torch.device(getattr(hook, "execution_device", None) or "cpu")
     text_cfg = text_config(model)
-    softcap = getattr(text_cfg, "final_logit_softcapping", None)
+    # cap * tanh(z / cap): final_logit_softcapping (Gemma-2/3), logits_soft_cap (RecurrentGemma)
+    softcap = getattr(text_cfg, "final_logit_softcapping", None) or getattr(
+        text_cfg, "logits_soft_cap", None
+    )
     scale = getattr(text_cfg, "logit_scale", None)  # Cohere: logits * logit_scale
     divisor = getattr(text_cfg, "logits_scaling", None)  # Granite: logits / logits_scaling
     return HeadSpec(
@@ -474,10 +506,11 @@ def _head_spec(model: Any) -> HeadSpec:
 
 
 # Families whose configs state no context length because nothing in the model limits it:
-# ALiBi (Bloom) and recurrent state-space models. Windows need a length; 2048 is what
+# ALiBi (Bloom), recurrent state-space models, and RecurrentGemma (recurrence plus a
+# local attention window). Windows need a length; 2048 is what
 # BLOOM was trained on and keeps one window's attention memory modest. Pass max_length=...
 # to use another.
-_NO_LENGTH_FAMILIES = ("bloom", "mamba", "mamba2", "falcon_mamba", "rwkv")
+_NO_LENGTH_FAMILIES = ("bloom", "mamba", "mamba2", "falcon_mamba", "rwkv", "recurrent_gemma")
 _NO_LENGTH_DEFAULT = 2048
 
 
@@ -537,6 +570,7 @@ def load(
     >>> load(d).bos_policy
     'bos'
     """
+    device = check_device(device)  # before anything is read
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
@@ -605,6 +639,16 @@ def _check_model_dir(path: str) -> None:
             "surprisal scores texts with decoder-only causal LMs, where each token is "
             "predicted from the ones before it. Use a causal LM checkpoint."
         )
+    found = os.listdir(path)
+    if not any(
+        f in TOKENIZER_FILES or f.endswith((".model", ".tiktoken")) or f.startswith("vocab")
+        for f in found
+    ):
+        raise SurprisalError(
+            f"could not load a tokenizer from {path!r}: none of {', '.join(TOKENIZER_FILES)} "
+            "(nor a *.model or *.tiktoken file) is there, so every text would have no tokens. "
+            "Save the model's tokenizer into the folder: tokenizer.save_pretrained(path)."
+        )
 
 
 def _hub_offline(repo_id: str, revision: str | None) -> bool:
@@ -669,9 +713,14 @@ def clear_cache() -> None:
 def resolve_model(
     model: Any, *, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None
 ) -> LM:
-    """Turn ``model=`` (an LM, a name/path, or a ``(model, tokenizer)`` pair) into an LM."""
+    """Turn ``model=`` (an LM, a name/path, or a ``(model, tokenizer)`` pair) into an LM.
+
+    ``device`` is checked before anything is loaded; with a loaded LM it must name the
+    LM's own device (or be None): a loaded LM is shared and never moved per call."""
     if isinstance(model, LM):
+        check_same_device(device, model.device, f"the LM {model.name!r}")
         return model
+    check_device(device)
     if isinstance(model, (str, os.PathLike)):
         key = (os.fspath(model), str(device), str(dtype))
         if key not in _CACHE:

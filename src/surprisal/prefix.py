@@ -26,8 +26,12 @@ kernels are unmeasured, and checked by the probe below like the rest. The matmul
 stay for every other case and as the fallback.
 
 The model runs with ``use_cache=False`` and position ids ``P, P+1, ...`` for the rows, and
-with its attention implementation switched, for that forward only, to
-:data:`ATTENTION_NAME`, registered with transformers' ``AttentionInterface``. Logit
+its attention modules call :data:`ATTENTION_NAME`, registered with transformers'
+``AttentionInterface``, for that forward only. The choice is per call, not a switch of the
+shared config: the model's configs answer ``_attn_implementation`` from the calling
+thread's prefix state (:func:`_select_per_call`, installed once per model), so a thread
+scoring without a prefix on the same model at the same time still gets the model's own
+attention, and the config reads the same before, during and after. Logit
 softcapping (Gemma-2), the scale each model passes, grouped-query heads and sliding-window
 layers (whose cache keeps only the last ``window - 1`` prefix keys) are handled; every
 model is checked once against the expanded-cache path (:func:`shared_prefix_ok`) and uses
@@ -39,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +68,7 @@ class _Shared:
     qpos: torch.Tensor  # (B, T) position ids of the rows' tokens
     valid: torch.Tensor  # (B, T) bool, real tokens (not padding)
     aligned: bool = False  # checked on the host: each row real tokens first, at P, P+1, ...
+    configs: frozenset[int] = frozenset()  # id() of the running model's configs
 
 
 _STATE: contextvars.ContextVar[_Shared | None] = contextvars.ContextVar(
@@ -267,6 +273,91 @@ def right_aligned(
     return bool((valid[:, 1:] <= valid[:, :-1]).all()) and bool(((pos == want) | ~valid).all())
 
 
+# Config class -> its subclass whose ``_attn_implementation`` is chosen per call; and one
+# lock for installing it on a model (two threads may meet a model's first prefix at once).
+_PER_CALL: dict[type, type] = {}
+_INSTALL = threading.Lock()
+
+
+def _rebuild(cls: Any, state: dict[str, Any]) -> Any:
+    """A config of class ``cls`` with attributes ``state`` (how the subclass pickles)."""
+    obj = cls.__new__(cls)
+    vars(obj).update(state)
+    return obj
+
+
+def _per_call_class(cls: type) -> type:
+    """A subclass of config class ``cls`` whose ``_attn_implementation`` reads
+    :data:`ATTENTION_NAME` while the calling thread runs a shared-prefix forward of a model
+    holding this config object, and the stored value otherwise (setting it sets the stored
+    value, as before). It pickles as ``cls``."""
+    sub = _PER_CALL.get(cls)
+    if sub is not None:
+        return sub
+    stored = getattr(cls, "_attn_implementation", None)  # the descriptor, read on the class
+    if not isinstance(stored, property) or stored.fget is None:  # the probe then fails
+        raise RuntimeError(f"{cls.__name__}._attn_implementation is not a property")
+    fget = stored.fget
+
+    def read(self: Any) -> Any:
+        st = _STATE.get()
+        if st is not None and id(self) in st.configs:
+            return ATTENTION_NAME
+        return fget(self)
+
+    def reduce_ex(self: Any, protocol: Any) -> Any:
+        # Pickled and copied as the original class: pickle cannot name this one.
+        return (_rebuild, (cls, dict(vars(self))))
+
+    sub = type(
+        cls.__name__,
+        (cls,),
+        {
+            "__module__": cls.__module__,
+            "__qualname__": cls.__qualname__,
+            "__doc__": cls.__doc__,
+            "_attn_implementation": property(read, stored.fset),
+            "__reduce_ex__": reduce_ex,
+        },
+    )
+    _PER_CALL[cls] = sub
+    return sub
+
+
+def _model_configs(model: Any) -> list[Any]:
+    """Every config object ``model``'s modules read (the top one, its sub-configs, and any
+    held by a module), each once."""
+    from transformers import PretrainedConfig
+
+    found: dict[int, Any] = {}
+
+    def add(cfg: Any) -> None:
+        if isinstance(cfg, PretrainedConfig) and id(cfg) not in found:
+            found[id(cfg)] = cfg
+            for key in getattr(cfg, "sub_configs", None) or {}:
+                add(getattr(cfg, key, None))
+
+    add(model.config)
+    for m in model.modules():
+        add(getattr(m, "config", None))
+    return list(found.values())
+
+
+def _select_per_call(model: Any) -> frozenset[int]:
+    """Make ``model``'s configs choose their attention per call (once per model; a no-op
+    for configs already made so) and return their ids for the prefix state.
+
+    The configs' values and behaviour are unchanged outside a shared-prefix forward of
+    this thread: the class swap only adds the per-call choice."""
+    with _INSTALL:
+        configs = _model_configs(model)
+        for cfg in configs:
+            cls = type(cfg)
+            if cls not in _PER_CALL.values():
+                cfg.__class__ = _per_call_class(cls)
+        return frozenset(id(c) for c in configs)
+
+
 @contextlib.contextmanager
 def shared_prefix(
     lm: Any,
@@ -285,14 +376,13 @@ def shared_prefix(
     layers = _cache_layers(cache)
     if layers is None:
         raise RuntimeError("unknown KV cache layout; check shared_prefix_ok(lm) first")
-    cfg = lm.model.config
-    before = cfg._attn_implementation
-    token = _STATE.set(_Shared(layers[0], layers[1], length, position_ids, mask.bool(), aligned))
-    cfg._attn_implementation = ATTENTION_NAME
+    configs = _select_per_call(lm.model)
+    token = _STATE.set(
+        _Shared(layers[0], layers[1], length, position_ids, mask.bool(), aligned, configs)
+    )
     try:
         yield
     finally:
-        cfg._attn_implementation = before
         _STATE.reset(token)
 
 
@@ -314,6 +404,8 @@ def _probe(lm: Any) -> bool:
     aligned = right_aligned(pos, mask, P)
     mask, pos = mask.to(lm.device), pos.to(lm.device)
     cache = output_cache(lm.body(input_ids=pre, use_cache=True))
+    if _cache_layers(cache) is None:  # no KV cache (RWKV...) or recurrent state (Mamba)
+        return False
     want = lm.body(
         input_ids=ids,
         attention_mask=torch.cat([torch.ones((2, P), dtype=torch.long, device=lm.device), mask], 1),

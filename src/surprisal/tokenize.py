@@ -150,6 +150,10 @@ def encode(
         add_special_tokens=False,
         return_offsets_mapping=True,
         split_special_tokens=not parse_special_tokens,
+        # For this call only: no "Token indices sequence length is longer than the specified
+        # maximum ... indexing errors" message, since long texts are scored in windows. It
+        # is not marked as shown either, so the caller's own tokenizer calls still get it.
+        verbose=False,
     )
     ids_all = [list(map(int, ids)) for ids in enc["input_ids"]]
     spans = _partition_many(enc["offset_mapping"], [len(t) for t in texts])
@@ -172,30 +176,34 @@ class Window:
 
     ``ids[score_from:]`` are scored, each predicted from the position before it;
     ``ids[:score_from]`` are context only. ``offset`` is where ``ids`` starts in the full
-    sequence, so scored token ``ids[j]`` is sequence position ``offset + j``.
+    sequence, so scored token ``ids[j]`` is sequence position ``offset + j``. With
+    ``last_unfed`` the last id is a target only (never fed: nothing is predicted from it),
+    so the window feeds ``len(ids) - 1`` tokens.
     """
 
     ids: list[int]
     score_from: int
     offset: int
+    last_unfed: bool = False
 
 
 def windows(seq: Sequence[int], first_scored: int, max_length: int, stride: int) -> list[Window]:
     """Cut a sequence into model-sized windows; every token from ``first_scored`` on is scored once.
 
-    The rule (M = ``max_length``): the first window is ``seq[:M]`` and scores its tokens from
-    ``first_scored`` on, each with all the tokens before it. The tokens after it are cut into
-    as few runs of at most ``stride`` tokens as possible, of near-equal length; each run is
-    scored by a full window of M tokens that ends at the run's last token. So every token
-    sees at least ``M - stride`` tokens of context, and the runs being balanced, the least
-    context any of them gets is as large as that many windows allow (the last window is
-    never short). When ``first_scored >= M`` (a long context before the text) every
+    The rule (M = ``max_length``): the first window feeds ``seq[:M]`` and scores the tokens
+    ``seq[first_scored : M + 1]``, each with all the tokens before it: M inputs predict M
+    tokens, the last of which is never fed (``last_unfed``). The tokens after it are cut
+    into as few runs of at most ``stride`` tokens as possible, of near-equal length; each
+    run is scored by a full window of M tokens that ends at the run's last token. So every
+    token sees at least ``M - stride`` tokens of context, and the runs being balanced, the
+    least context any of them gets is as large as that many windows allow (the last window
+    is never short). When ``first_scored > M`` (a long context before the text) every
     scored token is in such a run.
 
     >>> [(w.offset, w.score_from, len(w.ids)) for w in windows(list(range(10)), 1, 4, 2)]
-    [(0, 1, 4), (2, 2, 4), (4, 2, 4), (6, 2, 4)]
-    >>> [(w.offset, w.score_from, len(w.ids)) for w in windows(list(range(5)), 1, 4, 2)]
-    [(0, 1, 4), (1, 3, 4)]
+    [(0, 1, 5), (3, 2, 4), (5, 2, 4), (6, 3, 4)]
+    >>> [(w.offset, w.score_from, w.ids, w.last_unfed) for w in windows([0, 1, 2, 3, 4], 1, 4, 2)]
+    [(0, 1, [0, 1, 2, 3, 4], True)]
     """
     if not 1 <= stride <= max_length - 1:
         raise SurprisalError(
@@ -207,9 +215,11 @@ def windows(seq: Sequence[int], first_scored: int, max_length: int, stride: int)
     if first_scored >= n:  # nothing to score: the last full window, as context only
         return [Window(list(seq[n - M :]), M, n - M)]
     out = []
-    if first_scored < M:
-        out.append(Window(list(seq[:M]), first_scored, 0))
-    base = max(first_scored, M)  # tokens [base, n) are scored by full windows ending at them
+    if first_scored <= M:  # M fed tokens predict seq[1 .. M]
+        out.append(Window(list(seq[: M + 1]), first_scored, 0, last_unfed=True))
+    base = max(first_scored, M + 1)  # tokens [base, n) are scored by full windows ending at them
+    if base >= n:
+        return out
     runs = -(-(n - base) // stride)  # ceil: as few windows as the stride allows
     q, r = divmod(n - base, runs)  # the first r runs get q + 1 tokens, the others q
     a = base
