@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import html as _html
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -39,6 +39,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .. import stats as _stats
+from .._progress import one_bar
 from ..baseline import resolve_baseline
 from ..core import RunOptions, run
 from ..deltas import Differential, differential, with_holm_all
@@ -46,6 +47,7 @@ from ..errors import SurprisalError
 from ..lm import LM, resolve_model
 from ..tokenize import check_texts, encode
 from .base import EDIT_KINDS, Grammar, check_int
+from .catalog import resolve_grammar
 from .prompts import end_marker, grammar_conditions
 
 __all__ = ["METRICS", "Membership", "membership"]
@@ -737,6 +739,19 @@ def _token_matched(
     return out
 
 
+def _bar_label(a: Mapping[str, Any]) -> str:
+    """The label of a membership call's progress bar: the verb and the grammar."""
+    g = a["grammar"]
+    return f"membership {g if isinstance(g, str) else getattr(g, 'name', 'given')}"
+
+
+def _scoring_passes(a: Mapping[str, Any]) -> int:
+    """The scoring passes of a membership call, for its bar's ETA: the model, the twins."""
+    b = a["baseline"]
+    return 1 + (0 if b is None else 1 if isinstance(b, LM) else int(a["null_draws"]))
+
+
+@one_bar(_bar_label, passes=_scoring_passes)
 def membership(
     model: LM | str | Any,
     grammar: Grammar | None = None,
@@ -802,6 +817,7 @@ def membership(
     >>> m.conditions, 0.0 <= m.auc["none"] <= 1.0
     (('none', 'explanation'), True)
     """
+    grammar = resolve_grammar(grammar)  # a zoo name too
     lm = resolve_model(model)
     end_text = end_marker(lm, end)
     if not 0.0 < test_fraction < 1.0:

@@ -32,6 +32,7 @@ from ..errors import SurprisalError
 from ..lm import LM, resolve_model
 from ..tokenize import encode
 from .base import Grammar
+from .catalog import resolve_grammar
 from .prompts import end_marker, grammar_conditions
 
 __all__ = ["Generation", "generation"]
@@ -326,6 +327,7 @@ def generation(
     >>> len(g.samples["none"]), 0.0 <= g.valid_rate["none"] <= 1.0
     (4, True)
     """
+    grammar = resolve_grammar(grammar)  # a zoo name too
     lm = resolve_model(model)
     end_text = end_marker(lm, end)
     if not temperature > 0:
