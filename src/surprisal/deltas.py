@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from . import stats as _stats
+from ._format import ci
 from .conditions import Conditions, check_prefix_text
 from .core import DEFAULT_SEPARATOR, RunOptions, check_finite, run
 from .errors import SurprisalError
@@ -99,9 +100,11 @@ class Differential:
         p = f"p={self.p_value:.3g} ({self.alternative}, permutation)"
         if self.p_adjusted is not None:
             p += f", Holm-adjusted p={self.p_adjusted:.3g}"
+        n = min(self.n_targets, self.n_negatives)
+        interval = ci(self.ci_low, self.ci_high, n=n, level=self.level)
         return (
-            f"{self.estimate:+.3f} {self.unit} [{self.level * 100:g}% CI {self.ci_low:+.3f}, "
-            f"{self.ci_high:+.3f}], {p} (n={self.n_targets} targets, {self.n_negatives} negatives)"
+            f"{self.estimate:+.3f} {self.unit} {interval}"
+            f", {p} (n={self.n_targets} targets, {self.n_negatives} negatives)"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -1107,8 +1110,9 @@ class Ranking:
         )
         rows = "".join(
             f"<tr><td>{r + 1}</td><td>{i}</td><td>{_html.escape(_short(d.explanation, 60))}</td>"
-            f"<td>{s.reduction.mean:+.3f}</td><td>[{s.reduction.ci_low:+.3f}, "
-            f"{s.reduction.ci_high:+.3f}]</td><td>{s.reduction.p_value:.3g}</td>"
+            f"<td>{s.reduction.mean:+.3f}</td>"
+            f"<td>{ci(s.reduction.ci_low, s.reduction.ci_high, n=s.reduction.n)}</td>"
+            f"<td>{s.reduction.p_value:.3g}</td>"
             f"<td>{s.explanation_cost:.3f}</td></tr>"
             for r, (i, d, s) in enumerate(zip(self.order, self.deltas, self.summaries, strict=True))
         )
@@ -1284,7 +1288,7 @@ def _summary_table(s: DeltaSummary) -> str:
     head = "".join(f"<th>{h}</th>" for h in ("reduction", "mean", lvl, "median", "p", "n"))
     body = "".join(
         f"<tr><td>{_html.escape(name)}</td><td>{x.mean:+.3f}</td>"
-        f"<td>[{x.ci_low:+.3f}, {x.ci_high:+.3f}]</td><td>{x.median:+.3f}</td>"
+        f"<td>{ci(x.ci_low, x.ci_high, n=x.n)}</td><td>{x.median:+.3f}</td>"
         f"<td>{x.p_value:.3g}</td><td>{x.n}</td></tr>"
         for name, x in rows
     )

@@ -43,6 +43,7 @@ from typing import Any
 import torch
 
 from ._demo_files import DEMO_DIR, DEMO_NAME, demo_path
+from ._format import ci
 from .lm import LM, load
 
 __all__ = ["DEMO_DIR", "DemoReport", "demo_path", "load_demo", "run_demo"]
@@ -116,7 +117,7 @@ def _page(title: str, text: str, sections: list[tuple[str, str]]) -> str:
 
 
 def _ci(mean: float, lo: float, hi: float, digits: int = 2) -> str:
-    return f"{mean:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
+    return f"{mean:+.{digits}f} {ci(lo, hi, spec=f'+.{digits}f')}"
 
 
 def _fmt_ci(s: Any) -> str:

@@ -74,6 +74,7 @@ from typing import Any, Literal, overload
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ._format import ci
 from .errors import SurprisalError
 
 __all__ = [
@@ -657,8 +658,9 @@ class Summary:
         if self.p_adjusted is not None:
             p += f", Holm-adjusted p={self.p_adjusted:.3g}"
         out = (
-            f"mean {_fmt(self.mean)}{unit} [{self.level * 100:g}% CI {_fmt(self.ci_low)}, "
-            f"{_fmt(self.ci_high)}], median {_fmt(self.median)}, sd {_fmt(self.std)}, "
+            f"mean {_fmt(self.mean)}{unit} "
+            f"{ci(self.ci_low, self.ci_high, n=self.n, spec='.3f', level=self.level)}, "
+            f"median {_fmt(self.median)}, sd {_fmt(self.std)}, "
             f"{p} (n={self.n})"
         )
         if self.small_n:
