@@ -160,9 +160,11 @@ def test_resume_after_a_torn_write(model_dir, tmp_path, fmt):
     for cut in (7, len(data) // 2 + 13, len(data) - 2):
         part = tmp_path / f"part{cut}.{fmt}"
         part.write_bytes(data[:cut])
-        (tmp_path / f"part{cut}.{fmt}.meta.json").write_bytes(
-            (tmp_path / f"full.{fmt}.meta.json").read_bytes()
-        )
+        for side in (".meta.json", ".texts.jsonl"):  # the sidecars are written before it
+            if (tmp_path / f"full.{fmt}{side}").exists():
+                (tmp_path / f"part{cut}.{fmt}{side}").write_bytes(
+                    (tmp_path / f"full.{fmt}{side}").read_bytes()
+                )
         assert main([*args, "-o", str(part), "--resume"]) == 0
         assert part.read_bytes() == data, cut
 

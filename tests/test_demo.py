@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import surprisal
-from surprisal import demo
+from surprisal import _demo_files
 from surprisal.demo import DEMO_DIR, DemoReport, demo_path, load_demo, run_demo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +40,7 @@ def test_demo_model_is_shipped_small_and_loads_offline(monkeypatch):
 
 
 def test_missing_demo_model_says_how_to_build_it(monkeypatch, tmp_path):
-    monkeypatch.setattr(demo, "DEMO_DIR", tmp_path)
+    monkeypatch.setattr(_demo_files, "DEMO_DIR", tmp_path)
     with pytest.raises(surprisal.SurprisalError, match=r"train_demo_model\.py"):
         demo_path()
     with pytest.raises(surprisal.SurprisalError, match="missing"):

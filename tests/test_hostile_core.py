@@ -178,9 +178,11 @@ def test_every_truncation_point_resumes(tmp_path, gpt2_lm, fmt):
     for cut in cuts:
         part = tmp_path / f"cut{cut}.{fmt}"
         part.write_bytes(data[:cut])
-        (tmp_path / f"cut{cut}.{fmt}.meta.json").write_bytes(
-            (tmp_path / f"full.{fmt}.meta.json").read_bytes()
-        )
+        for side in (".meta.json", ".texts.jsonl"):  # the sidecars are written before it
+            if (tmp_path / f"full.{fmt}{side}").exists():
+                (tmp_path / f"cut{cut}.{fmt}{side}").write_bytes(
+                    (tmp_path / f"full.{fmt}{side}").read_bytes()
+                )
         score_to_file(CR_TEXTS, part, model=gpt2_lm, progress=False, resume=True)
         got = sorted(_parsed(part.read_bytes(), fmt), key=lambda r: int(r[0]))
         _same_records(got, _parsed(want, fmt))
@@ -232,7 +234,9 @@ def test_unicode_round_trips_through_every_format_and_resume(tmp_path_factory, g
         assert ["".join(r[1]) for r in recs] == [texts[int(i)] for i in ids_with_tokens]
         cut = d / f"c.{fmt}"
         cut.write_bytes(data[: len(data) * 2 // 3])
-        (d / f"c.{fmt}.meta.json").write_bytes((d / f"s.{fmt}.meta.json").read_bytes())
+        for side in (".meta.json", ".texts.jsonl"):
+            if (d / f"s.{fmt}{side}").exists():
+                (d / f"c.{fmt}{side}").write_bytes((d / f"s.{fmt}{side}").read_bytes())
         score_to_file(texts, cut, model=gpt2_lm, progress=False, resume=True)
         _same_records(sorted(_parsed(cut.read_bytes(), fmt), key=lambda r: int(r[0])), recs)
         for p in (out, cut):

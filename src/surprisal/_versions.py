@@ -1,4 +1,12 @@
-"""The versions a number was computed with: surprisal, torch and transformers."""
+"""The versions a result was computed with: surprisal, torch and transformers.
+
+Written into every settings file (``*.meta.json``) and result's metadata, so a number can
+be traced to the code that produced it.
+
+>>> from surprisal._versions import versions
+>>> sorted(versions())
+['surprisal', 'torch', 'transformers']
+"""
 
 from __future__ import annotations
 

@@ -7,14 +7,19 @@ dropped and redone, and settings that differ from the first run are refused. The
 work is :func:`surprisal.corpus.score_to_file`; under torchrun each rank writes a part
 file and rank 0 merges them in input order at the end.
 
-User mistakes print one line, ``surprisal: error: ...``, and exit with status 2.
+User mistakes print one line, ``surprisal: error: ...``, and exit with status 2; so does an
+output that cannot be written (a full disk), with a note that ``--resume`` continues. Every input
+file is read as UTF-8 with or without a byte-order mark; a byte that is not UTF-8 is an
+error naming the file and line.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -46,27 +51,22 @@ def _iter_records(paths: Sequence[str], texts: Sequence[str] | None) -> Iterator
     functions check that, once, as records stream through.
     """
 
-    sources: list[tuple[str, TextIO]] = []
+    sources: list[str] = []
     if paths:
         for p in paths:
-            if p == "-":
-                sources.append(("-", sys.stdin))
-                continue
-            path = Path(p)
-            if not path.is_file():
+            if p != "-" and not Path(p).is_file():
                 raise _UserError(f"input file not found: {p}")
-            sources.append((p, path.open(encoding="utf-8")))
+            sources.append(p)
     elif not texts:
         if sys.stdin.isatty():
             raise _UserError("no input: give FILE arguments, --text, or pipe texts on stdin")
-        sources.append(("-", sys.stdin))
+        sources.append("-")
     many = len(sources) > 1 or bool(texts)
     for i, t in enumerate(texts or []):
         yield f"text:{i + 1}" if many and paths else str(i + 1), t
-    for name, fh in sources:
+    for name in sources:
         jsonl = name.endswith(".jsonl")
-        for lineno, line in enumerate(fh):
-            line = line.rstrip("\n").rstrip("\r")
+        for lineno, line in _text_lines(name):
             if name == "-" and line.startswith("{"):
                 jsonl = True
             if jsonl:
@@ -82,8 +82,54 @@ def _iter_records(paths: Sequence[str], texts: Sequence[str] | None) -> Iterator
                 yield str(rid), obj["text"]
             else:
                 yield f"{name}:{lineno + 1}" if many else str(lineno + 1), line
-        if fh is not sys.stdin:
+
+
+# A byte that is not UTF-8, as decoded with errors="surrogateescape"
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
+def _utf8(name: str, lineno: int, line: str) -> str:
+    """``line`` (line ``lineno`` from 0 of ``name``), or a one-line error when it held a byte
+    that is not UTF-8."""
+    bad = _NOT_UTF8.search(line)
+    if bad is not None:
+        byte = ord(bad.group()) - 0xDC00
+        raise _UserError(
+            f"{name}:{lineno + 1}: not UTF-8 (byte 0x{byte:02x} at character {bad.start() + 1}); "
+            "save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8), then rerun (with "
+            "--resume if an output was started: the records before this line are kept)"
+        )
+    return line
+
+
+def _open_text(name: str) -> TextIO:
+    """An input file (or ``-``, stdin) as text: the one way every input is read. UTF-8,
+    a leading byte-order mark dropped (``utf-8-sig``); bytes that are not UTF-8 are kept as
+    lone surrogates for :func:`_utf8` to report with their line."""
+    if name != "-":
+        return Path(name).open(encoding="utf-8-sig", errors="surrogateescape")
+    raw = getattr(sys.stdin, "buffer", None)
+    if raw is None:  # stdin replaced by a text stream (a test, an embedding program)
+        return sys.stdin
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape")
+
+
+def _text_lines(name: str) -> Iterator[tuple[int, str]]:
+    """(line number from 0, line without its line end) of an input file or stdin."""
+    fh = _open_text(name)
+    try:
+        for lineno, line in enumerate(fh):
+            yield lineno, _utf8(name, lineno, line.rstrip("\n").rstrip("\r"))
+    finally:
+        if name != "-":
             fh.close()
+        elif fh is not sys.stdin:
+            fh.detach()  # type: ignore[attr-defined]  # leave sys.stdin's buffer open
+
+
+def _read_file(p: Path) -> str:
+    """A whole text file (a context, explanation, control or grammar), read as inputs are."""
+    return "\n".join(line for _, line in _text_lines(str(p)))
 
 
 def _read_text_arg(value: str | None, what: str, inline: str | None = None) -> str | None:
@@ -99,7 +145,7 @@ def _read_text_arg(value: str | None, what: str, inline: str | None = None) -> s
             f"{what} file not found: {value} (give a path to a text file, or the text itself "
             f"with --{what}-text)"
         )
-    return p.read_text(encoding="utf-8").rstrip("\n")
+    return _read_file(p).rstrip("\n")
 
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
@@ -207,7 +253,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
             records,
             args.output,
             resume=args.resume,
-            progress=False if args.quiet else None,
+            progress=_progress(args),
             settings={
                 "command": "score",
                 "model": args.model,
@@ -234,7 +280,7 @@ def _cmd_delta(args: argparse.Namespace) -> int:
         explanation=explanation or "",
         control=control,
         model=lm,
-        progress=None if not args.quiet else False,
+        progress=_progress(args),
         **_run_kwargs(args),
         divergence=args.divergence,
     )
@@ -264,7 +310,7 @@ def _grammar_from_arg(spec: str) -> Any:
         return grammar.regex(spec[len("regex:") :])
     p = Path(spec)
     if p.is_file():
-        return grammar.cfg(p.read_text(encoding="utf-8"), name=p.stem)
+        return grammar.cfg(_read_file(p), name=p.stem)
     raise _UserError(
         f"unknown grammar {spec!r}: give a zoo name ({', '.join(grammar.ZOO_NAMES)}), "
         "'regex:PATTERN', or a file with a CFG"
@@ -298,6 +344,7 @@ def _cmd_grammar(args: argparse.Namespace) -> int:
         baseline="random" if draws else None,
         null_draws=max(draws, 1),  # unused when baseline is None
         batch_tokens=args.batch_tokens,
+        progress=_progress(args),
         **same,
     )
     print(m)
@@ -321,7 +368,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     _hf_progress_off()
-    report = run_demo(html_path=args.html, quick=args.quick, progress=not args.quiet)
+    report = run_demo(html_path=args.html, quick=args.quick, progress=_progress(args))
     print(report.text)
     if args.html:
         print(f"wrote {args.html}", file=sys.stderr)
@@ -400,7 +447,23 @@ def _add_model(p: argparse.ArgumentParser) -> None:
     )
     _add_flags(g, "model")
     p.add_argument("--unit", choices=["nats", "bits"], default="nats", help="unit of every number")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_progress(p)
+
+
+def _add_progress(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument(
+        "--progress",
+        action="store_true",
+        help="a progress bar even when stderr is not a terminal (by default one is shown "
+        "on a terminal only)",
+    )
+
+
+def _progress(args: argparse.Namespace) -> bool | None:
+    """The ``progress=`` of the verbs: --quiet off, --progress on, else on a terminal."""
+    return False if args.quiet else (True if args.progress else None)
 
 
 def _add_flags(g: Any, group: str, skip: Sequence[str] = ()) -> None:
@@ -642,7 +705,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--html", default="surprisal-demo.html", help="HTML report path ('' for none)")
     p.add_argument("--quick", action="store_true", help="fewer strings, for a first look")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_progress(p)
     p.set_defaults(func=_cmd_demo)
     return parser
 
@@ -691,3 +754,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # e.g. `surprisal score ... | head`
         return 0
+    except OSError as exc:  # a full disk, a read-only folder: one line, not a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"surprisal: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1

@@ -4,8 +4,17 @@ On disk, for ``output="scores.jsonl"``:
 
 * ``scores.jsonl``: the records, in input order. JSONL has one object per text; CSV and TSV
   have one row per token (``level="token"``) or one row per word (``level="word"``).
-* ``scores.jsonl.meta.json``: the model's :meth:`~surprisal.LM.fingerprint` and the scoring
-  options. A resume with other settings is refused, so results never mix.
+* ``scores.jsonl.meta.json``: the model's :meth:`~surprisal.LM.fingerprint`, the scoring
+  options and the versions of surprisal, torch and transformers. A resume with other
+  settings is refused, so results never mix; one under other versions is warned about (the
+  file lists every set of versions that wrote it). It is replaced atomically (a temporary
+  file, then a rename), and only when it changes.
+* ``scores.csv.texts.jsonl`` (CSV and TSV only): one ``["id", fingerprint]`` line per
+  record, a 16-hex-digit BLAKE2b hash of the record's text. A resume checks every text
+  already scored against the input (JSONL records hold their ``text``, so they need no
+  sidecar) and refuses an input whose texts differ, naming the first id that differs.
+  The hashes live beside the table rather than in a column so the table keeps the columns
+  readers expect and no per-token row repeats a per-text value.
 * ``scores.jsonl.rank{R}.part``: one per process, only while a multi-process run (torchrun,
   ``accelerate launch``) goes on or after one was interrupted. Each holds that rank's
   records as JSONL. At the end rank 0 merges them into ``scores.jsonl`` in input order and
@@ -14,24 +23,31 @@ On disk, for ``output="scores.jsonl"``:
 Crash safety. Records are written a chunk at a time, flushed and fsynced. An interruption
 can cut at most the last line of a file. On resume that line is dropped, complete records
 are kept, and only the missing ones are scored. A merge that was itself interrupted is
-simply finished by the next resume: records already in the output are skipped.
+simply finished by the next resume: records already in the output are skipped. A line
+that is corrupt anywhere else (not a cut tail) is an error naming the file and the line.
+A run that ends (fails, or is interrupted) before writing any record leaves no output and
+no settings file behind; the lock file ``scores.jsonl.lock`` is removed when a run ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import glob
 import hashlib
 import io
 import json
 import os
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+import warnings
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import IO, Any, Literal, TextIO
 
 from . import parallel
+from ._progress import bar as progress_bar
+from ._versions import versions
 from .core import contexts_for, run
 from .errors import NonFiniteError, SurprisalError
 from .lm import resolve_model
@@ -91,57 +107,153 @@ def normalize_records(records: Iterable[Any]) -> Iterator[tuple[int, str, str]]:
         yield i, rid, text
 
 
+# ---------------------------------------------------------------- files
+
+#: What a resume knows of the records already complete: id -> the fingerprint of the text
+#: it was scored from (None for a CSV/TSV record written before fingerprints were kept).
+Done = dict[str, "str | None"]
+
+_REPAIR = (
+    "only the last line can be cut by an interruption, so this one was edited or damaged: "
+    "remove that line (its record is scored again on resume) or use a new output"
+)
+
+
+def fingerprint(text: str) -> str:
+    """16 hex digits of the BLAKE2b hash of ``text`` (UTF-8): how a resume checks that a
+    record already written was scored from the same text as the input's."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
+def meta_path(out: Path) -> Path:
+    """The settings file of ``out``."""
+    return out.with_name(out.name + ".meta.json")
+
+
+def texts_path(out: Path) -> Path:
+    """The fingerprint sidecar of a CSV/TSV ``out`` (see the module docstring)."""
+    return out.with_name(out.name + ".texts.jsonl")
+
+
 def _truncate(path: Path, size: int) -> None:
     with path.open("r+b") as fh:
         fh.truncate(size)
 
 
-def completed_ids(path: Path, fmt: str) -> set[str]:
-    """Ids whose records are complete in an output file; a torn tail is cut off the file."""
+def _json_lines(path: Path, data: bytes) -> Iterator[tuple[int, Any]]:
+    """(line number from 1, value) of each complete, non-blank line of a JSONL file."""
+    keep = data.rfind(b"\n") + 1  # a line cut by an interruption is not a record
+    for k, line in enumerate(data[:keep].split(b"\n")[:-1], 1):
+        if not line.strip():
+            continue
+        try:
+            yield k, json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            why = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+            raise SurprisalError(f"{path}, line {k}: not valid JSON ({why}); {_REPAIR}") from None
+
+
+def completed(path: Path, fmt: str, *, repair: bool = True) -> tuple[Done, set[str | None]]:
+    """The records complete in an output file (id -> text fingerprint) and the run ids they
+    carry (JSONL; None for a record without one). With ``repair``, a torn tail is cut off
+    the file. A corrupt line elsewhere is a :class:`SurprisalError` naming file and line."""
     if not path.exists():
-        return set()
+        return {}, set()
     data = path.read_bytes()
-    keep = data.rfind(b"\n") + 1  # a line cut by the interruption is not a record
-    done: set[str] = set()
+    done: Done = {}
+    runs: set[str | None] = set()
     if fmt == "jsonl":
         # Split on "\n" only: a record's text may hold U+2028 and other line breaks.
-        for line in data[:keep].split(b"\n"):
-            if line.strip():
-                done.add(str(json.loads(line)["id"]))
-        if keep != len(data):
+        for k, rec in _json_lines(path, data):
+            if not isinstance(rec, dict) or "id" not in rec:
+                raise SurprisalError(f"{path}, line {k}: a record without an id; {_REPAIR}")
+            text = rec.get("text")
+            done[str(rec["id"])] = fingerprint(text) if isinstance(text, str) else None
+            runs.add(rec.get("run"))
+        keep = data.rfind(b"\n") + 1
+        if repair and keep != len(data):
             _truncate(path, keep)
-        return done
-    rows = _csv_rows(data.decode("utf-8", errors="replace"), fmt)
+        return done, runs
+    rows = _csv_rows(path, data.decode("utf-8", errors="replace"), fmt)
     if not rows:
-        _truncate(path, 0)
-        return done
+        if repair:
+            _truncate(path, 0)
+        return done, runs
     counts: dict[str, tuple[int, int]] = {}
-    for r in rows[1:]:
-        n, c = counts.get(r[0], (int(r[1]), 0))
+    for line, r in rows[1:]:
+        try:
+            n = int(r[1])
+        except ValueError:
+            raise SurprisalError(
+                f"{path}, line {line}: the count column holds {r[1]!r}, not a number; {_REPAIR}"
+            ) from None
+        n, c = counts.get(r[0], (n, 0))
         counts[r[0]] = (n, c + 1)
     complete = {k for k, (n, c) in counts.items() if c == n}
-    rewrite = render_rows([rows[0]] + [r for r in rows[1:] if r[0] in complete], fmt)
-    if rewrite.encode("utf-8") != data:  # a torn record: the file keeps the complete ones
+    rewrite = render_rows([rows[0][1]] + [r for _, r in rows[1:] if r[0] in complete], fmt)
+    if repair and rewrite.encode("utf-8") != data:  # a torn record: keep the complete ones
         path.write_bytes(rewrite.encode("utf-8"))
-    return complete
+    fps = _read_texts(texts_path(path), repair=repair)
+    return {rid: fps.get(rid) for rid in complete}, runs
 
 
-def _csv_rows(text: str, fmt: str) -> list[list[str]]:
-    """The whole rows of a CSV/TSV text; a row torn by an interruption (inside a quoted
-    field, or short of columns) is dropped."""
+def _csv_rows(path: Path, text: str, fmt: str) -> list[tuple[int, list[str]]]:
+    """(line where it ends, row) of the whole rows of a CSV/TSV text; a row torn by an
+    interruption (inside a quoted field, or short of its line end) is dropped, and a row of
+    the wrong width anywhere else is an error."""
     reader = csv.reader(
         io.StringIO(text, newline=""), delimiter="," if fmt == "csv" else "\t", strict=True
     )
-    rows: list[list[str]] = []
+    rows: list[tuple[int, list[str]]] = []
     try:
         for row in reader:
-            rows.append(row)
+            rows.append((reader.line_num, row))
     except csv.Error:  # the tail ends inside a quoted field: that row was never yielded
         pass
     else:
         if rows and not text.endswith("\n"):
             rows.pop()  # the last row was cut before its line end
-    return [r for r in rows if rows and len(r) == len(rows[0])]
+    for line, r in rows[1:]:
+        if len(r) != len(rows[0][1]):
+            raise SurprisalError(
+                f"{path}, line {line}: {len(r)} columns where the header has "
+                f"{len(rows[0][1])}; {_REPAIR}"
+            )
+    return rows
+
+
+def _read_texts(path: Path, *, repair: bool = True) -> dict[str, str]:
+    """The fingerprint sidecar: id -> fingerprint (the last line of an id wins: a record
+    redone after an interruption is listed again). Missing file: {}."""
+    if not path.exists():
+        return {}
+    data = path.read_bytes()
+    fps: dict[str, str] = {}
+    for k, v in _json_lines(path, data):
+        if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v)):
+            raise SurprisalError(f"{path}, line {k}: not an [id, fingerprint] pair; {_REPAIR}")
+        fps[v[0]] = v[1]
+    keep = data.rfind(b"\n") + 1
+    if repair and keep != len(data):
+        _truncate(path, keep)
+    return fps
+
+
+def _text_lines(recs: Sequence[tuple[str, str]]) -> str:
+    """Sidecar lines for (id, text) pairs."""
+    return "".join(json.dumps([rid, fingerprint(t)], ensure_ascii=False) + "\n" for rid, t in recs)
+
+
+def _check_texts(out: Path, chunk: Sequence[tuple[int, str, str]], done: Done) -> None:
+    """Refuse a resume whose input holds another text under an id already written."""
+    for _, rid, text in chunk:
+        fp = done.get(rid)
+        if fp is not None and fp != fingerprint(text):
+            raise SurprisalError(
+                f"cannot resume {out}: the input's text for id {rid!r} is not the text that "
+                "was scored under that id (the input changed since, or lines moved); resume "
+                "with the input that was scored, or use a new output"
+            )
 
 
 def part_files(out: Path) -> list[Path]:
@@ -153,32 +265,152 @@ def part_files(out: Path) -> list[Path]:
 def _lock(out: Path) -> IO[str] | None:
     """An exclusive advisory lock on ``OUT.lock``, held while one process writes ``out``: a
     second writer (two ``--resume`` runs at once, say) is refused instead of writing every
-    record twice. The lock file stays (removing it would race); it holds nothing."""
+    record twice. :func:`_unlock` removes the file; a writer that had opened it just before
+    finds it gone once it gets the lock, and locks a fresh one."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX: no advisory locks
         return None
     path = out.with_name(out.name + ".lock")
+    while True:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            fh = path.open("a", encoding="utf-8")
+        except OSError as exc:  # name the output the user asked for, not the lock file
+            raise SurprisalError(f"cannot write {out}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise SurprisalError(
+                f"{out} is being written by another process (it holds {path.name}); wait for "
+                "it to finish or stop it, then resume"
+            ) from None
+        try:
+            st = os.stat(path)
+            mine = os.fstat(fh.fileno())
+            if (st.st_ino, st.st_dev) == (mine.st_ino, mine.st_dev):
+                return fh
+        except FileNotFoundError:
+            pass
+        fh.close()  # the previous writer removed this file as it finished: lock the new one
+
+
+def _unlock(fh: IO[str] | None) -> None:
+    """Remove the lock file and release the lock (removed first, while still held)."""
+    if fh is None:
+        return
+    with contextlib.suppress(OSError):
+        os.unlink(fh.name)
+    fh.close()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` by ``text`` all at once: an interruption leaves the old file or the
+    new one, never a cut one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fh = path.open("a", encoding="utf-8")
-    except OSError as exc:  # name the output the user asked for, not the lock file
-        raise SurprisalError(f"cannot write {out}: {exc.strerror or exc}") from None
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise SurprisalError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _read_settings(mp: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The settings file's contents, or None and what is wrong with it."""
+    if not mp.exists():
+        return None, "is missing"
+    raw = mp.read_bytes()
+    if not raw.strip():
+        return None, "is empty (cut by an interruption while it was written)"
     try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        fh.close()
+        old = json.loads(raw.decode("utf-8"))
+    except json.JSONDecodeError as exc:
+        return None, f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+    except UnicodeDecodeError:
+        return None, "is not UTF-8 text"
+    if not isinstance(old, dict):
+        return None, "does not hold a JSON object"
+    return old, None
+
+
+_VERSION_KEYS = ("versions", "earlier_versions")
+
+
+def _check_settings(
+    out: Path, meta: dict[str, Any], fmt: str, parts: list[Path], run_id: str
+) -> dict[str, Any] | None:
+    """The settings of a started ``out``, checked against this run's: refused when they
+    differ (versions aside). A missing or damaged settings file is rebuilt when every
+    record already written carries this run's id (JSONL records and part files do), so
+    finished work is not stranded; otherwise refused. Returns the old settings (None when
+    rebuilt)."""
+    mp = meta_path(out)
+    old, problem = _read_settings(mp)
+    if old is None:
+        runs: set[str | None] = set()
+        unchecked = False
+        for p, f in [(out, fmt)] + [(p, "jsonl") for p in parts]:
+            d, r = completed(p, f, repair=False)
+            runs |= r
+            unchecked |= f != "jsonl" and bool(d)
+        if runs == {run_id} and not unchecked:
+            warnings.warn(
+                f"the settings file {mp} {problem}; every record in {out} carries this "
+                f"run's id ({run_id}), so it was written with these settings: the settings "
+                "file is written again",
+                stacklevel=4,
+            )
+            return None
         raise SurprisalError(
-            f"{out} is being written by another process (it holds {path.name}); wait for it "
-            "to finish or stop it, then resume"
-        ) from None
-    return fh
+            f"cannot resume {out}: its settings file {mp.name} {problem}, so nothing shows "
+            "which model and options wrote it; use a new output (the records in it stay "
+            "readable)"
+        )
+    mine = {k: v for k, v in old.items() if k not in _VERSION_KEYS}
+    if mine != meta:
+        diff = sorted(k for k in set(meta) | set(mine) if mine.get(k) != meta.get(k))
+        raise SurprisalError(
+            f"cannot resume {out}: it was written with other settings ({', '.join(diff)}); "
+            "use the same model and options, or a new output"
+        )
+    return old
 
 
-def _prepare(out: Path, meta: dict[str, Any], fmt: str, resume: bool) -> tuple[set[str], bool]:
-    """Check the output against this run's settings; the ids already complete and whether
-    part files exist."""
-    meta_path = out.with_name(out.name + ".meta.json")
+def _with_versions(out: Path, meta: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
+    """The settings to write: this run's, its versions, and the earlier versions that wrote
+    records into ``out`` (a resume under other versions is warned about, not refused)."""
+    now = versions()
+    new = {**meta, "versions": now}
+    if old is None:
+        return new
+    earlier = [v for v in old.get("earlier_versions", []) if v != now]
+    before = old.get("versions")
+    if isinstance(before, dict) and before != now:
+        changed = ", ".join(
+            f"{k} {before.get(k)} -> {now[k]}" for k in now if before.get(k) != now[k]
+        )
+        warnings.warn(
+            f"resuming {out} under other versions ({changed}): its records will come from "
+            "both; the settings file lists the earlier ones under 'earlier_versions'",
+            stacklevel=4,
+        )
+        earlier.append(before)
+    if earlier:
+        new["earlier_versions"] = earlier
+    return new
+
+
+def _prepare(
+    out: Path, meta: dict[str, Any], fmt: str, resume: bool, run_id: str
+) -> tuple[Done, bool, bool]:
+    """Check the output against this run's settings and write the settings file (when it
+    changes). Returns the records already complete, whether part files exist, and whether
+    the output was new (nothing in it yet)."""
     try:  # the output's own path in any error, not the settings file's
         out.parent.mkdir(parents=True, exist_ok=True)
         existed = out.exists()
@@ -189,27 +421,27 @@ def _prepare(out: Path, meta: dict[str, Any], fmt: str, resume: bool) -> tuple[s
         raise SurprisalError(f"cannot write {out}: {exc.strerror or exc}") from None
     parts = part_files(out)
     started = (out.exists() and out.stat().st_size > 0) or bool(parts)
-    done: set[str] = set()
+    done: Done = {}
+    old = None
     if started and not resume:
         raise SurprisalError(f"{out} exists; resume it (--resume, resume=True) or remove it first")
     if resume and started:
-        if not meta_path.exists():
-            raise SurprisalError(
-                f"cannot resume {out}: its settings file {meta_path.name} is missing, so "
-                "nothing shows which model and options wrote it; use a new output"
-            )
-        old = json.loads(meta_path.read_text(encoding="utf-8"))
-        if old != meta:
-            diff = sorted(k for k in set(meta) | set(old) if old.get(k) != meta.get(k))
-            raise SurprisalError(
-                f"cannot resume {out}: it was written with other settings ({', '.join(diff)}); "
-                "use the same model and options, or a new output"
-            )
-        done = completed_ids(out, fmt)
+        old = _check_settings(out, meta, fmt, parts, run_id)
+        done, _ = completed(out, fmt)
         for p in parts:
-            done |= completed_ids(p, "jsonl")
-    meta_path.write_text(json.dumps(meta, indent=1), encoding="utf-8")
-    return done, bool(parts)
+            done.update(completed(p, "jsonl")[0])
+        if fmt != "jsonl" and any(v is None for v in done.values()):
+            n = sum(v is None for v in done.values())
+            warnings.warn(
+                f"{n} records in {out} were written without text fingerprints (by an "
+                f"earlier version, or {texts_path(out).name} was removed): the resume cannot "
+                "check that their texts are the input's",
+                stacklevel=4,
+            )
+    new = _with_versions(out, meta, old)
+    if new != old:
+        _write_atomic(meta_path(out), json.dumps(new, indent=1))
+    return done, bool(parts), not started
 
 
 def _merge(out: Path, fmt: str, extras: Sequence[str], level: str = "token") -> int:
@@ -221,40 +453,58 @@ def _merge(out: Path, fmt: str, extras: Sequence[str], level: str = "token") -> 
     parts = part_files(out)
     if not parts:
         return 0
-    done = completed_ids(out, fmt)
+    done, _ = completed(out, fmt)
     entries: list[tuple[int, int, int, int, str]] = []  # (index, part, offset, length, id)
     for k, p in enumerate(parts):
         off = 0
         with p.open("rb") as fh:
-            for line in fh:
+            for lineno, line in enumerate(fh, 1):
                 if not line.endswith(b"\n"):
                     break  # a torn last write: not a record (its text is redone or in OUT)
-                rec = json.loads(line)
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise SurprisalError(
+                        f"{p}, line {lineno}: not valid JSON ({exc.msg}); {_REPAIR}"
+                    ) from None
                 entries.append((int(rec["index"]), k, off, len(line), str(rec["id"])))
                 off += len(line)
     entries.sort()
     handles = [p.open("rb") for p in parts]
-    n = 0
+    todo = []
+    for e in entries:  # each id once: a record redone after an interruption is in two parts
+        if e[4] not in done:
+            done[e[4]] = None
+            todo.append(e)
     try:
         with out.open("a", encoding="utf-8", newline="") as fo:
             if fo.tell() == 0:
                 fo.write(header(fmt, extras, level))
-            for _, k, off, length, rid in entries:
-                if rid in done:
-                    continue
-                done.add(rid)
-                handles[k].seek(off)
-                text = handles[k].read(length).decode("utf-8")
-                fo.write(text if fmt == "jsonl" else render([json.loads(text)], fmt, extras, level))
-                n += 1
-            fo.flush()
-            os.fsync(fo.fileno())
+            for a in range(0, len(todo), 256):  # the sidecar's lines first, then the records
+                recs = []
+                for _, k, off, length, _rid in todo[a : a + 256]:
+                    handles[k].seek(off)
+                    recs.append(json.loads(handles[k].read(length).decode("utf-8")))
+                if fmt != "jsonl":
+                    _append(texts_path(out), _text_lines([(r["id"], r["text"]) for r in recs]))
+                fo.write(render(recs, fmt, extras, level))
+                fo.flush()
+                os.fsync(fo.fileno())
     finally:
         for h in handles:
             h.close()
+    n = len(todo)
     for p in parts:
         p.unlink()
     return n
+
+
+def _append(path: Path, text: str) -> None:
+    """Append ``text`` to ``path`` and fsync it."""
+    with path.open("a", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 # ---------------------------------------------------------------- the job
@@ -418,7 +668,9 @@ def score_to_file(
             ``temperature`` and ``truncate_context="left"`` are recorded in the settings
             file (they change the numbers).
         chunk_size: records per write (and per resume step).
-        progress: a tqdm bar on stderr (default: on; only rank 0 shows one).
+        progress: a bar on stderr, counting texts (default: on a terminal only; see
+            :mod:`surprisal._progress`); only rank 0 shows one. Its ETA needs ``records``
+            to have a length.
         settings: more items for the settings file (the CLI records its arguments).
 
     Returns:
@@ -466,43 +718,58 @@ def score_to_file(
         meta["temperature"] = opts.temperature
     if truncate_context != "error":
         meta["truncate_context"] = truncate_context
+    # the versions are kept beside the settings, not in them: a resume under other versions
+    # is warned about, not refused, and the run id stays that of the settings
     run_id = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:12]
     pos = parallel.world()
     rank, size = pos if pos is not None else (0, 1)
-    done, had_parts, lock = _agree_on_state(out, meta, fmt, resume, rank, size)
+    done, had_parts, fresh, lock = _agree_on_state(out, meta, fmt, resume, rank, size, run_id)
+    use_parts = size > 1 or had_parts
+    sink = out.with_name(f"{out.name}.rank{rank}.part") if use_parts else out
+    total = len(records) if isinstance(records, Sized) else None
+    label = f"scoring into {out.name}"
+    bar = progress_bar(progress if rank == 0 else False, total, label=label, unit="text")
     try:
-        use_parts = size > 1 or had_parts
-        sink = out.with_name(f"{out.name}.rank{rank}.part") if use_parts else out
-        bar = None
-        if rank == 0 and progress is not False:
-            from tqdm.auto import tqdm
-
-            # default: shown on a terminal only
-            bar = tqdm(unit="text", desc="surprisal", disable=None if progress is None else False)
-        try:
-            scored, skipped = _write_chunks(
-                normalize_records(records),
-                sink,
-                "jsonl" if use_parts else fmt,
-                lambda todo: _score_chunk(lm, todo, context, opts, f"in {sink}", sharded=False),
-                lambda i, rid, ts: record(
-                    rid, i, ts, unit, words, ex, run_id, correction=correction
-                ),
-                done=done,
-                chunk_size=chunk_size,
-                extras=ex,
-                level="token" if use_parts else level,
-                shard=(lambda texts: parallel.share(lm, texts, rank, size)) if size > 1 else None,
-                bar=bar,
-            )
-        finally:
-            if bar is not None:
-                bar.close()
+        scored, skipped = _write_chunks(
+            normalize_records(records),
+            sink,
+            "jsonl" if use_parts else fmt,
+            lambda todo: _score_chunk(lm, todo, context, opts, f"in {sink}", sharded=False),
+            lambda i, rid, ts: record(rid, i, ts, unit, words, ex, run_id, correction=correction),
+            done=done,
+            chunk_size=chunk_size,
+            extras=ex,
+            level="token" if use_parts else level,
+            shard=(lambda texts: parallel.share(lm, texts, rank, size)) if size > 1 else None,
+            bar=bar,
+            check=lambda chunk: _check_texts(out, chunk, done),
+            texts=texts_path(out) if fmt != "jsonl" and not use_parts else None,
+        )
         scored = _finish(out, fmt, ex, level, scored, use_parts, rank, size)
+    except BaseException:
+        if fresh and size == 1:
+            _remove_if_empty(out, fmt, ex, level)
+        raise
     finally:
-        if lock is not None:
-            lock.close()  # closing the file releases the lock
+        if bar is not None:
+            bar.close()
+        _unlock(lock)
     return FileRun(path=out, scored=scored, skipped=skipped, run_id=run_id)
+
+
+def _remove_if_empty(out: Path, fmt: str, extras: list[str], level: str) -> None:
+    """After a failed first run: an output holding no record (a CSV header at most) is
+    removed with its settings and fingerprint files, so nothing suggests a result."""
+    try:
+        head = header(fmt, extras, level).encode("utf-8")
+        if out.exists() and out.read_bytes()[: len(head) + 1] not in (b"", head):
+            return
+        if part_files(out):
+            return
+        for p in (out, meta_path(out), texts_path(out)):
+            p.unlink(missing_ok=True)
+    except OSError:
+        pass  # best effort: the error being raised is the one to report
 
 
 def _write_chunks(
@@ -512,20 +779,41 @@ def _write_chunks(
     score: Any,
     make_record: Any,
     *,
-    done: set[str],
+    done: Collection[str],
     chunk_size: int,
     extras: list[str],
     level: str,
     shard: Any,
     bar: Any,
+    check: Any = None,
+    texts: Path | None = None,
 ) -> tuple[int, int]:
     """Score the records not ``done``, ``chunk_size`` at a time (this rank's ``shard`` of
-    each chunk), appending each chunk to ``sink`` and fsyncing it. Returns (scored, skipped)."""
+    each chunk), appending each chunk to ``sink`` and fsyncing it (after its fingerprint
+    lines, into ``texts`` when given). ``check(chunk)`` runs on every chunk before it is
+    scored. Returns (scored, skipped).
+
+    A failed write (a full disk, say) is a :class:`SurprisalError` naming ``sink``: the
+    records before it are saved and a resume continues."""
     scored = skipped = 0
-    with sink.open("a", encoding="utf-8", newline="") as fh:
+
+    def failed(exc: OSError) -> SurprisalError:
+        return SurprisalError(
+            f"cannot write {exc.filename or sink}: {exc.strerror or exc}; the {scored} "
+            "records written before are saved: fix that, then resume (--resume, "
+            "resume=True) to continue"
+        )
+
+    try:
+        fh = sink.open("a", encoding="utf-8", newline="")
         if fh.tell() == 0:
             fh.write(header(fmt, extras, level))
+    except OSError as exc:
+        raise failed(exc) from None
+    try:
         while chunk := list(islice(stream, chunk_size)):
+            if check is not None:
+                check(chunk)
             todo = [r for r in chunk if r[1] not in done]
             skipped += len(chunk) - len(todo)
             if shard is not None and todo:
@@ -535,12 +823,20 @@ def _write_chunks(
                     make_record(i, rid, ts)
                     for (i, rid, _), ts in zip(todo, score(todo), strict=True)
                 ]
-                fh.write(render(recs, fmt, extras, level))
-                fh.flush()
-                os.fsync(fh.fileno())
+                try:
+                    if texts is not None:
+                        _append(texts, _text_lines([(rid, t) for _, rid, t in todo]))
+                    fh.write(render(recs, fmt, extras, level))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                except OSError as exc:
+                    raise failed(exc) from None
                 scored += len(recs)
             if bar is not None:
                 bar.update(len(chunk))
+    finally:
+        with contextlib.suppress(OSError):  # all was flushed; a failed write raised
+            fh.close()
     return scored, skipped
 
 
@@ -574,17 +870,18 @@ def _settings(
 
 
 def _agree_on_state(
-    out: Path, meta: dict[str, Any], fmt: str, resume: bool, rank: int, size: int
-) -> tuple[set[str], bool, IO[str] | None]:
+    out: Path, meta: dict[str, Any], fmt: str, resume: bool, rank: int, size: int, run_id: str
+) -> tuple[Done, bool, bool, IO[str] | None]:
     """Rank 0 takes the output's lock and checks the output against the settings; every
-    rank learns the ids already complete and whether part files exist (or the error,
-    raised on every rank). Returns those and the lock (rank 0), to close at the end."""
-    state: dict[str, Any] = {"done": set(), "parts": False, "error": None}
+    rank learns the records already complete, whether part files exist and whether the
+    output is new (or the error, raised on every rank). Returns those and the lock (rank
+    0), to release at the end."""
+    state: dict[str, Any] = {"done": {}, "parts": False, "fresh": False, "error": None}
     lock = None
     if rank == 0:
         try:
             lock = _lock(out)
-            state["done"], state["parts"] = _prepare(out, meta, fmt, resume)
+            state["done"], state["parts"], state["fresh"] = _prepare(out, meta, fmt, resume, run_id)
         except SurprisalError as exc:
             state["error"] = str(exc)
     if size > 1:
@@ -594,10 +891,9 @@ def _agree_on_state(
         torch.distributed.broadcast_object_list(box, src=0)
         state = box[0]
     if state["error"]:
-        if lock is not None:
-            lock.close()
+        _unlock(lock)
         raise SurprisalError(state["error"])
-    return state["done"], state["parts"], lock
+    return state["done"], state["parts"], state["fresh"], lock
 
 
 def _finish(

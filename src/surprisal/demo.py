@@ -42,16 +42,9 @@ from typing import Any
 
 import torch
 
-from .errors import SurprisalError
+from ._demo_files import DEMO_NAME, demo_path
+from .formatting import ci
 from .lm import LM, load
-
-#: The package-data folder holding the demo model, its tokenizer and ``TRAINING.json``.
-DEMO_DIR: Path = Path(__file__).resolve().parent / "demo_model"
-
-#: The name the demo model's results carry.
-DEMO_NAME = "surprisal-demo (tiny GPT-2 trained on the grammar zoo)"
-
-_REQUIRED = ("config.json", "model.safetensors", "tokenizer.json")
 
 # (a) score: members and non-members of dyck2, and a sentence of the training English
 _SCORE_TEXTS: tuple[tuple[str, str], ...] = (
@@ -63,23 +56,6 @@ _SCORE_TEXTS: tuple[tuple[str, str], ...] = (
 )
 # (b) delta and (c) membership: the zoo grammars shown
 _GRAMMARS = ("dyck2", "english", "even_parity")
-
-
-def demo_path() -> Path:
-    """The folder of the shipped demo model (``DEMO_DIR``).
-
-    Raises:
-        SurprisalError: when the model files are missing (e.g. a source checkout where they
-            were deleted); the message says how to rebuild them.
-    """
-    missing = [f for f in _REQUIRED if not (DEMO_DIR / f).is_file()]
-    if missing:
-        raise SurprisalError(
-            f"the demo model is missing from {DEMO_DIR} (no {', '.join(missing)}); rebuild it "
-            "from a source checkout with `python scripts/train_demo_model.py` (a few minutes "
-            "on a CPU), or reinstall the package"
-        )
-    return DEMO_DIR
 
 
 def load_demo(device: str | None = None) -> LM:
@@ -138,7 +114,7 @@ def _page(title: str, text: str, sections: list[tuple[str, str]]) -> str:
 
 
 def _ci(mean: float, lo: float, hi: float, digits: int = 2) -> str:
-    return f"{mean:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
+    return f"{mean:+.{digits}f} {ci(lo, hi, spec=f'+.{digits}f')}"
 
 
 def _fmt_ci(s: Any) -> str:
@@ -150,7 +126,7 @@ def run_demo(
     html_path: str | Path | None = "surprisal-demo.html",
     quick: bool = False,
     seed: int = 0,
-    progress: bool = False,
+    progress: bool | None = False,
 ) -> DemoReport:
     """Run the three analyses on the demo model and report them.
 
@@ -159,7 +135,8 @@ def run_demo(
             scripts, no external links); None to skip it (``report.html`` is then None).
         quick: fewer strings per grammar (a few seconds instead of about ten on a CPU).
         seed: seeds the string sampling, the train/test split and the bootstraps.
-        progress: show progress bars on stderr.
+        progress: progress bars on stderr, one per analysis call: True shows them, None
+            only when stderr is a terminal (what ``surprisal demo`` passes).
 
     Returns:
         A :class:`DemoReport`. The text report, like the HTML page, gives every surprisal
@@ -189,7 +166,7 @@ class _Section:
 
 
 def _run_demo(
-    t0: float, *, html_path: str | Path | None, quick: bool, seed: int, progress: bool
+    t0: float, *, html_path: str | Path | None, quick: bool, seed: int, progress: bool | None
 ) -> DemoReport:
     lm = load_demo()
     n_boot = 1000 if quick else 5000
@@ -223,7 +200,7 @@ def _run_demo(
     return DemoReport(text=text, html=page, numbers=numbers)
 
 
-def _score_part(lm: LM, progress: bool) -> _Section:
+def _score_part(lm: LM, progress: bool | None) -> _Section:
     """1. per-token surprisal of a few lines, and their most surprising tokens."""
     from .api import score
     from .report.page import heatmap
@@ -254,7 +231,7 @@ def _score_part(lm: LM, progress: bool) -> _Section:
     return _Section(out, numbers, docs)
 
 
-def _delta_part(lm: LM, n_delta: int, n_boot: int, seed: int, progress: bool) -> _Section:
+def _delta_part(lm: LM, n_delta: int, n_boot: int, seed: int, progress: bool | None) -> _Section:
     """2. how much each grammar's explanation (and a control) reduces its strings' surprisal."""
     from .deltas import delta
     from .grammar import zoo
@@ -296,7 +273,9 @@ def _delta_part(lm: LM, n_delta: int, n_boot: int, seed: int, progress: bool) ->
     return _Section(out, numbers, docs)
 
 
-def _membership_part(lm: LM, n_member: int, n_boot: int, seed: int, progress: bool) -> _Section:
+def _membership_part(
+    lm: LM, n_member: int, n_boot: int, seed: int, progress: bool | None
+) -> _Section:
     """3. does the model tell members from non-members, beside its measured chance level."""
     from .grammar import membership, zoo
     from .report.grammar import membership_sections

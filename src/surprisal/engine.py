@@ -39,6 +39,7 @@ from ._compat import (
     output_cache,
     text_config,
 )
+from ._progress import bar as progress_bar
 from .errors import SurprisalError
 from .fields import Extras
 from .head import (
@@ -639,14 +640,6 @@ def _check_inputs(
             )
 
 
-def _progress_bar(progress: bool | None, n_scored: int, n_batches_est: int) -> Any:
-    if progress or (progress is None and n_batches_est > 8):
-        from tqdm.auto import tqdm
-
-        return tqdm(total=n_scored, unit="tok", desc="surprisal", leave=False)
-    return None
-
-
 class _Prefixes:
     """The shared prefix of the current run of batches: run once, kept while batches use it."""
 
@@ -707,7 +700,7 @@ def run_jobs(
         batch_tokens: budget of padded tokens fed per batch (see _next_batch).
         padding_side: "right" or "left"; results do not depend on it.
         plain: force the plain twin (default: the LM's choice).
-        progress: show a tqdm bar (default: only for more than 8 batches).
+        progress: a bar on stderr (default: on a terminal, for more than 8 batches).
         chunk_bytes: head chunk size (see :mod:`surprisal.head`).
         stats: filled with counts of what was done.
         prefix_scores: if given, filled with each run prefix's own token scores (tokens
@@ -739,7 +732,8 @@ def run_jobs(
     live.sort(key=lambda i: (-1 if jobs[i].prefix is None else jobs[i].prefix, -flat.lengths[i]))
     scored_per_job = flat.ends - flat.score_from
     n_scored = int(scored_per_job[live].sum())
-    bar = _progress_bar(progress, n_scored, int(flat.lengths[live].sum()) // budget)
+    # a pass of 8 batches or fewer shows no bar unless asked (see surprisal._progress)
+    bar = progress_bar(progress, n_scored, small=int(flat.lengths[live].sum()) // budget <= 8)
 
     # The probe runs here, before the first batch is cut, when some job has a prefix.
     expanded_prefix = any(jobs[i].prefix is not None for i in live) and not shared_prefix_ok(lm)

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import torch
 
 from ._compat import dtype_kwargs, text_config
+from ._demo_files import DEMO_ALIAS, DEMO_NAME, demo_path
 from .devices import check_device, check_same_device
 from .errors import SurprisalError
 from .head import HeadSpec, fused_head, plain_head
@@ -559,7 +560,9 @@ def load(
     Before calling transformers, a directory is checked for a ``config.json`` of a causal
     LM, and a hub id that is not in the local Hugging Face cache fails at once when the
     hub cannot be reached (instead of retrying); a cached one then loads with
-    ``local_files_only=True``. ``parse_special_tokens``: see :class:`LM`.
+    ``local_files_only=True``. ``parse_special_tokens``: see :class:`LM`. The name
+    ``"demo"`` (when no folder of that name is in the working directory) loads the small
+    model bundled with the package, as ``surprisal ... --model demo`` does.
 
     >>> import tempfile
     >>> from surprisal.testing import tiny_lm
@@ -578,7 +581,9 @@ def load(
     if attn_implementation is not None:
         kwargs["attn_implementation"] = attn_implementation
     kwargs.update(model_kwargs)
-    path = os.fspath(name_or_path)
+    path = named = os.fspath(name_or_path)
+    if path == DEMO_ALIAS and not os.path.exists(path):  # the bundled model, as --model demo
+        path, named = os.fspath(demo_path()), DEMO_NAME
     looks_local = os.path.isabs(path) or path.startswith((".", "~")) or path.count("/") > 1
     if looks_local and not os.path.isdir(os.path.expanduser(path)):
         raise SurprisalError(
@@ -606,7 +611,7 @@ def load(
         add_bos=add_bos,
         max_length=max_length,
         verify=verify,
-        name=path,
+        name=named,
         parse_special_tokens=parse_special_tokens,
     )
 

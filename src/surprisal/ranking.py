@@ -15,7 +15,7 @@ from .conditions import check_prefix_text
 from .deltas import Delta, DeltaSummary, candidate_text, run_conditions
 from .errors import SurprisalError
 from .fields import Unit
-from .formatting import nan_to_none, short
+from .formatting import ci, nan_to_none, short
 from .lm import LM, resolve_model
 from .options import DEFAULT_SEPARATOR, RunOptions
 from .report.page import notebook_html
@@ -121,8 +121,9 @@ class Ranking:
         )
         rows = "".join(
             f"<tr><td>{r + 1}</td><td>{i}</td><td>{html.escape(short(d.explanation, 60))}</td>"
-            f"<td>{s.reduction.mean:+.3f}</td><td>[{s.reduction.ci_low:+.3f}, "
-            f"{s.reduction.ci_high:+.3f}]</td><td>{s.reduction.p_value:.3g}</td>"
+            f"<td>{s.reduction.mean:+.3f}</td>"
+            f"<td>{ci(s.reduction.ci_low, s.reduction.ci_high, n=s.reduction.n)}</td>"
+            f"<td>{s.reduction.p_value:.3g}</td>"
             f"<td>{s.explanation_cost:.3f}</td></tr>"
             for r, (i, d, s) in enumerate(zip(self.order, self.deltas, self.summaries, strict=True))
         )

@@ -34,12 +34,14 @@ True
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import overload
 
+from ..errors import SurprisalError
 from .base import Grammar
 from .context_free import cfg
 from .regular import regex
 
-__all__ = ["ZOO_NAMES", "zoo"]
+__all__ = ["ZOO_NAMES", "resolve_grammar", "zoo"]
 
 _ENGLISH = """
 # A small English fragment: 21 words, no punctuation, singular agreement only.
@@ -220,3 +222,32 @@ zoo: Mapping[str, Grammar] = _Zoo(_build())
 
 #: The zoo names in a fixed order.
 ZOO_NAMES: tuple[str, ...] = tuple(zoo)
+
+
+@overload
+def resolve_grammar(grammar: Grammar | str) -> Grammar: ...
+@overload
+def resolve_grammar(grammar: None) -> None: ...
+def resolve_grammar(grammar: Grammar | str | None) -> Grammar | None:
+    """A :class:`Grammar` from what a caller gave: a Grammar, a zoo name, or None (kept).
+
+    >>> resolve_grammar("dyck1") is zoo["dyck1"]
+    True
+
+    Raises:
+        SurprisalError: an unknown zoo name (the message lists the known ones).
+        TypeError: anything else.
+    """
+    if grammar is None or isinstance(grammar, Grammar):
+        return grammar
+    if isinstance(grammar, str):
+        if grammar not in zoo:
+            raise SurprisalError(
+                f"no zoo grammar named {grammar!r}; give one of {', '.join(ZOO_NAMES)}, or a "
+                "Grammar (grammar.cfg(...), grammar.regex(...), grammar.predicate(...))"
+            )
+        return zoo[grammar]
+    raise TypeError(
+        f"grammar must be a Grammar (grammar.cfg(...), grammar.regex(...), grammar.zoo[name]) "
+        f"or a zoo name, got {type(grammar).__name__}"
+    )

@@ -30,11 +30,12 @@ tells an explanation that taught the rule from one that primed the format.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
 
+from .._progress import one_bar
 from ..baseline import resolve_baseline
 from ..core import run
 from ..errors import SurprisalError
@@ -163,6 +164,19 @@ def _token_matched(
     return out
 
 
+def _bar_label(a: Mapping[str, Any]) -> str:
+    """The label of a membership call's progress bar: the verb and the grammar."""
+    g = a["grammar"]
+    return f"membership {g if isinstance(g, str) else getattr(g, 'name', 'given')}"
+
+
+def _scoring_passes(a: Mapping[str, Any]) -> int:
+    """The scoring passes of a membership call, for its bar's ETA: the model, the twins."""
+    b = a["baseline"]
+    return 1 + (0 if b is None else 1 if isinstance(b, LM) else int(a["null_draws"]))
+
+
+@one_bar(_bar_label, passes=_scoring_passes)
 def membership(
     grammar: Grammar | str | None = None,
     /,

@@ -81,7 +81,17 @@ class Generation:
         }
 
     def _rate(self, name: str) -> dict[str, float]:
-        return {c: float(self._rates(c)[name].mean()) for c in self.conditions}
+        return {
+            c: float(self._rates(c)[name].mean()) if self._defined(name, c) else float("nan")
+            for c in self.conditions
+        }
+
+    def _defined(self, name: str, c: str) -> bool:
+        """Whether a rate means anything: novelty is undefined (NaN, printed n/a) when every
+        sample is the empty string (no string was generated to be new), and every rate is
+        undefined without samples."""
+        s = self.samples[c]
+        return bool(s) and not (name == "novel" and all(x == "" for x in s))
 
     @property
     def valid_rate(self) -> dict[str, float]:
@@ -112,7 +122,8 @@ class Generation:
 
     @property
     def novel_rate(self) -> dict[str, float]:
-        """Valid strings not among the known ones, per sample, per condition."""
+        """Valid strings not among the known ones, per sample, per condition; NaN where
+        every sample is empty (nothing was generated that could be new)."""
         return self._rate("novel")
 
     def ci(self, rate: str = "valid") -> dict[str, tuple[float, float]]:
@@ -124,7 +135,8 @@ class Generation:
         out = {}
         for c in self.conditions:
             x = self._rates(c)[rate]
-            out[c] = _stats.proportion_ci(int(x.sum()), len(x)) if len(x) else (np.nan, np.nan)
+            defined = self._defined(rate, c)
+            out[c] = _stats.proportion_ci(int(x.sum()), len(x)) if defined else (np.nan, np.nan)
         return out
 
     def __str__(self) -> str:
@@ -134,7 +146,7 @@ class Generation:
             lo, hi = vci[c]
             lines.append(
                 f"  {c:<12} valid {self.valid_rate[c]:.3f} [{lo:.3f}, {hi:.3f}]   "
-                f"distinct {self.distinct_rate[c]:.3f}   novel {self.novel_rate[c]:.3f}   "
+                f"distinct {self.distinct_rate[c]:.3f}   novel {_na(self.novel_rate[c])}   "
                 f"empty {self.empty_rate[c]:.3f}"
             )
         lines += [
@@ -162,7 +174,7 @@ class Generation:
 
     def to_dict(self) -> dict[str, Any]:
         """Rates per condition (valid, empty, distinct, novel) with the valid rate's Wilson
-        CI, and the samples; plain JSON-ready values."""
+        CI, and the samples; plain JSON-ready values (an undefined novel rate is None)."""
         return {
             "grammar": self.grammar,
             "conditions": list(self.conditions),
@@ -172,7 +184,7 @@ class Generation:
             "valid_ci": {c: list(v) for c, v in self.ci("valid").items()},
             "empty_rate": self.empty_rate,
             "distinct_rate": self.distinct_rate,
-            "novel_rate": self.novel_rate,
+            "novel_rate": {c: (None if v != v else v) for c, v in self.novel_rate.items()},
             "samples": {c: list(self.samples[c]) for c in self.conditions},
         }
 
@@ -204,6 +216,11 @@ class Generation:
                     }
                 )
         return pd.DataFrame(rows)
+
+
+def _na(v: float) -> str:
+    """A rate to 3 decimals, or ``n/a`` when it is undefined (NaN)."""
+    return "n/a" if v != v else f"{v:.3f}"
 
 
 @torch.no_grad()

@@ -18,6 +18,7 @@ import numpy as np
 from .. import stats as _stats
 from .._versions import versions
 from ..errors import SurprisalError
+from ..formatting import ci
 from ..lm import LM
 from ..report.grammar import membership_html, membership_sections
 from ..report.page import notebook_html
@@ -473,7 +474,7 @@ class Membership:
                 if metric in above:
                     est, lo, hi = above[metric]
                     chance = self._chance(metric, c)
-                    part += f" (chance {_fmt(chance)}; {est:+.3f} [{lo:+.3f}, {hi:+.3f}])"
+                    part += f" (chance {_fmt(chance)}; {est:+.3f} {ci(lo, hi)})"
                 parts.append(part)
             lines.append(f"  {c:<12} " + "   ".join(parts))
             by_edit = self.pair_accuracy_by_edit(c)
@@ -485,11 +486,11 @@ class Membership:
                     + ", ".join(f"{e} {a:.3f}" for e, a in by_edit.items())
                 )
         for k, v in self.lift.items():
-            s = f"  lift {k}: AUC {v['auc']:+.3f} [{v['auc_ci_low']:+.3f}, {v['auc_ci_high']:+.3f}]"
+            s = f"  lift {k}: AUC {v['auc']:+.3f} {ci(v['auc_ci_low'], v['auc_ci_high'])}"
             if "pair_accuracy" in v:
                 s += (
                     f", pair accuracy {v['pair_accuracy']:+.3f} "
-                    f"[{v['pair_accuracy_ci_low']:+.3f}, {v['pair_accuracy_ci_high']:+.3f}]"
+                    f"{ci(v['pair_accuracy_ci_low'], v['pair_accuracy_ci_high'])}"
                 )
             lines.append(s)
         diffs = self.differential

@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import SurprisalError
 from ..lm import LM
 from .base import Grammar
-from .catalog import ZOO_NAMES, zoo
+from .catalog import resolve_grammar
 
 REMOVED_IN = "0.3.0"
 
@@ -52,13 +52,6 @@ def model_and_grammar(
 
 def as_grammar(verb: str, grammar: object) -> Grammar | None:
     """A :class:`Grammar` (or None) from what a verb was given: a Grammar, or a zoo name."""
-    if grammar is None or isinstance(grammar, Grammar):
-        return grammar
-    if isinstance(grammar, str):
-        if grammar in zoo:
-            return zoo[grammar]
-        raise SurprisalError(
-            f"{verb}(): unknown grammar {grammar!r}; zoo names are {', '.join(ZOO_NAMES)}, "
-            "or build one with grammar.regex(...) or grammar.cfg(...)"
-        )
+    if grammar is None or isinstance(grammar, Grammar | str):
+        return resolve_grammar(grammar)
     raise TypeError(f"{verb}() takes a Grammar or a zoo name first, got {type(grammar).__name__}")

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import SurprisalError
 from ..fields import Unit, convert
-from ..formatting import short
+from ..formatting import ci, short
 from .page import heatmap
 from .plots import histogram
 
@@ -141,7 +141,7 @@ def summary_table(s: Any) -> str:
     head = "".join(f"<th>{h}</th>" for h in ("reduction", "mean", lvl, "median", "p", "n"))
     body = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{x.mean:+.3f}</td>"
-        f"<td>[{x.ci_low:+.3f}, {x.ci_high:+.3f}]</td><td>{x.median:+.3f}</td>"
+        f"<td>{ci(x.ci_low, x.ci_high, n=x.n)}</td><td>{x.median:+.3f}</td>"
         f"<td>{x.p_value:.3g}</td><td>{x.n}</td></tr>"
         for name, x in rows
     )

@@ -26,6 +26,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .. import stats as _stats
+from ..formatting import ci
 from .page import page, write_html
 from .plots import distributions, errorbar_lines, roc_curve, roc_points
 
@@ -130,11 +131,10 @@ def membership_sections(m: Any, *, unit: Unit = "nats") -> list[Section]:
         metrics += (
             "<p>Lifts (95% CI):</p><ul>"
             + "".join(
-                f"<li>{_esc(k)}: AUC {v['auc']:+.3f} [{v['auc_ci_low']:+.3f}, "
-                f"{v['auc_ci_high']:+.3f}]"
+                f"<li>{_esc(k)}: AUC {v['auc']:+.3f} {ci(v['auc_ci_low'], v['auc_ci_high'])}"
                 + (
-                    f"; pair accuracy {v['pair_accuracy']:+.3f} [{v['pair_accuracy_ci_low']:+.3f}, "
-                    f"{v['pair_accuracy_ci_high']:+.3f}]"
+                    f"; pair accuracy {v['pair_accuracy']:+.3f} "
+                    f"{ci(v['pair_accuracy_ci_low'], v['pair_accuracy_ci_high'])}"
                     if "pair_accuracy" in v
                     else ""
                 )
@@ -292,8 +292,7 @@ def generation_sections(g: Any, *, shown: int = SAMPLES_SHOWN) -> list[Section]:
     body = ""
     for c in g.conditions:
         cells = "".join(
-            f"<td>{rates[name][c]:.3f} [{cis[name][c][0]:.3f}, {cis[name][c][1]:.3f}]</td>"
-            for name, _ in _RATES
+            f"<td>{_fmt(rates[name][c])} {ci(*cis[name][c], spec='.3f')}</td>" for name, _ in _RATES
         )
         body += (
             f"<tr><td>{_esc(c)}</td><td>{len(g.samples[c])}</td>{cells}<td>{empty[c]:.3f}</td></tr>"

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SurprisalError
+from ..formatting import ci
 from .discrimination import paired_bootstrap_ci
 from .intervals import scipy_rng_kw
 
@@ -46,9 +47,11 @@ class Differential:
         p = f"p={self.p_value:.3g} ({self.alternative}, permutation)"
         if self.p_adjusted is not None:
             p += f", Holm-adjusted p={self.p_adjusted:.3g}"
+        n = min(self.n_targets, self.n_negatives)
+        interval = ci(self.ci_low, self.ci_high, n=n, level=self.level)
         return (
-            f"{self.estimate:+.3f} {self.unit} [{self.level * 100:g}% CI {self.ci_low:+.3f}, "
-            f"{self.ci_high:+.3f}], {p} (n={self.n_targets} targets, {self.n_negatives} negatives)"
+            f"{self.estimate:+.3f} {self.unit} {interval}"
+            f", {p} (n={self.n_targets} targets, {self.n_negatives} negatives)"
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -141,7 +141,7 @@ def _studentized_interval(
     return m - float(q_hi) * se, m - float(q_lo) * se
 
 
-def ci(
+def interval(
     arr: np.ndarray,
     stat: str | Callable[[np.ndarray], float],
     *,
@@ -232,7 +232,7 @@ def bootstrap_ci(
     arr = as_1d(x)
     n_boot = check_positive(n_boot, "n_boot")
     check_level(level)
-    lo, hi, _ = ci(arr, stat, n_boot=n_boot, level=level, seed=seed, method=method)
+    lo, hi, _ = interval(arr, stat, n_boot=n_boot, level=level, seed=seed, method=method)
     return lo, hi
 
 

@@ -11,8 +11,9 @@ from typing import Any, overload
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ..formatting import ci
 from .checks import as_1d, check_level, check_positive
-from .intervals import METHOD_NAMES, CIMethod, ci
+from .intervals import METHOD_NAMES, CIMethod, interval
 from .pvalues import holm, sign_flip_test
 
 
@@ -78,8 +79,9 @@ class Summary:
         if self.p_adjusted is not None:
             p += f", Holm-adjusted p={self.p_adjusted:.3g}"
         out = (
-            f"mean {_fmt(self.mean)}{unit} [{self.level * 100:g}% CI {_fmt(self.ci_low)}, "
-            f"{_fmt(self.ci_high)}], median {_fmt(self.median)}, sd {_fmt(self.std)}, "
+            f"mean {_fmt(self.mean)}{unit} "
+            f"{ci(self.ci_low, self.ci_high, n=self.n, spec='.3f', level=self.level)}, "
+            f"median {_fmt(self.median)}, sd {_fmt(self.std)}, "
             f"{p} (n={self.n})"
         )
         if self.small_n:
@@ -125,7 +127,7 @@ def summarize(
     arr = as_1d(x)
     n_boot = check_positive(n_boot, "n_boot")
     check_level(level)
-    lo, hi, how = ci(arr, "mean", n_boot=n_boot, level=level, seed=seed, method=method)
+    lo, hi, how = interval(arr, "mean", n_boot=n_boot, level=level, seed=seed, method=method)
     n = int(arr.shape[0])
     std = float(arr.std(ddof=1)) if n > 1 else float("nan")
     return Summary(
