@@ -20,37 +20,37 @@ G = grammar.zoo["dyck1"]
 
 
 def test_grammar_verbs_take_model_as_a_keyword(gpt2_lm):
-    m = grammar.membership(model=G, model=gpt2_lm, n=4, max_len=4, baseline=None)
-    by_name = grammar.membership(model="dyck1", model=gpt2_lm, n=4, max_len=4, baseline=None)
+    m = grammar.membership(G, model=gpt2_lm, n=4, max_len=4, baseline=None)
+    by_name = grammar.membership("dyck1", model=gpt2_lm, n=4, max_len=4, baseline=None)
     assert m.auc == by_name.auc
-    gen = grammar.generation(model="dyck1", model=gpt2_lm, n=2, max_new_tokens=3)
+    gen = grammar.generation("dyck1", model=gpt2_lm, n=2, max_new_tokens=3)
     assert len(gen.samples["none"]) == 2
 
 
 def test_the_old_positional_form_warns_and_gives_the_same_numbers(gpt2_lm):
-    new = grammar.membership(model=G, model=gpt2_lm, n=4, max_len=4, baseline=None)
+    new = grammar.membership(G, model=gpt2_lm, n=4, max_len=4, baseline=None)
     with pytest.warns(FutureWarning, match=r"0\.3\.0: call membership\(grammar, model=model\)"):
-        old = grammar.membership(G, model=gpt2_lm, n=4, max_len=4, baseline=None)
+        old = grammar.membership(gpt2_lm, G, n=4, max_len=4, baseline=None)
     assert old.auc == new.auc
     with pytest.warns(FutureWarning, match="generation"):
-        grammar.generation(G, model=gpt2_lm, n=2, max_new_tokens=3)
+        grammar.generation(gpt2_lm, G, n=2, max_new_tokens=3)
     with pytest.warns(FutureWarning, match="sampling_temperature"):
-        grammar.generation(model=G, model=gpt2_lm, n=2, max_new_tokens=3, temperature=0.5)
+        grammar.generation(G, model=gpt2_lm, n=2, max_new_tokens=3, temperature=0.5)
 
 
 def test_grammar_verbs_name_what_is_wrong(gpt2_lm):
     with pytest.raises(surprisal.SurprisalError, match="needs model="):
-        grammar.membership(model=G, n=4)
+        grammar.membership(G, n=4)
     with pytest.raises(surprisal.SurprisalError, match=r"no zoo grammar named 'dyck9'.*dyck1"):
-        grammar.membership(model="dyck9", model=gpt2_lm)
+        grammar.membership("dyck9", model=gpt2_lm)
     with pytest.raises(TypeError, match="takes a Grammar or a zoo name"):
-        grammar.membership(model=3, model=gpt2_lm)
+        grammar.membership(3, model=gpt2_lm)
     with (
         pytest.raises(TypeError, match="both positionally and as model="),
         warnings.catch_warnings(),
     ):
         warnings.simplefilter("ignore", FutureWarning)
-        grammar.membership(G, model=gpt2_lm, model=gpt2_lm)
+        grammar.membership(gpt2_lm, G, model=gpt2_lm)
 
 
 def _keywords(f) -> set[str]:
@@ -116,7 +116,7 @@ def test_every_result_records_the_versions(gpt2_lm):
     assert s.versions == want and s.to_dict()["versions"] == want
     d = surprisal.delta(["a b"], explanation="c d", model=gpt2_lm)
     assert d.versions == want and d.to_dict()["versions"] == want
-    m = grammar.membership(model=G, model=gpt2_lm, n=4, max_len=4, baseline=None)
+    m = grammar.membership(G, model=gpt2_lm, n=4, max_len=4, baseline=None)
     assert m.to_dict()["versions"] == want
 
 

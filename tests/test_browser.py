@@ -151,10 +151,10 @@ def test_membership_and_generation_reports(tmp_path, blank_bytes):
 
     g, lm = grammar.zoo["dyck1"], tiny_lm("gpt2", max_positions=512)
     m = grammar.membership(
-        model=g, model=lm, n=20, max_len=8, explanation=g.explanation, control=g.control, n_boot=200
+        g, model=lm, n=20, max_len=8, explanation=g.explanation, control=g.control, n_boot=200
     )
     _check(m.to_html(), tmp_path, "membership", blank_bytes)
-    gen = grammar.generation(model=g, model=lm, n=6, max_new_tokens=6, explanation=g.explanation)
+    gen = grammar.generation(g, model=lm, n=6, max_new_tokens=6, explanation=g.explanation)
     _check(gen.to_html(), tmp_path, "generation", blank_bytes)
     both = page("both", membership_sections(m) + generation_sections(gen), "nats")
     _check(both, tmp_path, "both", blank_bytes)

@@ -46,7 +46,7 @@ def demo_lm():
 
 @pytest.mark.parametrize("g", [grammar.zoo["anbn"], USER_CFG], ids=["zoo-anbn", "user-cfg"])
 def test_untrained_model_is_not_above_chance(untrained_lm, g):
-    m = grammar.membership(model=g, model=untrained_lm, n=40, max_len=10, seed=0, n_boot=500)
+    m = grammar.membership(g, model=untrained_lm, n=40, max_len=10, seed=0, n_boot=500)
     for metric in ("auc", "pair_accuracy"):
         est, lo, hi = m.above_chance[metric]
         assert lo <= 0.0 <= hi, (metric, est, lo, hi)
@@ -55,7 +55,7 @@ def test_untrained_model_is_not_above_chance(untrained_lm, g):
 
 def test_demo_model_knows_dyck2_above_chance(demo_lm):
     m = grammar.membership(
-        model=grammar.zoo["dyck2"], model=demo_lm, n=40, max_len=12, seed=0, n_boot=500
+        grammar.zoo["dyck2"], model=demo_lm, n=40, max_len=12, seed=0, n_boot=500
     )
     est, lo, hi = m.above_chance["auc"]
     assert lo > 0.0, (est, lo, hi)
@@ -70,7 +70,7 @@ def small():
     lm = tiny_lm("gpt2", max_positions=256)
     g = grammar.zoo["dyck1"]
     m = grammar.membership(
-        model=g,
+        g,
         model=lm,
         n=12,
         max_len=6,
@@ -190,22 +190,22 @@ def test_reports_carry_the_chance_levels(small):
 
 def test_baseline_options(small):
     lm, g, _ = small
-    m = grammar.membership(model=g, model=lm, n=8, max_len=6, baseline=None)
+    m = grammar.membership(g, model=lm, n=8, max_len=6, baseline=None)
     assert m.null_logprob == () and m.above_chance == {}
     assert set(m.chance) == {"length_only_auc", "majority_accuracy"}
     assert "no null model" in str(m)
     own = null_model(lm, seed=9)
-    m2 = grammar.membership(model=g, model=lm, n=8, max_len=6, baseline=own, null_draws=3)
+    m2 = grammar.membership(g, model=lm, n=8, max_len=6, baseline=own, null_draws=3)
     assert len(m2.null_logprob) == 1 and m2.baseline == own.name
     assert set(m2.above_chance) >= {"auc", "pair_accuracy"}
     with pytest.raises(ValueError, match="baseline must be 'random'"):
-        grammar.membership(model=g, model=lm, n=8, max_len=6, baseline="uniform")
+        grammar.membership(g, model=lm, n=8, max_len=6, baseline="uniform")
     with pytest.raises(TypeError, match="baseline must be"):
-        grammar.membership(model=g, model=lm, n=8, max_len=6, baseline=3)
+        grammar.membership(g, model=lm, n=8, max_len=6, baseline=3)
     with pytest.raises(ValueError, match="different tokenizer"):
-        grammar.membership(model=g, model=lm, n=8, max_len=6, baseline=tiny_lm("llama"))
+        grammar.membership(g, model=lm, n=8, max_len=6, baseline=tiny_lm("llama"))
     with pytest.raises(ValueError, match="null_draws"):
-        grammar.membership(model=g, model=lm, n=8, max_len=6, null_draws=0)
+        grammar.membership(g, model=lm, n=8, max_len=6, null_draws=0)
 
 
 # ---------------------------------------------------------------- negatives matched in tokens
@@ -214,8 +214,8 @@ def test_baseline_options(small):
 def test_length_matched_negatives_hide_the_token_count(demo_lm):
     g = grammar.zoo["anbn"]
     common = dict(n=12, max_len=24, negative_kinds=("random",), baseline=None, seed=0)
-    plain = grammar.membership(model=g, model=demo_lm, length_matched=False, **common)
-    matched = grammar.membership(model=g, model=demo_lm, **common)
+    plain = grammar.membership(g, model=demo_lm, length_matched=False, **common)
+    matched = grammar.membership(g, model=demo_lm, **common)
     assert matched.length_matched and not plain.length_matched
     for m in (plain, matched):
         assert all(g.accepts(t) == bool(lab) for t, lab in zip(m.texts, m.labels, strict=True))
@@ -277,7 +277,7 @@ def test_delta_summary_holm_with_a_control(gpt2_lm):
 
 def test_generation_rates_get_wilson_intervals():
     lm = tiny_lm("gpt2", max_positions=256)
-    gen = grammar.generation(model=grammar.zoo["dyck1"], model=lm, n=12, max_len=6, seed=0)
+    gen = grammar.generation(grammar.zoo["dyck1"], model=lm, n=12, max_len=6, seed=0)
     for c in gen.conditions:
         v = gen.valid[c]
         assert gen.ci("valid")[c] == pytest.approx(stats.proportion_ci(int(v.sum()), len(v)))

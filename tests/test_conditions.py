@@ -68,19 +68,19 @@ G = grammar.zoo["anbn"]
 def test_membership_and_generation_both_reject_a_blank_explanation(lm, blank: str) -> None:
     # generation used to accept an empty explanation that membership rejected
     with pytest.raises(SurprisalError, match="explanation must be a non-empty string"):
-        grammar.membership(model=G, model=lm, n=4, max_len=6, explanation=blank)
+        grammar.membership(G, model=lm, n=4, max_len=6, explanation=blank)
     with pytest.raises(SurprisalError, match="explanation must be a non-empty string"):
-        grammar.generation(model=G, model=lm, n=2, max_new_tokens=2, explanation=blank)
+        grammar.generation(G, model=lm, n=2, max_new_tokens=2, explanation=blank)
     with pytest.raises(TypeError, match="control must be a str"):
-        grammar.generation(model=G, model=lm, n=2, max_new_tokens=2, control=1)  # type: ignore[arg-type]
+        grammar.generation(G, model=lm, n=2, max_new_tokens=2, control=1)  # type: ignore[arg-type]
     with pytest.raises(SurprisalError, match="shots must be >= 0"):
-        grammar.generation(model=G, model=lm, n=2, max_new_tokens=2, shots=-1)
+        grammar.generation(G, model=lm, n=2, max_new_tokens=2, shots=-1)
 
 
 def test_membership_and_generation_share_the_prefixes(lm) -> None:
     kw = {"explanation": G.explanation, "control": G.control, "shots": 2, "max_len": 12}
-    m = grammar.membership(model=G, model=lm, n=3, **kw)
-    g = grammar.generation(model=G, model=lm, n=2, max_new_tokens=2, **kw)
+    m = grammar.membership(G, model=lm, n=3, **kw)
+    g = grammar.generation(G, model=lm, n=2, max_new_tokens=2, **kw)
     for result in (m, g):
         assert result.conditions == CONDITION_NAMES
         assert result.prefixes["none"] == ""

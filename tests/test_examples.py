@@ -169,7 +169,7 @@ def test_grammar_experiment_differential_reduction_matches_score():
     setup = ex.replace(ex.QUICK, n_candidates=6, n_samples=2)
     lm = ex.untrained(3)
     got = ex.measure(lm, g, setup, known=[])["diff_reduction"]
-    m = ex.grammar.membership(model=g, model=lm, n=6, max_len=setup.max_len, seed=0)
+    m = ex.grammar.membership(g, model=lm, n=6, max_len=setup.max_len, seed=0)
     texts = [t + "\n" for t in m.texts]
     plain = -surprisal.score(texts, model=lm).total()
     primed = -surprisal.score(texts, model=lm, context=g.explanation, separator="\n").total()

@@ -27,8 +27,8 @@ def trained_lm():
 
 
 def test_trained_model_discriminates_members(random_lm, trained_lm):
-    rand = grammar.membership(model=G, model=random_lm, n=60, max_len=12, seed=0, baseline=None)
-    m = grammar.membership(model=G, model=trained_lm, n=60, max_len=12, seed=0, n_boot=500)
+    rand = grammar.membership(G, model=random_lm, n=60, max_len=12, seed=0, baseline=None)
+    m = grammar.membership(G, model=trained_lm, n=60, max_len=12, seed=0, n_boot=500)
     assert abs(rand.auc["none"] - 0.5) < 0.15
     assert m.above_chance["auc"][1] > 0  # above its measured chance level, not just 0.5
     assert m.auc["none"] > 0.8 and m.auc["none"] > rand.auc["none"] + 0.25
@@ -44,7 +44,7 @@ def test_trained_model_discriminates_members(random_lm, trained_lm):
 
 def test_conditions_lifts_and_tables(trained_lm):
     m = grammar.membership(
-        model=G,
+        G,
         model=trained_lm,
         n=40,
         max_len=10,
@@ -81,9 +81,7 @@ def test_conditions_lifts_and_tables(trained_lm):
 
 
 def test_split_is_stratified_and_threshold_held_out(trained_lm):
-    m = grammar.membership(
-        model=G, model=trained_lm, n=40, max_len=10, test_fraction=0.5, baseline=None
-    )
+    m = grammar.membership(G, model=trained_lm, n=40, max_len=10, test_fraction=0.5, baseline=None)
     for value in (0, 1):
         sel = m.labels == value
         assert abs(m.test[sel].mean() - 0.5) < 0.05
@@ -96,7 +94,7 @@ def test_each_prefix_is_encoded_once(trained_lm):
     h = emb.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].detach().clone()))
     try:
         grammar.membership(
-            model=G,
+            G,
             model=trained_lm,
             n=30,
             max_len=10,
@@ -130,23 +128,21 @@ def test_membership_errors(trained_lm):
     with pytest.raises(ValueError, match="give a grammar, or both positives"):
         grammar.membership(model=trained_lm)
     with pytest.raises(ValueError, match="not both"):
-        grammar.membership(model=G, model=trained_lm, positives=["()"])
+        grammar.membership(G, model=trained_lm, positives=["()"])
     with pytest.raises(ValueError, match="both a positive and a negative"):
         grammar.membership(model=trained_lm, positives=["()"], negatives=["()"])
     with pytest.raises(ValueError, match="shots needs a grammar"):
         grammar.membership(model=trained_lm, positives=["()"], negatives=[")("], shots=2)
     with pytest.raises(ValueError, match="end must be"):
-        grammar.membership(model=G, model=trained_lm, end="")
+        grammar.membership(G, model=trained_lm, end="")
     with pytest.raises(ValueError, match="negative_kinds"):
-        grammar.membership(model=G, model=trained_lm, negative_kinds=["typo"])
+        grammar.membership(G, model=trained_lm, negative_kinds=["typo"])
 
 
 def test_generation_valid_rate(random_lm, trained_lm):
     known = trained_lm.train_strings
-    rand = grammar.generation(model=G, model=random_lm, n=40, max_len=12, known=known, seed=0)
-    gen = grammar.generation(
-        model=G, model=trained_lm, n=40, max_len=12, known=known, seed=0, shots=2
-    )
+    rand = grammar.generation(G, model=random_lm, n=40, max_len=12, known=known, seed=0)
+    gen = grammar.generation(G, model=trained_lm, n=40, max_len=12, known=known, seed=0, shots=2)
     assert gen.conditions == ("none", "shots")
     assert gen.valid_rate["none"] > rand.valid_rate["none"] + 0.2
     for c in gen.conditions:
@@ -157,12 +153,10 @@ def test_generation_valid_rate(random_lm, trained_lm):
         assert 0 <= gen.distinct_rate[c] <= gen.valid_rate[c]
         lo, hi = gen.ci("valid")[c]
         assert lo <= gen.valid_rate[c] <= hi
-    again = grammar.generation(
-        model=G, model=trained_lm, n=40, max_len=12, known=known, seed=0, shots=2
-    )
+    again = grammar.generation(G, model=trained_lm, n=40, max_len=12, known=known, seed=0, shots=2)
     assert again.samples == gen.samples  # seeded
     with pytest.raises(ValueError, match="temperature"):
-        grammar.generation(model=G, model=trained_lm, sampling_temperature=0)
+        grammar.generation(G, model=trained_lm, sampling_temperature=0)
 
 
 def test_generation_uses_the_prefix_cache(trained_lm):

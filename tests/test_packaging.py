@@ -107,9 +107,7 @@ def test_cache_paths_raise_no_deprecation_warning(arch):
         warnings.simplefilter("error", DeprecationWarning)
         s = surprisal.score(["ab ab", "abba"], context="a rule: ab", model=lm, progress=False)
         d = surprisal.delta(["ab ab"], explanation="a rule: ab", model=lm, progress=False)
-        g = grammar.generation(
-            model=grammar.zoo["dyck1"], model=lm, explanation="x", n=3, max_len=4
-        )
+        g = grammar.generation(grammar.zoo["dyck1"], model=lm, explanation="x", n=3, max_len=4)
     assert len(s) == 2 and d.reduction.shape == (1,) and g is not None
 
 

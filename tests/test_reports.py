@@ -25,7 +25,7 @@ G = grammar.zoo["dyck1"]
 def m() -> Membership:
     lm = tiny_lm("gpt2", max_positions=512)
     return grammar.membership(
-        model=G,
+        G,
         model=lm,
         n=20,
         max_len=8,

@@ -212,9 +212,7 @@ def test_membership_and_generation_hold_nicely(gpt2_lm):
     from surprisal import grammar
 
     g = grammar.zoo["dyck1"]
-    m = grammar.membership(
-        model=g, model=gpt2_lm, n=12, max_len=6, seed=0, n_boot=50, baseline=None
-    )
+    m = grammar.membership(g, model=gpt2_lm, n=12, max_len=6, seed=0, n_boot=50, baseline=None)
     r = repr(m)
     assert r.startswith("Membership('dyck1'") and "array" not in r and len(r) < 300
     d = json.loads(m.to_json())
@@ -222,7 +220,7 @@ def test_membership_and_generation_hold_nicely(gpt2_lm):
     assert d["n_nonmembers"] == len(m.labels) - int(m.labels.sum())
     assert d["auc"] == pytest.approx(m.auc)
     assert "surprisal" in m._repr_html_() and "<script" not in m._repr_html_()
-    gen = grammar.generation(model=g, model=gpt2_lm, n=4, max_len=6, seed=0)
+    gen = grammar.generation(g, model=gpt2_lm, n=4, max_len=6, seed=0)
     r = repr(gen)
     assert r.startswith("Generation('dyck1'") and "array" not in r
     gd = json.loads(gen.to_json())
