@@ -236,7 +236,7 @@ def profile(shape: str, n: int, repeats: int) -> None:
     core_mod.run_jobs = timer("engine", core_mod.run_jobs)
     core_mod.encode = timer("tokenize", core_mod.encode)  # the tokenizer call and spans
     # the engine's host-side helpers (none of them nests another)
-    for name in ("_next_batch", "_layout", "_to_device"):
+    for name in ("next_batch", "_layout", "_to_device"):
         setattr(eng, name, timer("host", getattr(eng, name)))
     eng._Flat.of = classmethod(timer("host", eng._Flat.of.__func__))  # type: ignore[method-assign]
     eng._Results.add = timer("host", eng._Results.add)  # type: ignore[method-assign]

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 import surprisal
 from conftest import TEXTS, assert_close, ref_scores
 from surprisal import engine
-from surprisal.engine import Job, _Flat, _layout, _next_batch
+from surprisal.engine import Job, _Flat, _layout
+from surprisal.schedule import next_batch
 
 PAD = 99
 
@@ -104,7 +105,7 @@ def test_packed_layout_matches_the_per_token_loop(lengths, budget, tails):
         if taken[pos]:
             pos += 1
             continue
-        sel, place = _next_batch(live, pos, jobs, budget, [], True, taken)
+        sel, place = next_batch(live, pos, jobs, budget, [], True, taken)
         idx = np.array([live[q] for q in sel])
         lay = _layout(flat, idx, place, 0, PAD, "right")
         want = loop_layout([jobs[i] for i in idx], place, 0, "right")
@@ -179,12 +180,12 @@ def test_run_jobs_keeps_its_keywords():
 def test_a_long_prefix_caps_the_rows_only_when_its_cache_is_expanded():
     """Through an expanded KV cache every row copies the prefix (B * P <= PREFIX_ROWS *
     budget); through shared-prefix attention there is one copy, so only tokens fed count."""
-    from surprisal.engine import PREFIX_ROWS
+    from surprisal.schedule import PREFIX_ROWS
 
     jobs = [Job(tuple(range(3, 19)), 0, prefix=0) for _ in range(300)]  # 16 tokens each
     live, budget, P = list(range(300)), 4096, 2000
-    expanded, _ = _next_batch(live, 0, jobs, budget, [P], False, bytearray(300), True)
-    shared, _ = _next_batch(live, 0, jobs, budget, [P], False, bytearray(300), False)
+    expanded, _ = next_batch(live, 0, jobs, budget, [P], False, bytearray(300), True)
+    shared, _ = next_batch(live, 0, jobs, budget, [P], False, bytearray(300), False)
     assert len(expanded) == PREFIX_ROWS * budget // P == 16
     assert len(shared) == budget // 16 == 256
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import surprisal
 from conftest import TEXTS, assert_close, ref_logits, ref_scores
-from surprisal import engine
+from surprisal import engine, schedule
 from surprisal.engine import Job
 from surprisal.testing import tiny_lm, tiny_model, tiny_tokenizer
 
@@ -132,15 +132,15 @@ def test_packed_schedule_places_every_job_once_inside_its_row(lengths, budget):
     taken = bytearray(len(live))
     seen: list[int] = []
     pos = 0
-    index = engine._PackIndex(live, jobs)  # one per run, its skip list kept across batches
+    index = schedule.PackIndex(live, jobs)  # one per run, its skip list kept across batches
     while pos < len(live):
         if taken[pos]:
             pos += 1
             continue
         # a batch cut at twice the budget and dropped, as after an out-of-memory error
-        engine._next_batch(live, pos, jobs, 2 * budget, [], True, taken, True, index)
-        sel, place = engine._next_batch(live, pos, jobs, budget, [], True, taken, True, index)
-        assert (sel, place) == engine._next_batch(live, pos, jobs, budget, [], True, taken)
+        schedule.next_batch(live, pos, jobs, 2 * budget, [], True, taken, True, index)
+        sel, place = schedule.next_batch(live, pos, jobs, budget, [], True, taken, True, index)
+        assert (sel, place) == schedule.next_batch(live, pos, jobs, budget, [], True, taken)
         assert sel[0] == pos and place is not None and len(place) == len(sel)
         T = lengths[live[pos]]
         rows = 1 + max(r for r, _ in place)
