@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import surprisal
-from surprisal import corpus, parallel
+from surprisal import corpus, parallel, resume
 from surprisal.corpus import part_files, score_to_file
 
 TEXTS = [f"text {i}: {'the cat sat on the mat ' * (1 + i % 5)}" for i in range(41)]
@@ -256,4 +256,4 @@ def test_interrupted_merge_is_finished_by_resume(tmp_path, gpt2_lm, two_ranks, m
 
 def test_merge_is_a_no_op_without_parts(tmp_path):
     out = tmp_path / "x.jsonl"
-    assert corpus._merge(out, "jsonl", []) == 0 and not out.exists()
+    assert resume.merge_parts(out, "jsonl", []) == 0 and not out.exists()

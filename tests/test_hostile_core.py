@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import surprisal
 from conftest import ref_logits
-from surprisal import corpus
+from surprisal import resume
 from surprisal.corpus import score_to_file
 
 # ---------------------------------------------------------------- deltas
@@ -246,7 +246,7 @@ def test_unicode_round_trips_through_every_format_and_resume(tmp_path_factory, g
 def test_a_second_writer_is_refused(tmp_path, gpt2_lm):
     """Two resumes on one output both succeeded and wrote every record twice."""
     out = tmp_path / "s.jsonl"
-    held = corpus._lock(out)
+    held = resume.take_lock(out)
     try:
         with pytest.raises(surprisal.SurprisalError, match="being written by another process"):
             score_to_file(["a b"], out, model=gpt2_lm, progress=False, resume=True)

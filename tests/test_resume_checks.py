@@ -16,7 +16,7 @@ import torch
 import transformers
 
 import surprisal
-from surprisal import corpus
+from surprisal import corpus, resume
 from surprisal._versions import versions
 from surprisal.corpus import score_to_file
 
@@ -261,12 +261,12 @@ def test_a_removed_lock_is_taken_again_and_still_excludes(tmp_path):
     """Removing the lock file at the end does not weaken it: the next writer locks a fresh
     file and a second one is still refused."""
     out = tmp_path / "s.jsonl"
-    first = corpus._lock(out)
+    first = resume.take_lock(out)
     assert first is not None
-    corpus._unlock(first)
+    resume.release_lock(first)
     assert not out.with_name("s.jsonl.lock").exists()
-    second = corpus._lock(out)
+    second = resume.take_lock(out)
     assert second is not None and os.path.exists(second.name)
     with pytest.raises(surprisal.SurprisalError, match="being written by another process"):
-        corpus._lock(out)
-    corpus._unlock(second)
+        resume.take_lock(out)
+    resume.release_lock(second)
