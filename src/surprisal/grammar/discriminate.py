@@ -244,7 +244,8 @@ def membership(
     >>> m.conditions, 0.0 <= m.auc["none"] <= 1.0
     (('none', 'explanation'), True)
     """
-    model, grammar = model_and_grammar("membership", grammar, legacy, model)
+    # stacklevel 4: the warning points at the caller, past the progress-bar decorator
+    model, grammar = model_and_grammar("membership", grammar, legacy, model, stacklevel=4)
     lm = resolve_model(model)
     end_text = end_marker(lm, end)
     if not 0.0 < test_fraction < 1.0:

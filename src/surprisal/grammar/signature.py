@@ -41,17 +41,10 @@ def model_and_grammar(
             FutureWarning,
             stacklevel=stacklevel,
         )
-        return grammar, as_grammar(verb, legacy[0] if legacy else None)
+        return grammar, resolve_grammar(legacy[0] if legacy else None)
     if model is None:
         raise SurprisalError(
             f"{verb}() needs model=: {verb}(grammar, model=lm), with lm a surprisal.LM, a "
             "name or path, or a (model, tokenizer) pair"
         )
-    return model, as_grammar(verb, grammar)
-
-
-def as_grammar(verb: str, grammar: object) -> Grammar | None:
-    """A :class:`Grammar` (or None) from what a verb was given: a Grammar, or a zoo name."""
-    if grammar is None or isinstance(grammar, Grammar | str):
-        return resolve_grammar(grammar)
-    raise TypeError(f"{verb}() takes a Grammar or a zoo name first, got {type(grammar).__name__}")
+    return model, resolve_grammar(grammar)
