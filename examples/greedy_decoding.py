@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", "--fast", action="store_true", help="7 prompts x 2 samples (CI)")
     ap.add_argument("--model", default=None, help="local path or hub id (default: the demo)")
     ap.add_argument("--out", default="greedy_decoding.html", help="HTML report ('' for none)")
+    ap.add_argument("--max-new-tokens", type=int, default=None, help="default 48 (--quick: 24)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         lm = load_demo(device="cpu")
     prompts, refs = prompts_and_references(1 if args.quick else 2, args.seed)
     samples, new = (2, 24) if args.quick else (4, 48)
+    new = args.max_new_tokens or new
     d = surprisal.decoding(
         prompts,
         model=lm,

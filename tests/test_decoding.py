@@ -238,6 +238,8 @@ def test_metrics_on_a_random_model_equal_a_hand_computation(gpt2_lm):
         sur = np.stack(d.surprisal_tokens[T]).astype(np.float64).reshape(P, S, 12)
         np.testing.assert_allclose(d.gap[T], (sur - ent).mean(axis=1).mean(axis=0), atol=1e-5)
         assert d.mean_surprisal[T][0] == pytest.approx(sur.mean(), rel=1e-5)
+    # greedy: the top token's surprisal never exceeds the entropy (-log max p <= H)
+    assert all((g <= 1e-5).all() for g in d.gap_tokens[0.0])
     # greedy: one continuation per prompt, standing for every sample
     g = d.token_ids[0.0]
     assert all(g[i * S] == g[i * S + j] for i in range(P) for j in range(S))

@@ -88,7 +88,8 @@ def run_padded(
             ids[b, P - len(r) :] = torch.tensor(list(r), dtype=torch.long)
             mask[b, P - len(r) :] = 1
     pos = (mask.cumsum(1) - 1).clamp(min=0)  # (B, P)
-    kw: dict[str, Any] = {"logits_to_keep": 1} if last_only and _keeps_logits(type(model)) else {}
+    keep = last_only and _keeps_logits(model.__class__)
+    kw: dict[str, Any] = {"logits_to_keep": 1} if keep else {}
     out = model(
         input_ids=ids.to(device),
         attention_mask=mask.to(device),

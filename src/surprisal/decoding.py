@@ -277,11 +277,12 @@ def decoding(
             stop_at_eos=stop_at_eos,
             batch_size=batch_size,
         )
-        rep = samples // k  # row r of prompt i stands for samples i*samples .. +rep
-        ids[T], ent[T], lps[T], ended[T] = (
-            [list(v) if isinstance(v, list) else v for v in part for _ in range(rep)]
-            for part in got
-        )
+        rep = samples // k  # greedy's row of prompt i stands for all its samples
+        g_ids, g_ent, g_lps, g_ended = got
+        ids[T] = [list(v) for v in g_ids for _ in range(rep)]
+        ent[T] = [list(v) for v in g_ent for _ in range(rep)]
+        lps[T] = [list(v) for v in g_lps for _ in range(rep)]
+        ended[T] = [v for v in g_ended for _ in range(rep)]
     if refs is not None:
         ref_enc = encode(lm.tokenizer, refs, parse_special_tokens=lm.parse_special_tokens)
         ref_ids = [e.ids[:max_new_tokens] for e in ref_enc]

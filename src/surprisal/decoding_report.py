@@ -112,12 +112,11 @@ def _along_position(d: Decoding) -> str:
         width = max((len(v) for v in curves.values()), default=0)
         if width == 0:
             continue
-        x = np.arange(1, width + 1, dtype=float)
-        nan = np.full(width, np.nan)  # no error bars: lines only
-        ser = {}
+        x = [float(v) for v in range(1, width + 1)]
+        nan = [math.nan] * width  # no error bars: lines only
+        ser: dict[str, tuple[list[float], list[float], list[float]]] = {}
         for c in d.conditions:
-            y = np.full(width, np.nan)
-            y[: len(curves[c])] = curves[c]
+            y = [float(v) for v in curves[c]] + [math.nan] * (width - len(curves[c]))
             ser[label(c)] = (y, nan, nan)
         plots.append(
             errorbar_lines(
