@@ -397,3 +397,14 @@ def test_positive_control_greedy_loops_on_a_model_trained_on_repetitive_text():
     assert greedy[1] > sampled[2]  # CIs over prompts apart
     assert d.loop_rate[0.0][0] > d.loop_rate[1.0][0] + 0.5
     assert d.loop_rate[0.0][1] > d.loop_rate[1.0][2]
+
+
+def test_the_verb_is_not_shadowed_by_a_module():
+    """``surprisal.decoding`` stays the function after every decoding module is imported
+    (a submodule of the same name would replace it on the package once imported)."""
+    import importlib
+
+    for name in ("decode", "decoding_result", "decoding_report", "repetition", "_sampling"):
+        importlib.import_module(f"surprisal.{name}")
+    assert callable(surprisal.decoding) and surprisal.decoding.__name__ == "decoding"
+    assert surprisal.Decoding.__name__ == "Decoding"

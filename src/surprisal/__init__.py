@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
     from .api import score, score_iter
     from .calibrate import Calibration, calibrate_temperature
     from .corpus import FileRun, score_to_file
-    from .decoding import decoding
+    from .decode import decoding
     from .decoding_result import Decoding
     from .deltas import Delta, DeltaSummary, Divergences, Ranking, delta, rank_explanations
     from .lm import LM, clear_cache, load
@@ -70,7 +70,7 @@ _LAZY = {
     "FileRun": "corpus",
     "score_to_file": "corpus",
     "Decoding": "decoding_result",
-    "decoding": "decoding",
+    "decoding": "decode",
     "Delta": "deltas",
     "DeltaSummary": "deltas",
     "Divergences": "deltas",

@@ -1,4 +1,4 @@
-"""Token-by-token generation with a KV cache, shared by :mod:`surprisal.decoding` and
+"""Token-by-token generation with a KV cache, shared by :mod:`surprisal.decode` and
 :func:`surprisal.grammar.generation`.
 
 Generation works on token ids only: each drawn id is fed back as it is, never decoded

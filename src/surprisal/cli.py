@@ -704,7 +704,7 @@ def _temperatures(value: str) -> tuple[float, ...]:
 
 
 def _cmd_decoding(args: argparse.Namespace) -> int:
-    from .decoding import decoding
+    from .decode import decoding
 
     if args.unit != "nats":
         raise _UserError("surprisal decoding reports nats only; drop --unit")
