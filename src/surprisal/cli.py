@@ -713,6 +713,10 @@ def _cmd_decoding(args: argparse.Namespace) -> int:
         if refs is not None:
             raise _UserError("references come from the .jsonl file or --reference, not both")
         refs, _ = _read_prompts(args.reference)
+    batch_size = 32  # decoding's default
+    if args.batch_tokens:  # a token budget -> rows per batch; characters bound a prompt's tokens
+        longest = max((len(p) for p in prompts), default=0) + 1 + args.max_new_tokens
+        batch_size = max(1, args.batch_tokens // longest)
     d = decoding(
         prompts,
         model=_load(args),
@@ -722,6 +726,7 @@ def _cmd_decoding(args: argparse.Namespace) -> int:
         seed=args.seed,
         reference=refs,
         stop_at_eos=args.stop_at_eos,
+        batch_size=batch_size,
     )
     print(d.summary())
     if args.csv:
@@ -753,10 +758,16 @@ def _add_decoding(sub: Any) -> None:
         help="one prompt per line, or .jsonl with 'prompt' and optional 'reference' (required)",
     )
     p.add_argument(
-        "--reference", default=None, metavar="FILE", help="human continuations, one per line"
+        "--reference",
+        default=None,
+        metavar="FILE",
+        help="human continuations, one per line, one per prompt (default: none)",
     )
     p.add_argument(
-        "--temperatures", type=_temperatures, default=(0.0, 0.7, 1.0, 1.3), help="0 is greedy"
+        "--temperatures",
+        type=_temperatures,
+        default=(0.0, 0.7, 1.0, 1.3),
+        help="comma-separated; 0 is greedy (default: 0,0.7,1,1.3)",
     )
     p.add_argument("--samples", type=int, default=4, help="continuations per prompt and T")
     p.add_argument("--max-new-tokens", type=int, default=64, help="tokens per continuation")
