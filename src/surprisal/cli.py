@@ -714,7 +714,7 @@ def _cmd_decoding(args: argparse.Namespace) -> int:
             raise _UserError("references come from the .jsonl file or --reference, not both")
         refs, _ = _read_prompts(args.reference)
     batch_size = 32  # decoding's default
-    if args.batch_tokens:  # a token budget -> rows per batch; characters bound a prompt's tokens
+    if args.batch_tokens:  # a token budget -> rows per batch (a prompt's characters for its tokens)
         longest = max((len(p) for p in prompts), default=0) + 1 + args.max_new_tokens
         batch_size = max(1, args.batch_tokens // longest)
     d = decoding(

@@ -6,7 +6,8 @@ samples of a prompt, and then summarised over prompts with a 95% CI
 samples of one prompt are not independent of each other. A continuation where a metric is
 undefined (NaN: seq-rep-n of fewer than n tokens, the entropy of an empty continuation)
 is left out of its prompt's mean, and a prompt with no defined value is left out of the
-CI. Keys of the per-condition dicts are the temperatures (floats) and, with a reference,
+CI; the CIs of shares (seq-rep-n, distinct-n, loop rate) are clipped to [0, 1]. Keys
+of the per-condition dicts are the temperatures (floats) and, with a reference,
 the string ``"reference"``.
 """
 
@@ -122,16 +123,23 @@ class Decoding:
         """(prompts,) the mean of each prompt's rows, NaN rows left out."""
         return _nanmean_rows(np.asarray(per_row, np.float64).reshape(len(self.prompts), -1))
 
-    def _estimate(self, per_prompt: np.ndarray) -> Estimate:
-        """Mean over prompts with a bootstrap CI; NaN prompts left out."""
+    def _estimate(self, per_prompt: np.ndarray, share: bool = False) -> Estimate:
+        """Mean over prompts with a bootstrap CI; NaN prompts left out. A ``share`` (a
+        value in [0, 1]) has its CI clipped to [0, 1]: the mean lies there, so clipping
+        never loses coverage (a t or bootstrap-t interval of a few prompts can reach
+        past the ends)."""
         x = per_prompt[np.isfinite(per_prompt)]
         if x.size == 0:
             return (math.nan, math.nan, math.nan)
         lo, hi = _stats.bootstrap_ci(x, n_boot=self.n_boot, seed=self.seed, level=self.level)
+        if share:
+            lo, hi = max(0.0, lo), min(1.0, hi)
         return (float(x.mean()), float(lo), float(hi))
 
-    def _summarise(self, per_row: dict[Condition, np.ndarray]) -> dict[Condition, Estimate]:
-        return {c: self._estimate(self._per_prompt(c, per_row[c])) for c in self.conditions}
+    def _summarise(
+        self, per_row: dict[Condition, np.ndarray], share: bool = False
+    ) -> dict[Condition, Estimate]:
+        return {c: self._estimate(self._per_prompt(c, per_row[c]), share) for c in self.conditions}
 
     # ------------------------------------------------------------------ repetition
 
@@ -151,7 +159,8 @@ class Decoding:
     def loop_rate(self) -> dict[Condition, Estimate]:
         """condition -> share of continuations that end in a loop, ``(estimate, lo, hi)``."""
         return self._summarise(
-            {c: np.array([lp is not None for lp in v], float) for c, v in self.loops.items()}
+            {c: np.array([lp is not None for lp in v], float) for c, v in self.loops.items()},
+            share=True,
         )
 
     @functools.cached_property
@@ -167,7 +176,8 @@ class Decoding:
         """n -> condition -> Welleck et al.'s seq-rep-n, ``(estimate, lo, hi)``, n = 1..4."""
         return {
             n: self._summarise(
-                {c: np.array([seq_rep(r, n) for r in self.token_ids[c]]) for c in self.conditions}
+                {c: np.array([seq_rep(r, n) for r in self.token_ids[c]]) for c in self.conditions},
+                share=True,
             )
             for n in range(1, MAX_N + 1)
         }
@@ -186,7 +196,7 @@ class Decoding:
                 per = np.array(
                     [distinct(rows[i * k : (i + 1) * k], n) for i in range(len(self.prompts))]
                 )
-                out[n][c] = self._estimate(per)
+                out[n][c] = self._estimate(per, share=True)
         return out
 
     # ------------------------------------------------------------------ information
