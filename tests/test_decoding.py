@@ -408,3 +408,22 @@ def test_the_verb_is_not_shadowed_by_a_module():
         importlib.import_module(f"surprisal.{name}")
     assert callable(surprisal.decoding) and surprisal.decoding.__name__ == "decoding"
     assert surprisal.Decoding.__name__ == "Decoding"
+
+
+def test_every_forward_runs_without_autograd(gpt2_lm):
+    seen: list[bool] = []
+    hook = gpt2_lm.model.register_forward_pre_hook(
+        lambda module, args: seen.append(torch.is_grad_enabled())
+    )
+    try:
+        surprisal.decoding(
+            ["a b", "c"],
+            model=gpt2_lm,
+            temperatures=(0.0, 1.0),
+            max_new_tokens=3,
+            samples=1,
+            reference=["d", "e f"],
+        )
+    finally:
+        hook.remove()
+    assert len(seen) >= 1 + 2 + 2 + 1 and not any(seen)  # prefills, steps, reference

@@ -65,6 +65,7 @@ def _keeps_logits(cls: Any) -> bool:
     return "logits_to_keep" in inspect.signature(cls.forward).parameters
 
 
+@torch.no_grad()
 def run_padded(
     model: Any,
     rows: Sequence[Sequence[int]],

@@ -89,6 +89,7 @@ def _row_seed(seed: int, prompt: int, sample: int) -> int:
     return int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1))  # < 2**63
 
 
+@torch.no_grad()
 def _generate(
     lm: LM,
     prompt_ids: list[list[int]],
