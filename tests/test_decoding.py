@@ -4,6 +4,7 @@ and surprisal metrics, each checked against an independent computation on the id
 from __future__ import annotations
 
 import copy
+import json
 import math
 import random
 
@@ -335,6 +336,9 @@ def test_result_habits_and_cli(gpt2_lm, tmp_path, capsys):
     m = d.metrics()
     assert set(m.condition) == {"T=0", "T=1", "reference"}
     assert d._repr_html_().startswith('<div class="surprisal">')
+    doc = json.loads(d.to_json(tmp_path / "d.json"))
+    assert doc["metrics"]["seq-rep-4"]["T=1"] == pytest.approx(list(d.seq_rep[4][1.0]))
+    assert doc["token_ids"]["reference"] == d.token_ids["reference"]
 
     from surprisal.cli import main
 

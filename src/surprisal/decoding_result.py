@@ -391,6 +391,40 @@ class Decoding:
         df.attrs.update(model=self.model, unit="nats", samples=self.samples)
         return df
 
+    def to_dict(self) -> dict[str, Any]:
+        """Settings, every metric per condition (``[estimate, lo, hi]``; NaN as None) and
+        the generated ids, as plain JSON-ready values; conditions keyed by :func:`label`."""
+
+        def num(v: float) -> float | None:
+            return None if math.isnan(v) else v
+
+        return {
+            "model": self.model,
+            "bos_policy": self.bos_policy,
+            "prompts": list(self.prompts),
+            "reference": None if self.reference is None else list(self.reference),
+            "temperatures": list(self.temperatures),
+            "samples": self.samples,
+            "max_new_tokens": self.max_new_tokens,
+            "seed": self.seed,
+            "stop_at_eos": self.stop_at_eos,
+            "level": self.level,
+            "metrics": {
+                name: {label(c): [num(v) for v in table[c]] for c in self.conditions}
+                for name, table in self._tables()
+            },
+            "token_ids": {label(c): [list(r) for r in self.token_ids[c]] for c in self.conditions},
+        }
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """:meth:`to_dict` as a JSON string; also written to ``path`` (UTF-8) when given."""
+        import json
+
+        doc = json.dumps(self.to_dict(), ensure_ascii=False)
+        if path is not None:
+            Path(path).write_text(doc, encoding="utf-8")
+        return doc
+
     def to_html(self, path: str | Path | None = None) -> str:
         """A self-contained HTML report (inline SVG, no scripts): the summary table,
         repetition and loop rate against temperature with CIs, entropy, surprisal and
