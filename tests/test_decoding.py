@@ -401,6 +401,17 @@ def test_positive_control_greedy_loops_on_a_model_trained_on_repetitive_text():
     assert greedy[1] > sampled[2]  # CIs over prompts apart
     assert d.loop_rate[0.0][0] > d.loop_rate[1.0][0] + 0.5
     assert d.loop_rate[0.0][1] > d.loop_rate[1.0][2]
+    # to_pandas marks the tokens of each loop: the last `length` tokens of its row
+    df = d.to_pandas()
+    greedy_rows = df[df.temperature == 0.0]
+    assert greedy_rows.in_loop.sum() == sum(lp.length for lp in d.loops[0.0] if lp is not None)
+    first = greedy_rows[(greedy_rows.prompt_index == 0) & (greedy_rows["sample"] == 0)]
+    loop = d.loops[0.0][0]
+    assert (
+        loop is not None
+        and first.in_loop.tolist() == [False] * (48 - loop.length) + [True] * loop.length
+    )
+    assert rp.find_loop(d.token_ids[0.0][0]) == loop and loop.period == d.loop_period[0.0][0]
 
 
 def test_the_verb_is_not_shadowed_by_a_module():
