@@ -324,7 +324,7 @@ def _subparsers():
 
 def test_every_option_has_help_a_default_and_every_command_an_example():
     _, subs = _subparsers()
-    assert set(subs) == {"score", "delta", "grammar", "demo"}
+    assert set(subs) == {"score", "delta", "grammar", "demo", "decoding"}
     for name, p in subs.items():
         assert p.description and len(p.description) > 40, name
         assert p.epilog.startswith("examples:") and f"surprisal {name} " in p.epilog, name

@@ -223,3 +223,19 @@ def test_explanation_divergence(tmp_path):
     html = (tmp_path / "div.html").read_text(encoding="utf-8")
     assert "<script" not in html
     assert "How far the explanation moved the next-token distribution" in html
+
+
+def test_greedy_decoding(tmp_path):
+    out = run_example("greedy_decoding.py", "--out", "dec.html", cwd=tmp_path)  # --quick
+    assert out.startswith("model: surprisal-demo")
+    assert "decoding: 7 prompts x 2 samples, 24 new tokens" in out
+    assert re.search(
+        r"^seq-rep-4( +(-?\d+\.\d{3} \[-?\d+\.\d{3}, -?\d+\.\d{3}\]|n/a)){5}$", out, re.M
+    )
+    for name in ("seq-rep-4", "loop rate", "mean entropy (nats)", "mean surprisal (nats)"):
+        assert re.search(
+            rf"^  {re.escape(name)}: greedy .* vs T=1 .*: (greedy is|the 95% CIs)", out, re.M
+        )
+    assert "reference strings: seq-rep-4" in out and "wrote dec.html" in out
+    html = (tmp_path / "dec.html").read_text(encoding="utf-8")
+    assert "<script" not in html and "Repetition against temperature" in html

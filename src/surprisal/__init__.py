@@ -29,6 +29,8 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
     from .api import score, score_iter
     from .calibrate import Calibration, calibrate_temperature
     from .corpus import FileRun, score_to_file
+    from .decode import decoding
+    from .decoding_result import Decoding
     from .deltas import Delta, DeltaSummary, delta
     from .divergence import Divergences
     from .lm import LM, clear_cache, load
@@ -41,6 +43,7 @@ __version__ = "0.1.0"
 __all__ = [
     "LM",
     "Calibration",
+    "Decoding",
     "Delta",
     "DeltaSummary",
     "Divergences",
@@ -54,6 +57,7 @@ __all__ = [
     "__version__",
     "calibrate_temperature",
     "clear_cache",
+    "decoding",
     "delta",
     "load",
     "rank_explanations",
@@ -68,6 +72,8 @@ _LAZY = {
     "score_iter": "api",
     "FileRun": "corpus",
     "score_to_file": "corpus",
+    "Decoding": "decoding_result",
+    "decoding": "decode",
     "Delta": "deltas",
     "DeltaSummary": "deltas",
     "Divergences": "divergence",

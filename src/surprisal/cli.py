@@ -707,7 +707,128 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="fewer strings, for a first look")
     _add_progress(p)
     p.set_defaults(func=_cmd_demo)
+    _add_decoding(sub)
     return parser
+
+
+# ---------------------------------------------------------------- decoding (issue 26)
+
+
+def _read_prompts(path: str) -> tuple[list[str], list[str] | None]:
+    """Prompts (and references) from a file: one prompt per line (``\\n`` and ``\\t``
+    unescaped), or ``.jsonl`` objects with ``prompt`` (or ``text``) and an optional
+    ``reference`` (given for every line or for none)."""
+    if path == "-":
+        lines = sys.stdin.read().splitlines()
+    elif Path(path).is_file():
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    else:
+        raise _UserError(f"prompts file not found: {path}")
+    if not path.endswith(".jsonl"):
+        return [_unescape(x) for x in lines if x.strip()], None
+    prompts, refs = [], []
+    for k, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise _UserError(f"{path}:{k + 1}: not valid JSON ({exc.msg})") from None
+        text = obj.get("prompt", obj.get("text")) if isinstance(obj, dict) else None
+        if not isinstance(text, str):
+            raise _UserError(f"{path}:{k + 1}: needs a string 'prompt' (or 'text') field")
+        prompts.append(text)
+        refs.append(obj.get("reference"))
+    if all(r is None for r in refs):
+        return prompts, None
+    if any(not isinstance(r, str) for r in refs):
+        raise _UserError(f"{path}: give a string 'reference' on every line or on none")
+    return prompts, refs
+
+
+def _temperatures(value: str) -> tuple[float, ...]:
+    """An argparse type: comma-separated temperatures, e.g. ``0,0.7,1``."""
+    try:
+        return tuple(float(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers such as 0,0.7,1, got {value!r}"
+        ) from None
+
+
+def _cmd_decoding(args: argparse.Namespace) -> int:
+    from .decode import decoding
+
+    if args.unit != "nats":
+        raise _UserError("surprisal decoding reports nats only; drop --unit")
+    prompts, refs = _read_prompts(args.prompts)
+    if args.reference is not None:
+        if refs is not None:
+            raise _UserError("references come from the .jsonl file or --reference, not both")
+        refs, _ = _read_prompts(args.reference)
+    batch_size = 32  # decoding's default
+    if args.batch_tokens:  # a token budget -> rows per batch (a prompt's characters for its tokens)
+        longest = max((len(p) for p in prompts), default=0) + 1 + args.max_new_tokens
+        batch_size = max(1, args.batch_tokens // longest)
+    d = decoding(
+        prompts,
+        model=_load(args),
+        temperatures=args.temperatures,
+        samples=args.samples,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+        reference=refs,
+        stop_at_eos=args.stop_at_eos,
+        batch_size=batch_size,
+    )
+    print(d.summary())
+    if args.csv:
+        d.to_pandas().to_csv(args.csv, index=False)
+        print(f"wrote {args.csv}", file=sys.stderr)
+    if args.html:
+        d.to_html(args.html)
+        print(f"wrote {args.html}", file=sys.stderr)
+    return 0
+
+
+def _add_decoding(sub: Any) -> None:
+    p = _sub(
+        sub,
+        "decoding",
+        "repetition, loops, entropy and surprisal of generated text per temperature",
+        "Continue each prompt at several temperatures (0 = greedy) and measure the text the\n"
+        "model wrote: seq-rep-n, loop rate, distinct-n, and the entropy and surprisal of\n"
+        "every generated token (nats, at T = 1), each with a CI over prompts. With\n"
+        "--reference, human continuations of the same prompts are scored beside them.",
+        "  surprisal decoding --model demo --prompts prompts.txt --temperatures 0,0.7,1\n"
+        "  surprisal decoding --model gpt2 --prompts p.jsonl --samples 8 --html dec.html",
+    )
+    _add_model(p)
+    p.add_argument(
+        "--prompts",
+        required=True,
+        metavar="FILE",
+        help="one prompt per line, or .jsonl with 'prompt' and optional 'reference' (required)",
+    )
+    p.add_argument(
+        "--reference",
+        default=None,
+        metavar="FILE",
+        help="human continuations, one per line, one per prompt (default: none)",
+    )
+    p.add_argument(
+        "--temperatures",
+        type=_temperatures,
+        default=(0.0, 0.7, 1.0, 1.3),
+        help="comma-separated; 0 is greedy (default: 0,0.7,1,1.3)",
+    )
+    p.add_argument("--samples", type=int, default=4, help="continuations per prompt and T")
+    p.add_argument("--max-new-tokens", type=int, default=64, help="tokens per continuation")
+    p.add_argument("--stop-at-eos", action="store_true", help="end a continuation at EOS")
+    p.add_argument("--seed", type=int, default=0, help="sampling and bootstrap seed")
+    p.add_argument("--csv", default=None, help="one row per generated token here (default: none)")
+    p.add_argument("--html", default=None, help="write an HTML report here (default: none)")
+    p.set_defaults(func=_cmd_decoding)
 
 
 def _init_distributed() -> bool:

@@ -40,6 +40,11 @@ def nan_to_none(x: Any) -> Any:
     return x
 
 
+def temperature_label(c: float | str) -> str:
+    """``"T=0.7"`` for a temperature, the name itself for a named condition (``"reference"``)."""
+    return c if isinstance(c, str) else f"T={c:g}"
+
+
 def ci(
     lo: float, hi: float, *, n: int | None = None, spec: str = "+.3f", level: float | None = None
 ) -> str:

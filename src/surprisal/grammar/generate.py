@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from .. import stats as _stats
-from .._compat import cache_kwarg, expand_cache, output_cache
+from .._compat import expand_cache, output_cache
+from .._sampling import draw_tokens
 from ..errors import SurprisalError
 from ..lm import LM, resolve_model
 from ..report.grammar import generation_html, generation_sections
@@ -242,48 +243,32 @@ def _sample(
     out = lm.model(input_ids=x, use_cache=True)
     cache0, last0 = output_cache(out), out.logits[0, -1].float()  # (V,)
     P = len(prefix_ids)
-    eos = tok.eos_token_id
     texts: list[str] = []
     done_flags: list[bool] = []
+
+    def draw(logits: torch.Tensor) -> torch.Tensor:  # (B, V) -> (B,)
+        probs = torch.softmax(logits / temperature, dim=-1)  # (B, V)
+        return torch.multinomial(probs.cpu(), 1, generator=generator)[:, 0]
+
     for b0 in range(0, n, batch_size):
         B = min(batch_size, n - b0)
-        cache = expand_cache(cache0, B)
-        logits = last0[None].expand(B, -1)  # (B, V)
-        gen: list[list[int]] = [[] for _ in range(B)]
-        finished = [False] * B
-        mask = torch.ones((B, P), dtype=torch.long, device=dev)
-        for step in range(max_new_tokens):
-            probs = torch.softmax(logits / temperature, dim=-1)  # (B, V)
-            nxt = torch.multinomial(probs.cpu(), 1, generator=generator)[:, 0]  # (B,)
-            for i in range(B):
-                if finished[i]:
-                    continue
-                t = int(nxt[i])
-                if eos is not None and t == eos:  # the document ended: so did the string
-                    finished[i] = True
-                    continue
-                gen[i].append(t)
-                if end_text in tok.decode(gen[i]):
-                    finished[i] = True
-            if all(finished) or step == max_new_tokens - 1:
-                break
-            mask = torch.cat([mask, torch.ones((B, 1), dtype=torch.long, device=dev)], 1)
-            pos = torch.full((B, 1), P + step, dtype=torch.long, device=dev)
-            o = lm.model(
-                input_ids=nxt[:, None].to(dev),
-                attention_mask=mask,
-                position_ids=pos,
-                **{cache_kwarg(lm.model): cache},
-                use_cache=True,
-            )
-            cache = output_cache(o)
-            logits = o.logits[:, -1].float()
-        for i in range(B):
-            s = tok.decode(gen[i])
+        drawn = draw_tokens(
+            lm.model,
+            expand_cache(cache0, B),
+            last0[None].expand(B, -1),  # (B, V)
+            torch.ones((B, P), dtype=torch.long, device=dev),
+            torch.full((B,), P, dtype=torch.long, device=dev),
+            max_new_tokens=max_new_tokens,
+            draw=draw,
+            eos_id=tok.eos_token_id,  # the document ended: so did the string
+            stop=lambda i, ids: end_text in tok.decode(ids),
+        )
+        for gen_i, finished_i in zip(drawn.ids, drawn.finished, strict=True):
+            s = tok.decode(gen_i)
             if end_text != tok.eos_token and end_text in s:
                 s = s[: s.index(end_text)]
             texts.append(s)
-            done_flags.append(finished[i])
+            done_flags.append(finished_i)
     return texts, done_flags
 
 
