@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -149,7 +151,11 @@ def test_generation_valid_rate(random_lm, trained_lm):
         for s, v in zip(gen.samples[c], gen.valid[c], strict=True):
             if v:
                 assert G.accepts(s)
-        assert 0 <= gen.novel_rate[c] <= gen.valid_rate[c] <= 1
+        assert 0 <= gen.valid_rate[c] <= 1
+        if all(s == "" for s in gen.samples[c]):  # nothing generated: novelty is undefined
+            assert math.isnan(gen.novel_rate[c])
+        else:
+            assert 0 <= gen.novel_rate[c] <= gen.valid_rate[c]
         assert 0 <= gen.distinct_rate[c] <= gen.valid_rate[c]
         lo, hi = gen.ci("valid")[c]
         assert lo <= gen.valid_rate[c] <= hi

@@ -75,6 +75,7 @@ def test_score_file_shows_one_labelled_bar_when_asked(model_dir, tmp_path, monke
     assert bars.made == []  # not a terminal, not asked
     assert main([*base, "-o", str(tmp_path / "b.jsonl"), "--progress"]) == 0
     assert bars.labels == ["scoring into b.jsonl"]
+    assert bars.bars[0].total == 30 == bars.bars[0].n  # the input's lines, counted up front
 
 
 def test_no_bar_into_a_log_even_for_a_long_call(gpt2_lm, capsys):

@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from ._progress import wanted
 from .errors import SurprisalError
 
 
@@ -132,6 +133,33 @@ def _read_file(p: Path) -> str:
     return "\n".join(line for _, line in _text_lines(str(p)))
 
 
+class _Counted:
+    """Records streamed as before, with their number counted up front (for a progress
+    bar's total, and so its ETA)."""
+
+    def __init__(self, it: Iterator[tuple[str, str]], n: int) -> None:
+        self._it, self._n = it, n
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return self._it
+
+    def __len__(self) -> int:
+        return self._n
+
+
+def _counted(it: Any, paths: Sequence[str], texts: Sequence[str] | None) -> Any:
+    """``it`` with a length when every input is a file (stdin cannot be read twice): the
+    lines of plain files, the non-blank lines of ``.jsonl`` files, the --text values."""
+    if not paths or "-" in paths or not all(Path(p).is_file() for p in paths):
+        return it
+    n = len(texts or [])
+    for p in paths:
+        with open(p, "rb") as fh:
+            jsonl = p.endswith(".jsonl")
+            n += sum(1 for line in fh if line.strip() or not jsonl)
+    return _Counted(it, n)
+
+
 def _read_text_arg(value: str | None, what: str, inline: str | None = None) -> str | None:
     """A --explanation/--control/--context value: the text of the file ``value``, or the
     inline text of ``--{what}-text`` (argparse makes the two exclusive)."""
@@ -231,7 +259,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from .corpus import format_of, score_to_file, score_to_stream
 
     fmt = format_of(args.output, args.format)
-    records = _iter_records(args.files, args.text)  # streamed: memory stays flat
+    records: Any = _iter_records(args.files, args.text)  # streamed: memory stays flat
+    if args.output and wanted(_progress(args)):
+        records = _counted(records, args.files, args.text)  # a total for the bar's ETA
     context = _read_text_arg(args.context, "context", args.context_text)
     correction = None if args.word_correction == "none" else args.word_correction
     same: dict[str, Any] = {  # what the file and the stream are both given
