@@ -16,7 +16,7 @@ import torch
 import transformers
 
 import surprisal
-from surprisal import corpus, resume
+from surprisal import corpus, records, resume
 from surprisal._versions import versions
 from surprisal.corpus import score_to_file
 
@@ -83,7 +83,7 @@ def test_csv_fingerprints_live_beside_the_table(tmp_path, gpt2_lm):
     import hashlib
 
     out = _write(tmp_path, gpt2_lm, "csv", TEXTS[:3])
-    assert out.read_text(encoding="utf-8").splitlines()[0] == ",".join(corpus.TOKEN_COLUMNS)
+    assert out.read_text(encoding="utf-8").splitlines()[0] == ",".join(records.TOKEN_COLUMNS)
     side = [json.loads(x) for x in corpus.texts_path(out).read_text().splitlines()]
     want = [hashlib.blake2b(t.encode(), digest_size=8).hexdigest() for t in TEXTS[:3]]
     assert side == [[str(i), h] for i, h in enumerate(want)]
@@ -142,7 +142,7 @@ def test_settings_file_is_replaced_whole_or_not_at_all(tmp_path, gpt2_lm, monkey
     """A failure while the settings file is written (a full disk) leaves the old one."""
     out = _write(tmp_path, gpt2_lm, "jsonl", TEXTS[:2])
     before = _meta(out).read_bytes()
-    monkeypatch.setattr(corpus, "versions", lambda: {**versions(), "torch": "0.0"})
+    monkeypatch.setattr(resume, "versions", lambda: {**versions(), "torch": "0.0"})
 
     def full(*_a):
         raise OSError(errno.ENOSPC, "No space left on device")
