@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
     from .calibrate import Calibration, calibrate_temperature
     from .corpus import FileRun, score_to_file
     from .deltas import Delta, DeltaSummary, Divergences, Ranking, delta, rank_explanations
+    from .likelihood import loglikelihood
     from .lm import LM, clear_cache, load
     from .results import Scores, TextScore, WordScore
 
@@ -53,6 +54,7 @@ __all__ = [
     "clear_cache",
     "delta",
     "load",
+    "loglikelihood",
     "rank_explanations",
     "score",
     "score_iter",
@@ -76,6 +78,7 @@ _LAZY = {
     "LM": "lm",
     "clear_cache": "lm",
     "load": "lm",
+    "loglikelihood": "likelihood",
     "Scores": "results",
     "TextScore": "results",
     "WordScore": "results",

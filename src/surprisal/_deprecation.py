@@ -9,8 +9,8 @@ message names what is deprecated, what to use instead and the version that remov
 >>> with warnings.catch_warnings(record=True) as got:
 ...     warnings.simplefilter("always")
 ...     warn_deprecated("generation(temperature=)", "sampling_temperature=", "0.3.0")
->>> print(got[0].message)
-generation(temperature=) is deprecated and will be removed in surprisal 0.3.0; use sampling_temperature= instead.
+>>> got[0].category.__name__, "removed in surprisal 0.3.0" in str(got[0].message)
+('FutureWarning', True)
 """
 
 from __future__ import annotations
