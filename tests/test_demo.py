@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +52,8 @@ def test_missing_demo_model_says_how_to_build_it(monkeypatch, tmp_path):
 def quick_report(tmp_path_factory):
     path = tmp_path_factory.mktemp("demo") / "report.html"
     threads = torch.get_num_threads()
-    report = run_demo(quick=True, html_path=path)
+    started = time.time() - 100.0  # as if the process had started 100 s ago
+    report = run_demo(quick=True, html_path=path, started=started)
     assert torch.get_num_threads() == threads  # restored
     return report, path
 
@@ -78,6 +80,8 @@ def test_run_demo_quick_report(quick_report):
 def test_run_demo_numbers_are_sane(quick_report):
     n = quick_report[0].numbers
     assert set(n) >= {"score", "delta", "membership", "seconds"}
+    assert n["seconds"] >= 100.0  # counted from `started`, not from the call
+    assert f"Done in {n['seconds']:.1f} s since the process started." in quick_report[0].text
     scores = n["score"]
     assert scores["([])[]"]["total_bits"] < scores["([)][]"]["total_bits"]  # member < non
     for entry in scores.values():
@@ -157,3 +161,18 @@ def test_training_script_quick_runs_and_is_deterministic(tmp_path):
     assert info["quick"] is True and info["seed"] == 0 and math.isfinite(info["final_loss"])
     lm = surprisal.load(a)  # what it wrote is a loadable, verifiable model
     assert lm.fused and lm.bos_policy == "bos"
+
+
+def test_process_start_includes_time_before_the_import():
+    """``surprisal demo`` counts "Done in" from the process start: a process that slept 1 s
+    before importing the CLI is at least 1 s old when asked."""
+    code = (
+        "import time; time.sleep(1.0)\n"
+        "from surprisal.cli import _process_start\n"
+        "print(time.time() - _process_start())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    age = float(out.stdout.strip())
+    assert 1.0 <= age < 60.0
