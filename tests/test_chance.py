@@ -44,6 +44,7 @@ def demo_lm():
 # ---------------------------------------------------------------- done-when: chance is measured
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("g", [grammar.zoo["anbn"], USER_CFG], ids=["zoo-anbn", "user-cfg"])
 def test_untrained_model_is_not_above_chance(untrained_lm, g):
     m = grammar.membership(untrained_lm, g, n=40, max_len=10, seed=0, n_boot=500)
@@ -53,6 +54,7 @@ def test_untrained_model_is_not_above_chance(untrained_lm, g):
         assert lo <= est <= hi
 
 
+@pytest.mark.slow
 def test_demo_model_knows_dyck2_above_chance(demo_lm):
     m = grammar.membership(demo_lm, grammar.zoo["dyck2"], n=40, max_len=12, seed=0, n_boot=500)
     est, lo, hi = m.above_chance["auc"]

@@ -147,6 +147,7 @@ def rule_lm():
     return train_tiny(lm, _rule_corpus(800, 0), steps=200, seed=0)
 
 
+@pytest.mark.slow
 def test_matching_explanation_reduces_surprise(rule_lm):
     targets = ["aaa aa aaaa", "aa aaa", "aaaa aaaa aa", "aa aa aa", "aaa aaa"]
     good = surprisal.delta(targets, explanation="Rule A.", control="Rule B.", model=rule_lm)
@@ -164,6 +165,7 @@ def test_matching_explanation_reduces_surprise(rule_lm):
     assert r.summaries[0].reduction.mean > r.summaries[1].reduction.mean
 
 
+@pytest.mark.slow
 def test_rank_explanations_reports_held_out_targets(rule_lm):
     targets = ["aaa aa aaaa", "aa aaa", "aaaa aaaa aa", "aa aa aa", "aaa aaa", "aa aaaa"]
     cands = ["Rule C.", "Rule A.", "Rule B."]

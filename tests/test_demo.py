@@ -58,6 +58,7 @@ def quick_report(tmp_path_factory):
     return report, path
 
 
+@pytest.mark.slow
 def test_run_demo_quick_report(quick_report):
     report, path = quick_report
     assert isinstance(report, DemoReport)
@@ -77,6 +78,7 @@ def test_run_demo_quick_report(quick_report):
     assert page.count("measured chance AUC:") == 3  # one ROC plot per grammar shown
 
 
+@pytest.mark.slow
 def test_run_demo_numbers_are_sane(quick_report):
     n = quick_report[0].numbers
     assert set(n) >= {"score", "delta", "membership", "seconds"}
@@ -100,6 +102,7 @@ def test_run_demo_numbers_are_sane(quick_report):
         assert all(0.0 <= v <= 1.0 for v in m["auc"].values())
 
 
+@pytest.mark.slow
 def test_text_report_is_in_bits_like_the_page(quick_report):
     """Every surprisal figure of the text report is in bits, as on the HTML page: the delta
     and differential figures are the nats numbers divided by ln 2 (up to rounding)."""
@@ -128,6 +131,7 @@ def test_text_report_is_in_bits_like_the_page(quick_report):
     check(rf"diff {ci}", want)
 
 
+@pytest.mark.slow
 def test_demo_model_learned_the_zoo(quick_report):
     n = quick_report[0].numbers
     # it tells members from non-members of a grammar it learned ...
@@ -145,6 +149,7 @@ def _train(out: Path, seed: int = 0) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_training_script_quick_runs_and_is_deterministic(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
@@ -163,6 +168,7 @@ def test_training_script_quick_runs_and_is_deterministic(tmp_path):
     assert lm.fused and lm.bos_policy == "bos"
 
 
+@pytest.mark.integration
 def test_process_start_includes_time_before_the_import():
     """``surprisal demo`` counts "Done in" from the process start: a process that slept 1 s
     before importing the CLI is at least 1 s old when asked."""

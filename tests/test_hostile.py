@@ -267,6 +267,7 @@ def _hub_reachable() -> bool:
     return True
 
 
+@pytest.mark.integration
 def test_load_unknown_id_without_offline_flag_does_not_retry(tmp_path):
     drop = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HTTPS_PROXY", "https_proxy", "ALL_PROXY")
     env = {k: v for k, v in os.environ.items() if k not in drop}
