@@ -50,58 +50,68 @@ def warn_deprecated(what: str, instead: str, removed_in: str, *, stacklevel: int
     )
 
 
-def deprecated_positional(names: tuple[str, ...], removed_in: str) -> Callable[[F], F]:
-    """Decorate a function whose parameters ``names`` became keyword-only: the old calls,
-    which passed them by position, still work and warn.
+def deprecated_positional(
+    old_order: tuple[str, ...],
+    removed_in: str,
+    *,
+    when: Callable[[tuple[Any, ...], dict[str, Any]], bool] | None = None,
+) -> Callable[[F], F]:
+    """Decorate a function whose positional parameters changed: calls in the old order
+    still work and warn (:class:`FutureWarning`) with the keyword form to use.
 
-    The decorated function declares ``names`` keyword-only (after ``*``); positional
-    arguments beyond its positional parameters are mapped onto ``names`` in order, with a
-    :class:`FutureWarning` naming the keyword form. Too many positional arguments, or one
-    given both ways, raise :class:`TypeError` as Python would.
+    ``old_order`` names the parameters the old signature took by position, in order. A
+    call is read in the old order when it passes more positional arguments than the new
+    signature takes, or when ``when(args, kwargs)`` says so (for an old call with as many
+    positional arguments as the new one, which only the arguments' types tell apart). The
+    positional arguments are then passed by the names of ``old_order``; a name given both
+    ways, or too many arguments, raise :class:`TypeError` as Python would.
 
-    >>> @deprecated_positional(("model",), removed_in="0.3.0")
-    ... def membership(grammar, *, model=None, n=10):
+    The old ``membership(model, grammar)`` becoming ``membership(grammar, *, model)``:
+
+    >>> @deprecated_positional(("model", "grammar"), removed_in="0.3.0")
+    ... def membership(grammar=None, *, model, n=10):
     ...     return grammar, model, n
     >>> import warnings
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore")
-    ...     membership("g", "lm")
+    ...     membership("lm", "g")
+    ('g', 'lm', 10)
+    >>> membership("g", model="lm")
     ('g', 'lm', 10)
     """
 
     def wrap(fn: F) -> F:
         sig = inspect.signature(fn)
-        params = list(sig.parameters.values())
-        n_pos = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
-        kw_only = {p.name for p in params if p.kind is p.KEYWORD_ONLY}
-        missing = [n for n in names if n not in kw_only]
-        if missing:
-            raise TypeError(f"{fn.__qualname__}: {missing} are not keyword-only parameters")
+        params = sig.parameters
+        n_pos = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params.values())
+        unknown = [n for n in old_order if n not in params]
+        if unknown:
+            raise TypeError(f"{fn.__qualname__} has no parameters {unknown}")
+        name = fn.__qualname__
 
         @functools.wraps(fn)
         def inner(*args: Any, **kwargs: Any) -> Any:
-            if len(args) > n_pos:
-                extra = args[n_pos:]
-                if len(extra) > len(names):
-                    raise TypeError(
-                        f"{fn.__qualname__}() takes {n_pos} positional arguments but "
-                        f"{len(args)} were given"
-                    )
-                moved = names[: len(extra)]
-                for name, value in zip(moved, extra, strict=True):
-                    if name in kwargs:
-                        raise TypeError(
-                            f"{fn.__qualname__}() got multiple values for argument {name!r}"
-                        )
-                    kwargs[name] = value
-                shown = ", ".join(f"{n}=..." for n in moved)
-                warn_deprecated(
-                    f"passing {', '.join(moved)} to {fn.__qualname__}() by position",
-                    f"the keyword form {fn.__qualname__}(..., {shown})",
-                    removed_in,
+            old = len(args) > n_pos or (when is not None and bool(when(args, kwargs)))
+            if not old:
+                return fn(*args, **kwargs)
+            if len(args) > len(old_order):
+                raise TypeError(
+                    f"{name}() takes {len(old_order)} positional arguments in its old form "
+                    f"but {len(args)} were given"
                 )
-                args = args[:n_pos]
-            return fn(*args, **kwargs)
+            for key, value in zip(old_order, args, strict=False):
+                if key in kwargs:
+                    raise TypeError(f"{name}() got multiple values for argument {key!r}")
+                kwargs[key] = value
+            new_pos = [p for p in list(params)[:n_pos]]
+            moved = [k for k in old_order[: len(args)] if k not in new_pos]
+            new_call = ", ".join([k for k in new_pos if k in kwargs] + [f"{k}=..." for k in moved])
+            warn_deprecated(
+                f"passing {', '.join(moved) or 'arguments'} to {name}() by position",
+                f"the keyword form {name}({new_call})",
+                removed_in,
+            )
+            return fn(**kwargs)
 
         return inner  # type: ignore[return-value]
 
