@@ -114,7 +114,6 @@ def test_bad_delta_inputs(gpt2_lm):
 
 
 def test_html_and_pandas(gpt2_lm, tmp_path):
-    pytest.importorskip("pandas")
     d = surprisal.delta(TARGETS, explanation=EXPL, control=CTRL, model=gpt2_lm)
     html = d.to_html(tmp_path / "delta.html")
     assert (tmp_path / "delta.html").read_text(encoding="utf-8") == html

@@ -145,10 +145,10 @@ def _sample(lm, n: int, length: int, seed: int) -> list[list[int]]:
 
 
 @pytest.mark.slow
-def test_calibrate_recovers_a_known_temperature():
+def test_calibrate_recovers_a_known_temperature(gpt2_lm):
     """Texts sampled from a reference model at T=1; a model whose logits are the reference's
     times 2.0 is best fit (maximum likelihood) at T=2.0."""
-    tok = tiny_lm("gpt2").tokenizer
+    tok = gpt2_lm.tokenizer
     allowed = _no_merge_chars(tok)
     assert len(allowed) >= 8
     ref = _restricted_gpt2(1.0, allowed)
