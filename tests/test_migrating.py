@@ -5,6 +5,7 @@ implementation of their convention (float64 full log_softmax; neither package is
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -136,3 +137,22 @@ def test_sign_and_units(gpt2_lm):
     assert (t.logprobs <= 0).all() and (t.surprisal() >= 0).all() and t.total() >= 0
     np.testing.assert_allclose(t.surprisal("bits"), -t.logprobs / math.log(2), rtol=1e-6)
     assert abs(t.perplexity() - math.exp(t.mean())) <= 1e-9 * t.perplexity()
+
+
+def test_minicons_with_a_bos_adding_tokenizer_is_our_default(llama_lm):
+    """Llama's tokenizer adds BOS in encode(): minicons' dropped first token is that BOS."""
+    from tokenizers import processors
+
+    from surprisal.lm import LM
+
+    tok = copy.deepcopy(llama_lm.tokenizer)
+    bos = tok.bos_token
+    tok.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A", special_tokens=[(bos, tok.bos_token_id)]
+    )
+    lm = LM(llama_lm.model, tok)
+    for text in TEXTS:
+        theirs, ids = minicons_token_logprobs(lm, text)
+        assert ids[0] == tok.bos_token_id == lm.boundary_id
+        ours = surprisal.score(text, model=lm)[0]
+        np.testing.assert_allclose(ours.logprobs, theirs, atol=1e-4)
