@@ -75,6 +75,7 @@ def small():
     return lm, g, m
 
 
+@pytest.mark.slow  # a membership run with random-weight twins
 def test_null_models_and_chance_against_the_oracle(small):
     lm, _, m = small
     assert len(m.null_logprob) == 2 and "random-weight" in m.baseline
@@ -99,6 +100,7 @@ def test_null_models_and_chance_against_the_oracle(small):
     assert not np.allclose(a.detach().numpy(), next(null.model.parameters()).detach().numpy())
 
 
+@pytest.mark.slow  # a membership run with random-weight twins
 def test_length_only_and_majority_by_hand(small):
     lm, _, m = small
     counts = [len(lm.tokenizer(t + m.end, add_special_tokens=False)["input_ids"]) for t in m.texts]
@@ -112,6 +114,7 @@ def test_length_only_and_majority_by_hand(small):
     assert m.chance["majority_accuracy"] == m.majority_accuracy
 
 
+@pytest.mark.slow  # a membership run with random-weight twins
 def test_pair_accuracy_by_edit_kind(small):
     _, _, m = small
     assert len(m.pair_edits) == len(m.pairs)
@@ -131,6 +134,7 @@ def test_pair_accuracy_by_edit_kind(small):
     assert t.loc[0, "chance_auc"] == pytest.approx(m.chance["auc"]["none"])
 
 
+@pytest.mark.slow  # a membership run with random-weight twins
 def test_differential_is_a_difference_of_direct_sums(small):
     lm, g, m = small
     r = []
@@ -148,6 +152,7 @@ def test_differential_is_a_difference_of_direct_sums(small):
     assert m.table().loc[1, "differential"] == pytest.approx(d.estimate)
 
 
+@pytest.mark.slow  # a membership run with random-weight twins
 def test_slor_unigram_is_fitted_on_all_calibration_strings(small):
     lm, _, m = small
     V = lm.vocab_size
@@ -166,6 +171,7 @@ def test_slor_unigram_is_fitted_on_all_calibration_strings(small):
     assert not np.allclose(m.unigram_logprob, members_only)  # the labels play no part
 
 
+@pytest.mark.slow  # a membership run with random-weight twins
 def test_reports_carry_the_chance_levels(small):
     _, _, m = small
     text = str(m)
@@ -181,6 +187,7 @@ def test_reports_carry_the_chance_levels(small):
     assert "Chance levels" in html and "length_only_auc" in html and "<script" not in html
 
 
+@pytest.mark.slow  # a membership run with random-weight twins
 def test_baseline_options(small):
     lm, g, _ = small
     m = grammar.membership(lm, g, n=8, max_len=6, baseline=None)
@@ -204,6 +211,7 @@ def test_baseline_options(small):
 # ---------------------------------------------------------------- negatives matched in tokens
 
 
+@pytest.mark.slow  # a membership run with random-weight twins
 def test_length_matched_negatives_hide_the_token_count(demo_lm):
     g = grammar.zoo["anbn"]
     common = dict(n=12, max_len=24, negative_kinds=("random",), baseline=None, seed=0)
