@@ -150,6 +150,7 @@ def test_kill_and_resume_loses_and_duplicates_nothing(model_dir, tmp_path):
     assert part.read_text(encoding="utf-8") == full.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "tsv"])
 def test_resume_after_a_torn_write(model_dir, tmp_path, fmt):
     """An interruption can cut a record anywhere: resume keeps whole records only."""
@@ -210,6 +211,7 @@ def test_resume_refuses_other_settings(model_dir, tmp_path, capsys, lms):
     assert rc == 2
 
 
+@pytest.mark.slow
 def test_delta_and_grammar_commands(model_dir, tmp_path, capsys):
     e = tmp_path / "e.txt"
     e.write_text("Brackets come in matching pairs.")
@@ -507,6 +509,7 @@ def test_delta_inline_texts_ids_and_report(model_dir, tmp_path, capsys):
         main(["delta", "--model", model_dir, str(t)])
 
 
+@pytest.mark.slow
 def test_null_draws_size_or_skip_the_chance_models(model_dir, capsys, monkeypatch):
     import inspect
 
