@@ -39,7 +39,7 @@ def test_temperature_one_is_bit_identical(arch_lm, head):
             assert np.array_equal(getattr(x, f), getattr(y, f), equal_nan=True), f
 
 
-@pytest.mark.parametrize("pack", [False, True])
+@pytest.mark.parametrize("pack", [False, pytest.param(True, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("head", ["fused", "plain"])
 def test_temperature_matches_float64(arch_lm, pack, head):
     """Every extra follows the temperature, on every architecture (Gemma-2's softcap is
