@@ -44,6 +44,7 @@ def demo_lm():
 # ---------------------------------------------------------------- done-when: chance is measured
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("g", [grammar.zoo["anbn"], USER_CFG], ids=["zoo-anbn", "user-cfg"])
 def test_untrained_model_is_not_above_chance(untrained_lm, g):
     m = grammar.membership(g, model=untrained_lm, n=40, max_len=10, seed=0, n_boot=500)
@@ -53,6 +54,7 @@ def test_untrained_model_is_not_above_chance(untrained_lm, g):
         assert lo <= est <= hi
 
 
+@pytest.mark.slow
 def test_demo_model_knows_dyck2_above_chance(demo_lm):
     m = grammar.membership(
         grammar.zoo["dyck2"], model=demo_lm, n=40, max_len=12, seed=0, n_boot=500
@@ -82,6 +84,7 @@ def small():
     return lm, g, m
 
 
+@pytest.mark.slow  # a membership run with random-weight twins
 def test_null_models_and_chance_against_the_oracle(small):
     lm, _, m = small
     assert len(m.null_logprob) == 2 and "random-weight" in m.baseline
@@ -106,6 +109,7 @@ def test_null_models_and_chance_against_the_oracle(small):
     assert not np.allclose(a.detach().numpy(), next(null.model.parameters()).detach().numpy())
 
 
+@pytest.mark.slow  # a membership run with random-weight twins
 def test_length_only_and_majority_by_hand(small):
     lm, _, m = small
     counts = [len(lm.tokenizer(t + m.end, add_special_tokens=False)["input_ids"]) for t in m.texts]
@@ -119,6 +123,7 @@ def test_length_only_and_majority_by_hand(small):
     assert m.chance["majority_accuracy"] == m.majority_accuracy
 
 
+@pytest.mark.slow  # a membership run with random-weight twins
 def test_pair_accuracy_by_edit_kind(small):
     _, _, m = small
     assert len(m.pair_edits) == len(m.pairs)
@@ -138,6 +143,7 @@ def test_pair_accuracy_by_edit_kind(small):
     assert t.loc[0, "chance_auc"] == pytest.approx(m.chance["auc"]["none"])
 
 
+@pytest.mark.slow  # a membership run with random-weight twins
 def test_differential_is_a_difference_of_direct_sums(small):
     lm, g, m = small
     r = []
@@ -155,6 +161,7 @@ def test_differential_is_a_difference_of_direct_sums(small):
     assert m.table().loc[1, "differential"] == pytest.approx(d.estimate)
 
 
+@pytest.mark.slow  # a membership run with random-weight twins
 def test_slor_unigram_is_fitted_on_all_calibration_strings(small):
     lm, _, m = small
     V = lm.vocab_size
@@ -173,6 +180,7 @@ def test_slor_unigram_is_fitted_on_all_calibration_strings(small):
     assert not np.allclose(m.unigram_logprob, members_only)  # the labels play no part
 
 
+@pytest.mark.slow  # a membership run with random-weight twins
 def test_reports_carry_the_chance_levels(small):
     _, _, m = small
     text = str(m)
@@ -188,6 +196,7 @@ def test_reports_carry_the_chance_levels(small):
     assert "Chance levels" in html and "length_only_auc" in html and "<script" not in html
 
 
+@pytest.mark.slow  # a membership run with random-weight twins
 def test_baseline_options(small):
     lm, g, _ = small
     m = grammar.membership(g, model=lm, n=8, max_len=6, baseline=None)
@@ -211,6 +220,7 @@ def test_baseline_options(small):
 # ---------------------------------------------------------------- negatives matched in tokens
 
 
+@pytest.mark.slow  # a membership run with random-weight twins
 def test_length_matched_negatives_hide_the_token_count(demo_lm):
     g = grammar.zoo["anbn"]
     common = dict(n=12, max_len=24, negative_kinds=("random",), baseline=None, seed=0)

@@ -62,6 +62,7 @@ def test_score_jsonl_matches_python_api(model_dir, tmp_path, capsys):
         assert len(r["entropy"]) == len(ts) and len(r["words"]) == len(r["word_surprisal"])
 
 
+@pytest.mark.integration
 def test_score_csv_and_stdin(model_dir):
     out = subprocess.run(
         [sys.executable, "-m", "surprisal", "score", "--model", model_dir, "--format", "tsv"],
@@ -120,6 +121,7 @@ def test_existing_output_needs_resume(model_dir, tmp_path):
     assert out.read_text() == '{"id": "0"}\n'  # untouched
 
 
+@pytest.mark.integration
 def test_kill_and_resume_loses_and_duplicates_nothing(model_dir, tmp_path):
     inp = tmp_path / "in.txt"
     inp.write_text("\n".join(_texts(300)) + "\n", encoding="utf-8")
@@ -148,6 +150,7 @@ def test_kill_and_resume_loses_and_duplicates_nothing(model_dir, tmp_path):
     assert part.read_text(encoding="utf-8") == full.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "tsv"])
 def test_resume_after_a_torn_write(model_dir, tmp_path, fmt):
     """An interruption can cut a record anywhere: resume keeps whole records only."""
@@ -210,6 +213,7 @@ def test_resume_refuses_other_settings(model_dir, tmp_path, capsys, lms):
     assert rc == 2
 
 
+@pytest.mark.slow
 def test_delta_and_grammar_commands(model_dir, tmp_path, capsys):
     e = tmp_path / "e.txt"
     e.write_text("Brackets come in matching pairs.")
@@ -260,6 +264,7 @@ def test_delta_and_grammar_commands(model_dir, tmp_path, capsys):
     assert "grammar abn" in out and "generation from grammar abn" in out
 
 
+@pytest.mark.integration
 def test_torchrun_two_ranks_write_one_complete_file(model_dir, tmp_path):
     """``torchrun --nproc-per-node 2 -m surprisal score``: shards scored on both ranks,
     gathered, written once by rank 0; the file equals a single-process run's."""
@@ -506,6 +511,7 @@ def test_delta_inline_texts_ids_and_report(model_dir, tmp_path, capsys):
         main(["delta", "--model", model_dir, str(t)])
 
 
+@pytest.mark.slow
 def test_null_draws_size_or_skip_the_chance_models(model_dir, capsys, monkeypatch):
     import inspect
 

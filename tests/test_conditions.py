@@ -77,6 +77,7 @@ def test_membership_and_generation_both_reject_a_blank_explanation(lm, blank: st
         grammar.generation(G, model=lm, n=2, max_new_tokens=2, shots=-1)
 
 
+@pytest.mark.slow
 def test_membership_and_generation_share_the_prefixes(lm) -> None:
     kw = {"explanation": G.explanation, "control": G.control, "shots": 2, "max_len": 12}
     m = grammar.membership(G, model=lm, n=3, **kw)

@@ -114,7 +114,6 @@ def test_bad_delta_inputs(gpt2_lm):
 
 
 def test_html_and_pandas(gpt2_lm, tmp_path):
-    pytest.importorskip("pandas")
     d = surprisal.delta(TARGETS, explanation=EXPL, control=CTRL, model=gpt2_lm)
     html = d.to_html(tmp_path / "delta.html")
     assert (tmp_path / "delta.html").read_text(encoding="utf-8") == html
@@ -147,6 +146,7 @@ def rule_lm():
     return train_tiny(lm, _rule_corpus(800, 0), steps=200, seed=0)
 
 
+@pytest.mark.slow
 def test_matching_explanation_reduces_surprise(rule_lm):
     targets = ["aaa aa aaaa", "aa aaa", "aaaa aaaa aa", "aa aa aa", "aaa aaa"]
     good = surprisal.delta(targets, explanation="Rule A.", control="Rule B.", model=rule_lm)
@@ -164,6 +164,7 @@ def test_matching_explanation_reduces_surprise(rule_lm):
     assert r.summaries[0].reduction.mean > r.summaries[1].reduction.mean
 
 
+@pytest.mark.slow
 def test_rank_explanations_reports_held_out_targets(rule_lm):
     targets = ["aaa aa aaaa", "aa aaa", "aaaa aaaa aa", "aa aa aa", "aaa aaa", "aa aaaa"]
     cands = ["Rule C.", "Rule A.", "Rule B."]

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -51,11 +52,13 @@ def test_missing_demo_model_says_how_to_build_it(monkeypatch, tmp_path):
 def quick_report(tmp_path_factory):
     path = tmp_path_factory.mktemp("demo") / "report.html"
     threads = torch.get_num_threads()
-    report = run_demo(quick=True, html_path=path)
+    started = time.time() - 100.0  # as if the process had started 100 s ago
+    report = run_demo(quick=True, html_path=path, started=started)
     assert torch.get_num_threads() == threads  # restored
     return report, path
 
 
+@pytest.mark.slow
 def test_run_demo_quick_report(quick_report):
     report, path = quick_report
     assert isinstance(report, DemoReport)
@@ -75,9 +78,12 @@ def test_run_demo_quick_report(quick_report):
     assert page.count("measured chance AUC:") == 3  # one ROC plot per grammar shown
 
 
+@pytest.mark.slow
 def test_run_demo_numbers_are_sane(quick_report):
     n = quick_report[0].numbers
     assert set(n) >= {"score", "delta", "membership", "seconds"}
+    assert n["seconds"] >= 100.0  # counted from `started`, not from the call
+    assert f"Done in {n['seconds']:.1f} s since the process started." in quick_report[0].text
     scores = n["score"]
     assert scores["([])[]"]["total_bits"] < scores["([)][]"]["total_bits"]  # member < non
     for entry in scores.values():
@@ -96,6 +102,7 @@ def test_run_demo_numbers_are_sane(quick_report):
         assert all(0.0 <= v <= 1.0 for v in m["auc"].values())
 
 
+@pytest.mark.slow
 def test_text_report_is_in_bits_like_the_page(quick_report):
     """Every surprisal figure of the text report is in bits, as on the HTML page: the delta
     and differential figures are the nats numbers divided by ln 2 (up to rounding)."""
@@ -124,6 +131,7 @@ def test_text_report_is_in_bits_like_the_page(quick_report):
     check(rf"diff {ci}", want)
 
 
+@pytest.mark.slow
 def test_demo_model_learned_the_zoo(quick_report):
     n = quick_report[0].numbers
     # it tells members from non-members of a grammar it learned ...
@@ -141,6 +149,7 @@ def _train(out: Path, seed: int = 0) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_training_script_quick_runs_and_is_deterministic(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
@@ -157,3 +166,19 @@ def test_training_script_quick_runs_and_is_deterministic(tmp_path):
     assert info["quick"] is True and info["seed"] == 0 and math.isfinite(info["final_loss"])
     lm = surprisal.load(a)  # what it wrote is a loadable, verifiable model
     assert lm.fused and lm.bos_policy == "bos"
+
+
+@pytest.mark.integration
+def test_process_start_includes_time_before_the_import():
+    """``surprisal demo`` counts "Done in" from the process start: a process that slept 1 s
+    before importing the CLI is at least 1 s old when asked."""
+    code = (
+        "import time; time.sleep(1.0)\n"
+        "from surprisal.cli import _process_start\n"
+        "print(time.time() - _process_start())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    age = float(out.stdout.strip())
+    assert 1.0 <= age < 60.0

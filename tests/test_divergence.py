@@ -46,7 +46,7 @@ def ent(lp):
     return -(lp.exp() * lp).sum(-1).numpy()
 
 
-@pytest.mark.parametrize("pack", [False, True])
+@pytest.mark.parametrize("pack", [False, pytest.param(True, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("head", ["fused", "plain"])
 def test_divergence_matches_float64(arch_lm, pack, head):
     """Every test architecture (Gemma-2: softcap), packed or padded, fused or plain twin."""

@@ -243,15 +243,15 @@ def test_sample_exhaustive_and_errors() -> None:
     )
 
 
-def test_sample_is_fast() -> None:
-    import time
-
+def test_sample_many_from_every_zoo_grammar() -> None:
+    """Up to 500 strings from every zoo grammar, lengths 2-20: distinct members. (How long
+    it takes is the benchmarks' business, not a test's: no wall-clock assertion.)"""
     for name in ZOO_NAMES:
         g = zoo[name]
         n = min(500, sum(g.count(k) for k in range(2, 21)))
-        t = time.perf_counter()
-        g.sample(n, 2, 20, seed=123)
-        assert time.perf_counter() - t < 1.0, name
+        got = g.sample(n, 2, 20, seed=123)
+        assert len(got) == len(set(got)) == n, name
+        assert all(g.accepts(s) for s in got), name
 
 
 # ----------------------------------------------------------------------------------------

@@ -168,9 +168,8 @@ def test_scratch_buffers_are_reused_across_calls_and_change_nothing():
     assert grown.shape == (10_000, V) and grown.is_contiguous()
 
 
-def test_engine_keeps_one_scratch_per_run_on_cpu(monkeypatch):
+def test_engine_keeps_one_scratch_per_run_on_cpu(monkeypatch, llama_lm):
     from surprisal import engine
-    from surprisal.testing import tiny_lm
 
     seen = []
     real = engine.fused_head
@@ -182,7 +181,7 @@ def test_engine_keeps_one_scratch_per_run_on_cpu(monkeypatch):
     monkeypatch.setattr(engine, "fused_head", spy)
     import surprisal
 
-    surprisal.score(["a b c d e f"] * 3 + ["x"] * 40, model=tiny_lm("llama"), batch_tokens=24)
+    surprisal.score(["a b c d e f"] * 3 + ["x"] * 40, model=llama_lm, batch_tokens=24)
     assert len(seen) > 1 and seen[0] is not None and all(s is seen[0] for s in seen)
 
 

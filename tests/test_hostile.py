@@ -155,8 +155,8 @@ def test_new_head_weight_tensor_is_used():
     ("kind", "text", "special"),
     [("byte-bpe", "x<|endoftext|>y", "<|endoftext|>"), ("sentencepiece", "<s>hi</s>", "</s>")],
 )
-def test_special_token_strings_are_plain_text_by_default(kind, text, special):
-    lm = tiny_lm("gpt2" if kind == "byte-bpe" else "llama")
+def test_special_token_strings_are_plain_text_by_default(lms, kind, text, special):
+    lm = lms["gpt2" if kind == "byte-bpe" else "llama"]
     tok = lm.tokenizer
     sid = tok.convert_tokens_to_ids(special)
     s = surprisal.score(text, model=lm)[0]
@@ -174,14 +174,14 @@ def test_special_token_strings_are_plain_text_by_default(kind, text, special):
     assert_close(s.logprobs, [float(lp[p - 1, seq[p]]) for p in range(1, len(seq))], TOL)
 
 
-def test_parse_special_tokens_option(tok):
+def test_parse_special_tokens_option(tok, gpt2_lm):
     (plain,) = encode(tok, ["x<|endoftext|>y"])
     (parsed,) = encode(tok, ["x<|endoftext|>y"], parse_special_tokens=True)
     assert tok.eos_token_id not in plain.ids
     assert parsed.ids == [tok("x")["input_ids"][0], tok.eos_token_id, tok("y")["input_ids"][0]]
     assert parsed.spans.tolist() == [[0, 1], [1, 14], [14, 15]]
     lm = tiny_lm("gpt2", parse_special_tokens=True)
-    assert lm.parse_special_tokens and not tiny_lm("gpt2").parse_special_tokens
+    assert lm.parse_special_tokens and not gpt2_lm.parse_special_tokens
 
 
 def test_parse_special_tokens_reaches_score():
@@ -267,6 +267,7 @@ def _hub_reachable() -> bool:
     return True
 
 
+@pytest.mark.integration
 def test_load_unknown_id_without_offline_flag_does_not_retry(tmp_path):
     drop = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HTTPS_PROXY", "https_proxy", "ALL_PROXY")
     env = {k: v for k, v in os.environ.items() if k not in drop}

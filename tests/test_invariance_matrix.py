@@ -18,6 +18,8 @@ import surprisal
 from conftest import ref_scores
 from surprisal.testing import tiny_tokenizer
 
+pytestmark = pytest.mark.slow
+
 TEXTS = [
     "the cat sat on the mat and looked at the dog for a while",
     "a b",

@@ -28,6 +28,7 @@ def trained_lm():
     return lm
 
 
+@pytest.mark.slow
 def test_trained_model_discriminates_members(random_lm, trained_lm):
     rand = grammar.membership(G, model=random_lm, n=60, max_len=12, seed=0, baseline=None)
     m = grammar.membership(G, model=trained_lm, n=60, max_len=12, seed=0, n_boot=500)
@@ -44,6 +45,7 @@ def test_trained_model_discriminates_members(random_lm, trained_lm):
     assert set(m.kinds) == {"member", "edit", "random"}
 
 
+@pytest.mark.slow
 def test_conditions_lifts_and_tables(trained_lm):
     m = grammar.membership(
         G,
@@ -64,7 +66,8 @@ def test_conditions_lifts_and_tables(trained_lm):
     assert row["pair_accuracy"] == pytest.approx(
         m.pair_accuracy["explanation"] - m.pair_accuracy["none"]
     )
-    pd = pytest.importorskip("pandas")
+    import pandas as pd  # a core dependency
+
     t = m.table()
     assert list(t["condition"]) == list(m.conditions)
     df = m.to_pandas()
@@ -82,6 +85,7 @@ def test_conditions_lifts_and_tables(trained_lm):
     assert np.allclose(m.scores("none", "slor"), (lp - m.unigram_logprob) / m.n_tokens["none"])
 
 
+@pytest.mark.slow
 def test_split_is_stratified_and_threshold_held_out(trained_lm):
     m = grammar.membership(G, model=trained_lm, n=40, max_len=10, test_fraction=0.5, baseline=None)
     for value in (0, 1):
@@ -90,6 +94,7 @@ def test_split_is_stratified_and_threshold_held_out(trained_lm):
     assert m.test.any() and (~m.test).any()
 
 
+@pytest.mark.slow
 def test_each_prefix_is_encoded_once(trained_lm):
     seen = []
     emb = trained_lm.model.get_input_embeddings()
@@ -114,6 +119,7 @@ def test_each_prefix_is_encoded_once(trained_lm):
         assert len(hits) == 1
 
 
+@pytest.mark.slow
 def test_user_strings(trained_lm):
     m = grammar.membership(
         model=trained_lm,
@@ -126,6 +132,7 @@ def test_user_strings(trained_lm):
     assert 0.0 <= m.auc["none"] <= 1.0
 
 
+@pytest.mark.slow
 def test_membership_errors(trained_lm):
     with pytest.raises(ValueError, match="give a grammar, or both positives"):
         grammar.membership(model=trained_lm)
@@ -141,6 +148,7 @@ def test_membership_errors(trained_lm):
         grammar.membership(G, model=trained_lm, negative_kinds=["typo"])
 
 
+@pytest.mark.slow
 def test_generation_valid_rate(random_lm, trained_lm):
     known = trained_lm.train_strings
     rand = grammar.generation(G, model=random_lm, n=40, max_len=12, known=known, seed=0)
@@ -165,6 +173,7 @@ def test_generation_valid_rate(random_lm, trained_lm):
         grammar.generation(G, model=trained_lm, sampling_temperature=0)
 
 
+@pytest.mark.slow
 def test_generation_uses_the_prefix_cache(trained_lm):
     """Sampling after the prefix equals sampling from the concatenated prompt."""
     lm = trained_lm

@@ -21,6 +21,8 @@ import surprisal
 from surprisal import _compat, grammar
 from surprisal.testing import tiny_lm
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 SRC = str(Path(surprisal.__file__).resolve().parents[1])  # the surprisal these tests import
 HEAVY = ("torch", "transformers", "pandas", "numpy")

@@ -56,8 +56,14 @@ def test_pack_can_be_turned_off_on_the_lm(monkeypatch):
         assert_close(ts.logprobs, ref_scores(lm, text), TOL, text)
 
 
+# The default budget in the fast set; small budgets (many batches) in the slow set.
+SLOW = pytest.mark.slow
+
+
 @pytest.mark.parametrize("pack", [True, False])
-@pytest.mark.parametrize("budget", [None, 48, 200])
+@pytest.mark.parametrize(
+    "budget", [None, pytest.param(48, marks=SLOW), pytest.param(200, marks=SLOW)]
+)
 def test_packed_and_padded_scores_match_reference(arch_lm, budget, pack):
     s = surprisal.score(MIXED, model=arch_lm, pack=pack, batch_tokens=budget)
     for text, ts in zip(MIXED, s, strict=True):

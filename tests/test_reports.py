@@ -274,6 +274,7 @@ def test_grammar_cli_writes_one_page(tmp_path, capsys):
     assert len(heads) == len(set(heads))
 
 
+@pytest.mark.slow
 def test_demo_page_is_one_page_in_bits(tmp_path):
     from surprisal.demo import run_demo
 

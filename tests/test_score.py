@@ -152,8 +152,8 @@ def test_spans_cover_text_exactly(kind):
 # ---------------------------------------------------------------- boundary policy
 
 
-def test_bos_policies():
-    bos = tiny_lm("llama")  # <s> exists
+def test_bos_policies(llama_lm):
+    bos = llama_lm  # <s> exists
     assert bos.bos_policy == "bos" and bos.boundary_id == bos.tokenizer.bos_token_id
     tok = tiny_tokenizer("byte-bpe")
     tok.bos_token = None  # EOS only: GPT-2 convention, EOS as the document boundary
@@ -247,7 +247,6 @@ def test_units_and_aggregates(gpt2_lm):
 
 
 def test_to_pandas(gpt2_lm):
-    pytest.importorskip("pandas")
     s = surprisal.score(TEXTS[:3], model=gpt2_lm, extras="entropy,rank")
     df = s.to_pandas(unit="bits")
     assert len(df) == sum(len(t) for t in s)

@@ -39,7 +39,7 @@ def test_temperature_one_is_bit_identical(arch_lm, head):
             assert np.array_equal(getattr(x, f), getattr(y, f), equal_nan=True), f
 
 
-@pytest.mark.parametrize("pack", [False, True])
+@pytest.mark.parametrize("pack", [False, pytest.param(True, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("head", ["fused", "plain"])
 def test_temperature_matches_float64(arch_lm, pack, head):
     """Every extra follows the temperature, on every architecture (Gemma-2's softcap is
@@ -145,10 +145,10 @@ def _sample(lm, n: int, length: int, seed: int) -> list[list[int]]:
 
 
 @pytest.mark.slow
-def test_calibrate_recovers_a_known_temperature():
+def test_calibrate_recovers_a_known_temperature(gpt2_lm):
     """Texts sampled from a reference model at T=1; a model whose logits are the reference's
     times 2.0 is best fit (maximum likelihood) at T=2.0."""
-    tok = tiny_lm("gpt2").tokenizer
+    tok = gpt2_lm.tokenizer
     allowed = _no_merge_chars(tok)
     assert len(allowed) >= 8
     ref = _restricted_gpt2(1.0, allowed)

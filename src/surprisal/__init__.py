@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and IDEs
     from .decoding_result import Decoding
     from .deltas import Delta, DeltaSummary, delta
     from .divergence import Divergences
+    from .likelihood import loglikelihood
     from .lm import LM, clear_cache, load
     from .ranking import Ranking, rank_explanations
     from .results import Scores, TextScore
@@ -60,6 +61,7 @@ __all__ = [
     "decoding",
     "delta",
     "load",
+    "loglikelihood",
     "rank_explanations",
     "score",
     "score_iter",
@@ -85,6 +87,7 @@ _LAZY = {
     "LM": "lm",
     "clear_cache": "lm",
     "load": "lm",
+    "loglikelihood": "likelihood",
     "Scores": "results",
     "TextScore": "results",
     "WordScore": "words",

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -394,11 +395,34 @@ def _cmd_grammar(args: argparse.Namespace) -> int:
     return 0
 
 
+_IMPORTED_AT = time.time()
+
+
+def _process_start() -> float:
+    """The wall-clock time this process started (``time.time()`` scale): from /proc on
+    Linux (the process's start, in clock ticks after boot, against the uptime), else the
+    time this module was imported (after Python's own start-up)."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            stat = f.read()
+        with open("/proc/uptime", encoding="ascii") as f:
+            uptime = float(f.read().split()[0])
+        # Fields after the command name (which may hold spaces, in parentheses): the
+        # start time is field 22 of the line, the 20th after the closing parenthesis.
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])
+        age = uptime - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return _IMPORTED_AT
+    return time.time() - age if 0 <= age < 86400 * 365 else _IMPORTED_AT
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     _hf_progress_off()
-    report = run_demo(html_path=args.html, quick=args.quick, progress=_progress(args))
+    report = run_demo(
+        html_path=args.html, quick=args.quick, progress=_progress(args), started=_process_start()
+    )
     print(report.text)
     if args.html:
         print(f"wrote {args.html}", file=sys.stderr)

@@ -389,8 +389,7 @@ class Decoding:
 
     def to_dict(self) -> dict[str, Any]:
         """Settings, every metric per condition (``[estimate, lo, hi]``; NaN as None) and
-        the generated ids, as plain JSON-ready values; conditions keyed by :func:`surprisal.formatting.temperature_label`."""
-
+        the generated ids, as plain JSON-ready values; conditions keyed ``"T=0.7"``."""
         return {
             "model": self.model,
             "bos_policy": self.bos_policy,
