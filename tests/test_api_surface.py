@@ -29,7 +29,9 @@ def test_grammar_verbs_take_model_as_a_keyword(gpt2_lm):
 
 def test_the_old_positional_form_warns_and_gives_the_same_numbers(gpt2_lm):
     new = grammar.membership(G, model=gpt2_lm, n=4, max_len=4, baseline=None)
-    with pytest.warns(FutureWarning, match=r"0\.3\.0: call membership\(grammar, model=model\)"):
+    with pytest.warns(
+        FutureWarning, match=r"removed in surprisal 0\.3\.0; use membership\(grammar, model=model\)"
+    ):
         old = grammar.membership(gpt2_lm, G, n=4, max_len=4, baseline=None)
     assert old.auc == new.auc
     with pytest.warns(FutureWarning, match="generation"):

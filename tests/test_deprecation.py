@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from surprisal._deprecation import deprecated_positional, renamed_keyword, warn_deprecated
+from surprisal._deprecation import renamed_keyword, warn_deprecated
 
 
 def _caught(fn, *args, **kwargs):
@@ -44,49 +44,6 @@ def test_future_warning_is_shown_under_default_filters():
 def test_warn_deprecated_rejects_a_bad_version():
     with pytest.raises(ValueError, match="removed_in"):
         warn_deprecated("x", "y", "soon")
-
-
-@deprecated_positional(
-    ("model", "grammar", "n"),
-    removed_in="0.3.0",
-    when=lambda args, kwargs: "model" not in kwargs and len(args) == 1 and args[0] == "lm",
-)
-def _membership(grammar=None, *, model, n=10, seed=0):
-    return grammar, model, n, seed
-
-
-def test_deprecated_positional_new_form_is_silent():
-    out, got = _caught(_membership, "g", model="lm", n=3)
-    assert out == ("g", "lm", 3, 0)
-    assert got == []
-    out, got = _caught(_membership, model="lm")
-    assert out == (None, "lm", 10, 0) and got == []
-
-
-def test_deprecated_positional_old_order_maps_and_warns():
-    out, got = _caught(_membership, "lm", "g")  # the old membership(model, grammar)
-    assert out == ("g", "lm", 10, 0)
-    assert len(got) == 1 and got[0].category is FutureWarning
-    msg = str(got[0].message)
-    assert "passing model to _membership() by position" in msg
-    assert "_membership(grammar, model=...)" in msg and "0.3.0" in msg
-    assert got[0].filename == __file__
-    out, got = _caught(_membership, "lm", "g", 5)
-    assert out == ("g", "lm", 5, 0)
-    assert "model, n to _membership()" in str(got[0].message)
-    # as many positional arguments as the new form: `when` tells the old call apart
-    out, got = _caught(_membership, "lm", seed=2)
-    assert out == (None, "lm", 10, 2)
-    assert len(got) == 1 and "passing model" in str(got[0].message)
-
-
-def test_deprecated_positional_errors_like_python():
-    with pytest.raises(TypeError, match="multiple values for argument 'model'"):
-        _membership("lm", "g", model="other")
-    with pytest.raises(TypeError, match="positional arguments"):
-        _membership("lm", "g", 5, 6)
-    with pytest.raises(TypeError, match="has no parameters"):
-        deprecated_positional(("nope",), "0.3.0")(_membership.__wrapped__)
 
 
 @renamed_keyword("temperature", "sampling_temperature", removed_in="0.3.0")

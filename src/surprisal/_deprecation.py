@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["deprecated_positional", "renamed_keyword", "warn_deprecated"]
+__all__ = ["renamed_keyword", "warn_deprecated"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,74 +48,6 @@ def warn_deprecated(what: str, instead: str, removed_in: str, *, stacklevel: int
         FutureWarning,
         stacklevel=stacklevel,
     )
-
-
-def deprecated_positional(
-    old_order: tuple[str, ...],
-    removed_in: str,
-    *,
-    when: Callable[[tuple[Any, ...], dict[str, Any]], bool] | None = None,
-) -> Callable[[F], F]:
-    """Decorate a function whose positional parameters changed: calls in the old order
-    still work and warn (:class:`FutureWarning`) with the keyword form to use.
-
-    ``old_order`` names the parameters the old signature took by position, in order. A
-    call is read in the old order when it passes more positional arguments than the new
-    signature takes, or when ``when(args, kwargs)`` says so (for an old call with as many
-    positional arguments as the new one, which only the arguments' types tell apart). The
-    positional arguments are then passed by the names of ``old_order``; a name given both
-    ways, or too many arguments, raise :class:`TypeError` as Python would.
-
-    The old ``membership(model, grammar)`` becoming ``membership(grammar, *, model)``:
-
-    >>> @deprecated_positional(("model", "grammar"), removed_in="0.3.0")
-    ... def membership(grammar=None, *, model, n=10):
-    ...     return grammar, model, n
-    >>> import warnings
-    >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore")
-    ...     membership("lm", "g")
-    ('g', 'lm', 10)
-    >>> membership("g", model="lm")
-    ('g', 'lm', 10)
-    """
-
-    def wrap(fn: F) -> F:
-        sig = inspect.signature(fn)
-        params = sig.parameters
-        n_pos = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params.values())
-        unknown = [n for n in old_order if n not in params]
-        if unknown:
-            raise TypeError(f"{fn.__qualname__} has no parameters {unknown}")
-        name = fn.__qualname__
-
-        @functools.wraps(fn)
-        def inner(*args: Any, **kwargs: Any) -> Any:
-            old = len(args) > n_pos or (when is not None and bool(when(args, kwargs)))
-            if not old:
-                return fn(*args, **kwargs)
-            if len(args) > len(old_order):
-                raise TypeError(
-                    f"{name}() takes {len(old_order)} positional arguments in its old form "
-                    f"but {len(args)} were given"
-                )
-            for key, value in zip(old_order, args, strict=False):
-                if key in kwargs:
-                    raise TypeError(f"{name}() got multiple values for argument {key!r}")
-                kwargs[key] = value
-            new_pos = [p for p in list(params)[:n_pos]]
-            moved = [k for k in old_order[: len(args)] if k not in new_pos]
-            new_call = ", ".join([k for k in new_pos if k in kwargs] + [f"{k}=..." for k in moved])
-            warn_deprecated(
-                f"passing {', '.join(moved) or 'arguments'} to {name}() by position",
-                f"the keyword form {name}({new_call})",
-                removed_in,
-            )
-            return fn(**kwargs)
-
-        return inner  # type: ignore[return-value]
-
-    return wrap
 
 
 def renamed_keyword(old: str, new: str, removed_in: str) -> Callable[[F], F]:

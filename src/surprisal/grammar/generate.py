@@ -18,7 +18,6 @@ Rates per condition, each with a seeded bootstrap CI over samples:
 from __future__ import annotations
 
 import html as _html
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import torch
 
 from .. import stats as _stats
 from .._compat import expand_cache, output_cache
+from .._deprecation import renamed_keyword
 from .._sampling import draw_tokens
 from ..errors import SurprisalError
 from ..lm import LM, resolve_model
@@ -286,6 +286,7 @@ def _enough_tokens(lm: LM, grammar: Grammar, max_len: int) -> int:
     return max_len * (sym_tokens + sep_tokens) + 4
 
 
+@renamed_keyword("temperature", "sampling_temperature", removed_in=REMOVED_IN)
 def generation(
     grammar: Grammar | str,
     /,
@@ -304,7 +305,6 @@ def generation(
     seed: int = 0,
     batch_size: int = 64,
     n_boot: int = 2000,
-    temperature: float | None = None,
 ) -> Generation:
     """Sample ``n`` strings per condition and check them against the grammar.
 
@@ -321,7 +321,7 @@ def generation(
         max_new_tokens: cut-off per sample (default: enough for ``max_len`` symbols).
         sampling_temperature: the temperature tokens are sampled at (> 0); not the scoring
             ``temperature`` of :func:`surprisal.score`.
-        temperature: the old name of ``sampling_temperature``; warns until 0.3.0.
+            Its old name ``temperature=`` still works and warns until 0.3.0.
         end: the end marker that stops a sample (newline by default, or "eos").
         known: strings that do not count as novel (the shots are added).
         seed: seeds sampling (CPU generator) and the bootstrap.
@@ -332,18 +332,10 @@ def generation(
     >>> len(g.samples["none"]), 0.0 <= g.valid_rate["none"] <= 1.0
     (4, True)
     """
-    model, g = model_and_grammar("generation", grammar, legacy, model)
+    model, g = model_and_grammar("generation", grammar, legacy, model, stacklevel=4)
     if g is None:
         raise SurprisalError("generation() needs a grammar: a Grammar or a zoo name")
     grammar = g
-    if temperature is not None:
-        warnings.warn(
-            "generation(temperature=) is deprecated since 0.2.0 and will be removed in "
-            f"{REMOVED_IN}: it is the sampling temperature, now sampling_temperature=",
-            FutureWarning,
-            stacklevel=2,
-        )
-        sampling_temperature = temperature
     lm = resolve_model(model)
     end_text = end_marker(lm, end)
     if not sampling_temperature > 0:

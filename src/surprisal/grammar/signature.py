@@ -6,9 +6,9 @@ minor version with a :class:`FutureWarning` (see docs/stability.md).
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
+from .._deprecation import warn_deprecated
 from ..errors import SurprisalError
 from ..lm import LM
 from .base import Grammar
@@ -35,11 +35,11 @@ def model_and_grammar(
                 f"{verb}() got a model both positionally and as model=; "
                 f"call {verb}(grammar, model=lm)"
             )
-        warnings.warn(
-            f"{verb}(model, grammar) is deprecated since 0.2.0 and will be removed in "
-            f"{REMOVED_IN}: call {verb}(grammar, model=model), as every verb takes model=",
-            FutureWarning,
-            stacklevel=stacklevel,
+        warn_deprecated(
+            f"{verb}(model, grammar), the model passed by position",
+            f"{verb}(grammar, model=model), as every verb takes model=",
+            REMOVED_IN,
+            stacklevel=stacklevel + 1,
         )
         return grammar, resolve_grammar(legacy[0] if legacy else None)
     if model is None:
