@@ -77,7 +77,7 @@ def test_bootstrap_ci_deterministic_and_seed_sensitive() -> None:
 def test_bootstrap_ci_chunking_matches(monkeypatch: pytest.MonkeyPatch) -> None:
     x = np.random.default_rng(3).normal(size=17)
     ref = bootstrap_ci(x, n_boot=1000, seed=5)
-    monkeypatch.setattr(stats, "_CHUNK_CELLS", 40)  # forces many small chunks
+    monkeypatch.setattr(stats.checks, "_CHUNK_CELLS", 40)  # forces many small chunks
     assert bootstrap_ci(x, n_boot=1000, seed=5) == ref
 
 
@@ -160,7 +160,7 @@ def test_sign_flip_exact_threshold_and_determinism() -> None:
 def test_sign_flip_exact_chunking(monkeypatch: pytest.MonkeyPatch) -> None:
     x = np.random.default_rng(5).normal(0.2, 1.0, size=11)
     ref = sign_flip_test(x, n_perm=4096)
-    monkeypatch.setattr(stats, "_CHUNK_CELLS", 50)
+    monkeypatch.setattr(stats.checks, "_CHUNK_CELLS", 50)
     assert sign_flip_test(x, n_perm=4096) == ref
 
 
@@ -203,6 +203,7 @@ def test_summarize_fields_and_str() -> None:
         "alternative",
         "p_adjusted",
         "small_n",
+        "skewness",
         "n",
         "mean",
         "median",
