@@ -350,3 +350,68 @@ def run(
         stats=stats,
         prefix_scores=got,
     )
+
+
+# ---------------------------------------------------------------- pre-tokenized input
+
+
+def encoded_from_ids(tokenizer: object, token_ids: object) -> list[Encoded]:
+    """Pre-tokenized sequences as :class:`Encoded` items, without re-tokenizing: each id's
+    piece is the tokenizer's decode of that id alone, the text is the pieces joined, and
+    the spans are the pieces' offsets in it (a character split over several byte tokens
+    shows as replacement characters in its pieces; the ids are what is scored)."""
+    if isinstance(token_ids, (str, bytes)) or not isinstance(token_ids, Sequence):
+        raise TypeError(
+            f"token_ids must be a list of lists of token ids, got {type(token_ids).__name__}"
+        )
+    size = len(tokenizer)  # type: ignore[arg-type]
+    out = []
+    for i, seq in enumerate(token_ids):
+        if isinstance(seq, (str, bytes)) or not isinstance(seq, Sequence | np.ndarray):
+            raise TypeError(
+                f"token_ids[{i}] must be a list of ints, got {type(seq).__name__}; for one "
+                "sequence pass [ids]"
+            )
+        ids = []
+        for j, v in enumerate(seq):
+            if isinstance(v, bool) or not isinstance(v, int | np.integer):
+                raise TypeError(f"token_ids[{i}][{j}] is {type(v).__name__}; ids are ints")
+            if not 0 <= int(v) < size:
+                raise SurprisalError(
+                    f"token_ids[{i}][{j}] = {int(v)} is not in the tokenizer's vocabulary "
+                    f"(0 .. {size - 1})"
+                )
+            ids.append(int(v))
+        pieces = [str(tokenizer.decode([v], skip_special_tokens=False)) for v in ids]  # type: ignore[attr-defined]
+        ends = np.cumsum([len(p) for p in pieces], dtype=np.int64)
+        spans = np.stack([ends - [len(p) for p in pieces], ends], axis=1).reshape(-1, 2)
+        tokens = list(tokenizer.convert_ids_to_tokens(ids))  # type: ignore[attr-defined]
+        out.append(Encoded("".join(pieces), ids, spans.astype(np.int64), tokens))
+    return out
+
+
+def run_token_ids(
+    lm: LM,
+    token_ids: object,
+    opts: RunOptions,
+    *,
+    hidden: list[torch.Tensor | None] | None = None,
+) -> Scores:
+    """:func:`run` for pre-tokenized sequences (no context): the ids are scored as given,
+    after the boundary token, windowed like any text."""
+    lm = tempered(lm, opts.temperature)
+    r = opts.resolve(lm)
+    encs = encoded_from_ids(lm.tokenizer, token_ids)
+    stats = RunStats()
+    pre = _Prefixes([None] * len(encs), [], [])
+    items = _run_encoded(lm, encs, pre, r, opts, stats, None, hidden)
+    return Scores(
+        items=items,
+        model=lm.name,
+        bos_policy=r.policy,
+        max_length=r.max_length,
+        stride=r.stride,
+        contexts=None,
+        stats=stats,
+        prefix_scores=None,
+    )
