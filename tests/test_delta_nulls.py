@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import surprisal
-from conftest import ref_scores
+from conftest import ref_logits, ref_scores
 from surprisal import deltas
 from surprisal.controls import DEFAULT_CONTROLS, make_controls, neutral_sentences
 from surprisal.errors import SurprisalError
@@ -26,20 +26,21 @@ def test_generated_controls(gpt2_lm, llama_lm):
     assert len(neutral_sentences()) >= 30
     for lm in (gpt2_lm, llama_lm):
         tok = lm.tokenizer
-        ids = tok(EXPL, add_special_tokens=False)["input_ids"]
+        ids = tok(EXPL + "\n", add_special_tokens=False)["input_ids"]
         c = make_controls(tok, EXPL, 7, seed=3)
         assert len(c) == 7 and c == make_controls(tok, EXPL, 7, seed=3)  # seeded
         assert c != make_controls(tok, EXPL, 7, seed=4)
-        for shuffled in c[:4]:  # ceil(7 / 2) shuffles: the same tokens, another order
-            got = tok(shuffled, add_special_tokens=False)["input_ids"]
-            assert shuffled != EXPL
-            assert abs(len(got) - len(ids)) <= 2  # re-tokenized at the seams only
-        for neutral in c[4:]:  # neutral passages of the explanation's token length
-            got = tok(neutral, add_special_tokens=False)["input_ids"]
-            assert abs(len(got) - len(ids)) <= 2
-            assert neutral.split()[0] in " ".join(neutral_sentences())
+        for x in c:  # exactly the explanation's prefix length, the separator kept last
+            assert len(x.ids) == len(ids) and x.ids[-1] == ids[-1]
+            assert x.text == tok.decode(x.ids)
+        for x in c[:4]:  # ceil(7 / 2) shuffles: the same tokens in another order
+            assert sorted(x.ids) == sorted(ids) and x.ids != ids
+        words = " ".join(neutral_sentences())
+        for x in c[4:]:  # neutral passages
+            assert x.text.split()[0] in words
     # a one-token explanation has no distinct shuffle: all neutral
-    assert all(x != "a" for x in make_controls(gpt2_lm.tokenizer, "a", 3))
+    one = make_controls(gpt2_lm.tokenizer, "a", 3)
+    assert all(x.ids != gpt2_lm.tokenizer("a\n")["input_ids"] for x in one)
     with pytest.raises(SurprisalError, match="int >= 2"):
         make_controls(gpt2_lm.tokenizer, EXPL, 1)
     with pytest.raises(SurprisalError, match="at least 2 texts"):
@@ -47,6 +48,27 @@ def test_generated_controls(gpt2_lm, llama_lm):
     with pytest.raises(TypeError, match="controls must be"):
         surprisal.delta(TARGETS, explanation=EXPL, model=gpt2_lm, controls=True)
     assert DEFAULT_CONTROLS >= 20  # so that a rank p can go below 0.05
+
+
+def test_generated_controls_are_scored_as_ids(gpt2_lm):
+    """Against the float64 oracle on boundary + the control's ids + the target's ids."""
+    d = surprisal.delta(TARGETS[:2], explanation=EXPL, model=gpt2_lm, controls=2, seed=1)
+    ctrl = make_controls(gpt2_lm.tokenizer, EXPL, 2, seed=1)
+    assert d.controls == tuple(x.text for x in ctrl)
+    for i, t in enumerate(TARGETS[:2]):
+        tid = gpt2_lm.tokenizer(t, add_special_tokens=False)["input_ids"]
+        base = ref_scores(gpt2_lm, t).sum()
+        for k, x in enumerate(ctrl):
+            seq = [gpt2_lm.boundary_id, *x.ids, *tid]
+            lp = ref_logits(gpt2_lm.model, seq)
+            p = len(seq) - len(tid)
+            cond = sum(float(lp[p + j - 1, seq[p + j]]) for j in range(len(tid)))
+            assert d.controls_reduction[i, k] == pytest.approx(cond - base, abs=2e-3)
+    for k, x in enumerate(ctrl):  # each control's cost: its own ids after the boundary
+        seq = [gpt2_lm.boundary_id, *x.ids]
+        lp = ref_logits(gpt2_lm.model, seq)
+        want = -sum(float(lp[j - 1, seq[j]]) for j in range(1, len(seq)))
+        assert d.controls_scores[k].total() == pytest.approx(want, abs=2e-3)
 
 
 def test_controls_against_the_float64_oracle(gpt2_lm, monkeypatch):

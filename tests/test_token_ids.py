@@ -55,8 +55,11 @@ def _mean_surprisal(lm, ids, T):
     return float(np.concatenate([-t.logprobs for t in s]).mean())
 
 
-def test_calibration_interval_and_held_out_fit(gpt2_lm):
-    tok = gpt2_lm.tokenizer
+def test_calibration_interval_and_held_out_fit():
+    from surprisal.demo import load_demo
+
+    lm = load_demo()  # trained: an interior optimum (a random model's is at the bound)
+    tok = lm.tokenizer
     texts = [
         "The cat sat on the mat.",
         "Colorless green ideas sleep furiously.",
@@ -66,8 +69,8 @@ def test_calibration_interval_and_held_out_fit(gpt2_lm):
         "The quick brown fox.",
     ]
     ids = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
-    c = surprisal.calibrate_temperature(token_ids=ids, model=gpt2_lm, n_boot=300, seed=2)
-    same = surprisal.calibrate_temperature(texts, model=gpt2_lm, n_boot=300, seed=2)
+    c = surprisal.calibrate_temperature(token_ids=ids, model=lm, n_boot=300, seed=2)
+    same = surprisal.calibrate_temperature(texts, model=lm, n_boot=300, seed=2)
     assert c.temperature == pytest.approx(same.temperature, rel=1e-6)
     assert c.n_texts == 6 and c.ci_low < c.temperature < c.ci_high
     assert "CI" in repr(c) and "held out" in repr(c)
@@ -76,10 +79,10 @@ def test_calibration_interval_and_held_out_fit(gpt2_lm):
     fit = [ids[i] for i in perm[:3]]
     other = [ids[i] for i in perm[3:]]
     Th = c.held_out_temperature
-    assert c.held_out_before == pytest.approx(_mean_surprisal(gpt2_lm, other, 1.0), rel=1e-5)
-    assert c.held_out_after == pytest.approx(_mean_surprisal(gpt2_lm, other, Th), rel=1e-5)
-    f = _mean_surprisal(gpt2_lm, fit, Th)  # the fit half's minimum is at Th
-    assert f <= _mean_surprisal(gpt2_lm, fit, Th * 1.05) + 1e-6
-    assert f <= _mean_surprisal(gpt2_lm, fit, Th / 1.05) + 1e-6
-    one = surprisal.calibrate_temperature(texts[:1], model=gpt2_lm)
+    assert c.held_out_before == pytest.approx(_mean_surprisal(lm, other, 1.0), rel=1e-5)
+    assert c.held_out_after == pytest.approx(_mean_surprisal(lm, other, Th), rel=1e-5)
+    f = _mean_surprisal(lm, fit, Th)  # the fit half's minimum is at Th
+    assert f <= _mean_surprisal(lm, fit, Th * 1.05) + 1e-6
+    assert f <= _mean_surprisal(lm, fit, Th / 1.05) + 1e-6
+    one = surprisal.calibrate_temperature(texts[:1], model=lm)
     assert np.isnan(one.ci_low) and one.held_out_temperature is None

@@ -23,7 +23,7 @@ LM) -> :func:`prefixes` (each distinct context tokenized once) -> :func:`plan` (
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -86,15 +86,35 @@ class _Prefixes:
     kept: list[tuple[str, Encoded]]
 
 
-def prefixes(lm: LM, contexts: list[str | None], opts: RunOptions, r: Resolved) -> _Prefixes:
-    """Dedupe contexts, tokenize each once (``context + separator``), map texts to prefixes."""
+def prefixes(
+    lm: LM,
+    contexts: list[str | None],
+    opts: RunOptions,
+    r: Resolved,
+    given: Mapping[str, Sequence[int]] | None = None,
+) -> _Prefixes:
+    """Dedupe contexts, tokenize each once (``context + separator``), map texts to prefixes.
+    A context in ``given`` is not tokenized: its ids are used as they are (separator
+    included)."""
     M, boundary = r.max_length, r.boundary
     distinct = list(dict.fromkeys(c for c in contexts if c is not None))
-    encs = encode(
-        lm.tokenizer,
-        [c + opts.separator for c in distinct],
-        parse_special_tokens=lm.parse_special_tokens,
+    given = given or {}
+    tok = [c for c in distinct if c not in given]
+    by = dict(
+        zip(
+            tok,
+            encode(
+                lm.tokenizer,
+                [c + opts.separator for c in tok],
+                parse_special_tokens=lm.parse_special_tokens,
+            ),
+            strict=True,
+        )
     )
+    if given:
+        pre = [c for c in distinct if c in given]
+        by.update(zip(pre, encoded_from_ids(lm.tokenizer, [given[c] for c in pre]), strict=True))
+    encs = [by[c] for c in distinct]
     keep = M - r.stride  # room for the target in the first window after a left truncation
     ids_out: list[list[int]] = []
     kept: list[tuple[str, Encoded]] = []
@@ -299,8 +319,12 @@ def run(
     *,
     prefix_scores: bool = False,
     hidden: list[torch.Tensor | None] | None = None,
+    prefix_ids: Mapping[str, Sequence[int]] | None = None,
 ) -> Scores:
     """Score checked ``texts`` (one context per text, or None) on a resolved LM.
+
+    ``prefix_ids`` gives, for some contexts, the exact token ids to use instead of
+    tokenizing ``context + separator`` (generated controls, scored as ids).
 
     With ``prefix_scores=True`` the result's ``prefix_scores`` maps each context to the
     scores of its own tokens (the part kept of ``context + separator``, after the
@@ -317,7 +341,7 @@ def run(
     lm = tempered(lm, opts.temperature)
     r = opts.resolve(lm)
     ctxs: list[str | None] = contexts if contexts is not None else [None] * len(texts)
-    pre = prefixes(lm, ctxs, opts, r)
+    pre = prefixes(lm, ctxs, opts, r, prefix_ids)
     stats = RunStats()
     own: dict[int, JobResult] | None = {} if prefix_scores else None
     encs = encode(lm.tokenizer, texts, parse_special_tokens=lm.parse_special_tokens)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import html as _html
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -39,7 +39,7 @@ import torch
 
 from . import stats as _stats
 from .conditions import Conditions, check_prefix_text
-from .controls import check_controls
+from .controls import check_controls, control_prefixes
 from .core import run
 from .delta_summary import DeltaSummary
 from .divergence import Divergences, divergence_head, first_targets
@@ -79,6 +79,10 @@ class Delta:
             explanation, or None.
         divergences: per-position KL and entropies (``delta(..., divergence=True)``), or None;
             read them through ``divergence``, ``entropy_change`` and friends.
+        controls: the control prefixes of the explanation-level null (``controls=K``), or ().
+        controls_conditioned: :class:`Scores` of the targets after each control.
+        controls_scores: each control's own tokens and scores (its cost).
+        negative_controls_conditioned: the negatives after each control, or ().
 
     >>> import surprisal
     >>> from surprisal.testing import tiny_lm
@@ -589,6 +593,7 @@ def run_conditions(
     opts: RunOptions,
     *,
     divergence: bool = False,
+    prefix_ids: Mapping[str, Sequence[int]] | None = None,
 ) -> tuple[Scores, list[Scores], list[TextScore], Divergences | None]:
     """One engine call: targets alone and after each prefix; each prefix's own cost comes
     from the same forward that builds its cache (the prefix is encoded once). With
@@ -600,7 +605,7 @@ def run_conditions(
     texts = list(targets) * (1 + len(prefixes))
     contexts: list[str | None] = [None] * n + [p for p in prefixes for _ in range(n)]
     hidden: list[torch.Tensor | None] | None = [] if divergence else None
-    s = run(lm, texts, contexts, opts, prefix_scores=True, hidden=hidden)
+    s = run(lm, texts, contexts, opts, prefix_scores=True, hidden=hidden, prefix_ids=prefix_ids)
     assert s.prefix_scores is not None
     costs = [s.prefix_scores[p] for p in prefixes]
     groups = [s[j * n : (j + 1) * n] for j in range(1 + len(prefixes))]
@@ -695,11 +700,13 @@ def delta(
         separator="",
     )  # the prefixes hold the separator
     lm = resolve_model(model, device=device, dtype=dtype)
-    ctrl_texts = check_controls(controls, lm.tokenizer, explanation, seed)
+    ctrls = check_controls(controls, lm.tokenizer, explanation, seed, separator)
+    ctrl_texts = [c.text for c in ctrls]
     n, k0 = len(items), len(prefixes)
-    prefixes += [c + separator for c in ctrl_texts]
+    keys, given = control_prefixes(ctrls, separator, prefixes)
+    prefixes += keys
     base, conds, costs, div = run_conditions(
-        lm, items + negs, prefixes, opts, divergence=divergence
+        lm, items + negs, prefixes, opts, divergence=divergence, prefix_ids=given
     )
     if div is not None and control is None and ctrl_texts:
         div = replace(div, control_kl=None, entropy_controlled=None)  # not a control's

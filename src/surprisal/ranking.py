@@ -14,7 +14,7 @@ import torch
 
 from . import stats as _stats
 from .conditions import check_prefix_text
-from .controls import check_controls
+from .controls import check_controls, control_prefixes
 from .deltas import Delta, DeltaSummary, candidate_text, run_conditions
 from .errors import SurprisalError
 from .fields import Unit
@@ -232,13 +232,17 @@ def rank_explanations(
     )
     lm = resolve_model(model, device=device, dtype=dtype)
     check_prefix_text("control", control)
-    own = {c: check_controls(controls, lm.tokenizer, c, seed) for c in dict.fromkeys(cands)}
-    prefixes = list(
-        dict.fromkeys(
-            cands + ([control] if control else []) + [t for ts in own.values() for t in ts]
-        )
-    )
-    base, conds, costs, _ = run_conditions(lm, items, prefixes, opts)
+    prefixes = list(dict.fromkeys(cands + ([control] if control else [])))
+    own: dict[str, tuple[list[str], list[str]]] = {}  # candidate: (control texts, keys)
+    given: dict[str, list[int]] = {}
+    for c in dict.fromkeys(cands):
+        ctrls = check_controls(controls, lm.tokenizer, c, seed, separator)
+        # the engine appends the separator to text prefixes here; generated ids hold it
+        keys, ids = control_prefixes(ctrls, "", [*prefixes, *given])
+        own[c] = ([x.text for x in ctrls], keys)
+        given.update(ids)
+        prefixes += [k for k in keys if k not in prefixes]
+    base, conds, costs, _ = run_conditions(lm, items, prefixes, opts, prefix_ids=given)
     where = {p: j for j, p in enumerate(prefixes)}
     cj = where[control] if control else None
     deltas = [
@@ -252,9 +256,9 @@ def rank_explanations(
             controlled=None if cj is None else conds[cj],
             explanation_scores=costs[where[c]],
             control_scores=None if cj is None else costs[cj],
-            controls=tuple(own[c]),
-            controls_conditioned=tuple(conds[where[t]] for t in own[c]),
-            controls_scores=tuple(costs[where[t]] for t in own[c]),
+            controls=tuple(own[c][0]),
+            controls_conditioned=tuple(conds[where[t]] for t in own[c][1]),
+            controls_scores=tuple(costs[where[t]] for t in own[c][1]),
         )
         for c in cands
     ]
