@@ -165,32 +165,38 @@ def test_matching_explanation_reduces_surprise(rule_lm):
 
 
 @pytest.mark.slow
-def test_rank_explanations_reports_held_out_targets(rule_lm):
+def test_rank_explanations_cross_fits_the_winner(rule_lm):
     targets = ["aaa aa aaaa", "aa aaa", "aaaa aaaa aa", "aa aa aa", "aaa aaa", "aa aaaa"]
     cands = ["Rule C.", "Rule A.", "Rule B."]
-    r = surprisal.rank_explanations(targets, candidates=cands, model=rule_lm, n_boot=500, seed=3)
-    sel, rep = set(r.select_items), set(r.report_items)
-    assert sel and rep and not sel & rep and sel | rep == set(range(len(targets)))
-    assert r.selection.startswith("held out") and r.selection in str(r)
-    # the order comes from the selection half ...
-    keys = [float(np.mean(d.reduction[list(r.select_items)])) for d in r.deltas]
+    r = surprisal.rank_explanations(
+        targets, candidates=cands, model=rule_lm, n_boot=500, seed=3, folds=3
+    )
+    # the folds partition the targets: every target is held out once
+    held = [i for f in r.folds for i in f]
+    assert len(r.folds) == 3 and sorted(held) == list(range(len(targets)))
+    assert r.selection.startswith("cross-fitted") and r.selection in str(r)
+    # each fold's winner is chosen on the other folds, measured on its own: by hand
+    by_cand = {d.explanation: d.reduction for d in r.deltas}
+    want = np.empty(len(targets))
+    for f, w in zip(r.folds, r.fold_winners, strict=True):
+        rest = [i for i in range(len(targets)) if i not in f]
+        means = [float(np.mean(by_cand[c][rest])) for c in cands]
+        assert w == int(np.argmax(means))
+        want[list(f)] = by_cand[cands[w]][list(f)]
+    assert r.winner_held_out is not None and r.winner_held_out.n == len(targets)
+    assert r.winner_held_out.mean == pytest.approx(want.mean())
+    # the order and the per-candidate figures are on all targets
+    keys = [float(np.mean(d.reduction)) for d in r.deltas]
     assert keys == sorted(keys, reverse=True)
-    # ... and every reported figure from the other half
     for d, s in zip(r.deltas, r.summaries, strict=True):
-        want = surprisal.stats.summarize(d.reduction[list(r.report_items)], n_boot=500, seed=3)
-        assert s.reduction.n == len(rep)
-        assert s.reduction.mean == pytest.approx(want.mean)
-        assert (s.reduction.ci_low, s.reduction.ci_high) == pytest.approx(
-            (want.ci_low, want.ci_high)
-        )
-        gain = d.reduction[list(r.report_items)].sum() - d.explanation_cost
-        assert s.two_part_gain_total == pytest.approx(gain)
+        assert s.reduction.n == len(targets)
+        assert s.reduction.mean == pytest.approx(d.reduction.mean())
+        assert s.two_part_gain_total == pytest.approx(d.reduction.sum() - d.explanation_cost)
     df = r.to_pandas()
-    assert set(df["selection"]) == {r.selection} and set(df["n_report"]) == {len(rep)}
+    assert set(df["selection"]) == {r.selection} and set(df["n_report"]) == {len(targets)}
     same = surprisal.rank_explanations(
         targets, candidates=cands, model=rule_lm, n_boot=500, held_out=False
     )
-    assert same.select_items == same.report_items == tuple(range(len(targets)))
-    assert "biased upward" in same.selection
+    assert same.winner_held_out is None and "biased upward" in same.selection
     one = surprisal.rank_explanations(targets[:1], candidates=cands, model=rule_lm, n_boot=200)
     assert "too few to split" in one.selection

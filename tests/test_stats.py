@@ -203,6 +203,7 @@ def test_summarize_fields_and_str() -> None:
         "alternative",
         "p_adjusted",
         "small_n",
+        "skewness",
         "n",
         "mean",
         "median",

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import torch
 
 from . import parallel
-from .core import contexts_for, run
+from .core import contexts_for, run, run_token_ids
 from .errors import SurprisalError
 from .lm import LM, resolve_model
 from .options import DEFAULT_SEPARATOR, RunOptions
@@ -20,9 +20,10 @@ from .tokenize import check_texts
 
 
 def score(
-    texts: str | Sequence[str],
+    texts: str | Sequence[str] | None = None,
     *,
     model: LM | str | Any,
+    token_ids: Sequence[Sequence[int]] | None = None,
     context: str | Sequence[str | None] | None = None,
     separator: str = DEFAULT_SEPARATOR,
     extras: Collection[str] | str | None = None,
@@ -46,6 +47,12 @@ def score(
     Args:
         texts: a string or a list of strings. ``""`` has no tokens (total 0, mean NaN);
             whitespace-only strings are tokenized and scored like any other text.
+        token_ids: instead of ``texts``, pre-tokenized sequences (a list of lists of ids),
+            scored as given after the boundary token: for samples from the model, which
+            are often not what their decoded text re-tokenizes to (decode, then score the
+            text, and the model is scored on other tokens). Each result's pieces are the
+            tokenizer's decode of each id alone and its text is their concatenation. No
+            ``context``.
         model: a :class:`surprisal.LM`, a hub id or local path (loaded once and kept in the
             model cache, see :func:`surprisal.clear_cache`), or a ``(model, tokenizer)`` pair.
         context: the texts are scored after it: one string for all texts, or one per text
@@ -90,7 +97,11 @@ def score(
     >>> s[0].tokens[:3], s[0].logprobs.dtype
     (['The', 'Ġc', 'at'], dtype('float32'))
     """
-    items = check_texts(texts)
+    if (texts is None) == (token_ids is None):
+        raise SurprisalError("give texts or token_ids= (exactly one)")
+    if token_ids is not None and context is not None:
+        raise SurprisalError("context= is not supported with token_ids=; join the ids yourself")
+    items = check_texts(texts) if texts is not None else []
     ctxs = contexts_for(context, len(items))
     opts = RunOptions.make(
         separator=separator,
@@ -112,6 +123,8 @@ def score(
             f"distributed must be True, False or None, got {type(distributed).__name__}"
         )
     lm = resolve_model(model, device=device, dtype=dtype)
+    if token_ids is not None:
+        return run_token_ids(lm, token_ids, opts)
     world = parallel.world()
     if distributed and world is None:
         raise SurprisalError(

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ._progress import wanted
+from .controls import DEFAULT_CONTROLS
 from .errors import SurprisalError
 
 
@@ -314,6 +315,8 @@ def _cmd_delta(args: argparse.Namespace) -> int:
         progress=_progress(args),
         **_run_kwargs(args),
         divergence=args.divergence,
+        controls=args.controls,
+        seed=args.seed,
     )
     unit = args.unit
     ids = [rid for rid, _ in records]
@@ -682,11 +685,14 @@ def build_parser() -> argparse.ArgumentParser:
         "surprise reduction of targets by an explanation",
         "Surprise reduction S(t) - S(t | explanation) of each target text, with a control\n"
         "text as a baseline. One JSON record per target goes to stdout (or --output); the\n"
-        "summary (mean reduction, bootstrap CI, sign-flip p, the explanation's cost and the\n"
-        "two-part gain) follows on stderr (stdout with --output).",
+        "summary (mean reduction, its CI and the p from the same procedure, the explanation's\n"
+        "cost and the two-part gain) follows on stderr (stdout with --output). --controls K\n"
+        "adds the explanation-level null: K control prefixes (the explanation's tokens\n"
+        "shuffled, neutral passages of its length) and the explanation's reduction above them.",
         "  surprisal delta --model gpt2 targets.txt --explanation-text 'Each line repeats ab.'\n"
         "  surprisal delta --model demo targets.txt --explanation expl.txt \\\n"
-        "      --control ctrl.txt --unit bits --html delta.html",
+        "      --control ctrl.txt --unit bits --html delta.html\n"
+        "  surprisal delta --model gpt2 targets.txt --explanation expl.txt --controls 39",
     )
     _add_model(p)
     _add_run(p, skip=("temperature",))  # delta() scores the model as trained
@@ -702,7 +708,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--html", default=None, help="write an HTML report with plots here (default: none)"
     )
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap and controls seed")
+    p.add_argument(
+        "--controls",
+        type=int,
+        nargs="?",
+        const=DEFAULT_CONTROLS,
+        default=None,
+        metavar="K",
+        help=(
+            f"compare with K generated control prefixes (default K without a number: "
+            f"{DEFAULT_CONTROLS}; a rank p is at least 1/(K+1), so p < 0.05 needs K >= 20)"
+        ),
+    )
     p.add_argument(
         "--divergence",
         action="store_true",

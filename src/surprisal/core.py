@@ -23,7 +23,7 @@ LM) -> :func:`prefixes` (each distinct context tokenized once) -> :func:`plan` (
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -86,15 +86,35 @@ class _Prefixes:
     kept: list[tuple[str, Encoded]]
 
 
-def prefixes(lm: LM, contexts: list[str | None], opts: RunOptions, r: Resolved) -> _Prefixes:
-    """Dedupe contexts, tokenize each once (``context + separator``), map texts to prefixes."""
+def prefixes(
+    lm: LM,
+    contexts: list[str | None],
+    opts: RunOptions,
+    r: Resolved,
+    given: Mapping[str, Sequence[int]] | None = None,
+) -> _Prefixes:
+    """Dedupe contexts, tokenize each once (``context + separator``), map texts to prefixes.
+    A context in ``given`` is not tokenized: its ids are used as they are (separator
+    included)."""
     M, boundary = r.max_length, r.boundary
     distinct = list(dict.fromkeys(c for c in contexts if c is not None))
-    encs = encode(
-        lm.tokenizer,
-        [c + opts.separator for c in distinct],
-        parse_special_tokens=lm.parse_special_tokens,
+    given = given or {}
+    tok = [c for c in distinct if c not in given]
+    by = dict(
+        zip(
+            tok,
+            encode(
+                lm.tokenizer,
+                [c + opts.separator for c in tok],
+                parse_special_tokens=lm.parse_special_tokens,
+            ),
+            strict=True,
+        )
     )
+    if given:
+        pre = [c for c in distinct if c in given]
+        by.update(zip(pre, encoded_from_ids(lm.tokenizer, [given[c] for c in pre]), strict=True))
+    encs = [by[c] for c in distinct]
     keep = M - r.stride  # room for the target in the first window after a left truncation
     ids_out: list[list[int]] = []
     kept: list[tuple[str, Encoded]] = []
@@ -302,8 +322,12 @@ def run(
     *,
     prefix_scores: bool = False,
     hidden: list[torch.Tensor | None] | None = None,
+    prefix_ids: Mapping[str, Sequence[int]] | None = None,
 ) -> Scores:
     """Score checked ``texts`` (one context per text, or None) on a resolved LM.
+
+    ``prefix_ids`` gives, for some contexts, the exact token ids to use instead of
+    tokenizing ``context + separator`` (generated controls, scored as ids).
 
     With ``prefix_scores=True`` the result's ``prefix_scores`` maps each context to the
     scores of its own tokens (the part kept of ``context + separator``, after the
@@ -320,7 +344,7 @@ def run(
     lm = tempered(lm, opts.temperature)
     r = opts.resolve(lm)
     ctxs: list[str | None] = contexts if contexts is not None else [None] * len(texts)
-    pre = prefixes(lm, ctxs, opts, r)
+    pre = prefixes(lm, ctxs, opts, r, prefix_ids)
     stats = RunStats()
     own: dict[int, JobResult] | None = {} if prefix_scores else None
     encs = encode(lm.tokenizer, texts, parse_special_tokens=lm.parse_special_tokens)
@@ -352,4 +376,69 @@ def run(
         contexts=tuple(contexts) if contexts is not None else None,
         stats=stats,
         prefix_scores=got,
+    )
+
+
+# ---------------------------------------------------------------- pre-tokenized input
+
+
+def encoded_from_ids(tokenizer: object, token_ids: object) -> list[Encoded]:
+    """Pre-tokenized sequences as :class:`Encoded` items, without re-tokenizing: each id's
+    piece is the tokenizer's decode of that id alone, the text is the pieces joined, and
+    the spans are the pieces' offsets in it (a character split over several byte tokens
+    shows as replacement characters in its pieces; the ids are what is scored)."""
+    if isinstance(token_ids, (str, bytes)) or not isinstance(token_ids, Sequence):
+        raise TypeError(
+            f"token_ids must be a list of lists of token ids, got {type(token_ids).__name__}"
+        )
+    size = len(tokenizer)  # type: ignore[arg-type]
+    out = []
+    for i, seq in enumerate(token_ids):
+        if isinstance(seq, (str, bytes)) or not isinstance(seq, Sequence | np.ndarray):
+            raise TypeError(
+                f"token_ids[{i}] must be a list of ints, got {type(seq).__name__}; for one "
+                "sequence pass [ids]"
+            )
+        ids = []
+        for j, v in enumerate(seq):
+            if isinstance(v, bool) or not isinstance(v, int | np.integer):
+                raise TypeError(f"token_ids[{i}][{j}] is {type(v).__name__}; ids are ints")
+            if not 0 <= int(v) < size:
+                raise SurprisalError(
+                    f"token_ids[{i}][{j}] = {int(v)} is not in the tokenizer's vocabulary "
+                    f"(0 .. {size - 1})"
+                )
+            ids.append(int(v))
+        pieces = [str(tokenizer.decode([v], skip_special_tokens=False)) for v in ids]  # type: ignore[attr-defined]
+        ends = np.cumsum([len(p) for p in pieces], dtype=np.int64)
+        spans = np.stack([ends - [len(p) for p in pieces], ends], axis=1).reshape(-1, 2)
+        tokens = list(tokenizer.convert_ids_to_tokens(ids))  # type: ignore[attr-defined]
+        out.append(Encoded("".join(pieces), ids, spans.astype(np.int64), tokens))
+    return out
+
+
+def run_token_ids(
+    lm: LM,
+    token_ids: object,
+    opts: RunOptions,
+    *,
+    hidden: list[torch.Tensor | None] | None = None,
+) -> Scores:
+    """:func:`run` for pre-tokenized sequences (no context): the ids are scored as given,
+    after the boundary token, windowed like any text."""
+    lm = tempered(lm, opts.temperature)
+    r = opts.resolve(lm)
+    encs = encoded_from_ids(lm.tokenizer, token_ids)
+    stats = RunStats()
+    pre = _Prefixes([None] * len(encs), [], [])
+    items = _run_encoded(lm, encs, pre, r, opts, stats, None, hidden)
+    return Scores(
+        items=items,
+        model=lm.name,
+        bos_policy=r.policy,
+        max_length=r.max_length,
+        stride=r.stride,
+        contexts=None,
+        stats=stats,
+        prefix_scores=None,
     )

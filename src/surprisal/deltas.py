@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import html as _html
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -39,118 +39,22 @@ import torch
 
 from . import stats as _stats
 from .conditions import Conditions, check_prefix_text
+from .controls import check_controls, control_prefixes
 from .core import run
+from .delta_summary import DeltaSummary
 from .divergence import Divergences, divergence_head, first_targets
 from .errors import SurprisalError
 from .fields import Unit, convert
 from .formatting import nan_to_none, num, short
 from .lm import LM, resolve_model
 from .options import DEFAULT_SEPARATOR, RunOptions
-from .report.delta import delta_sections, summary_table
+from .report.delta import delta_sections
 from .report.page import notebook_html, page, write_html
 from .results import Scores, TextScore
+from .stats.crossed import NullComparison, above_null
 from .stats.differential import Differential, differential
 from .stats.summary import with_holm
 from .tokenize import check_texts
-
-
-@dataclass(frozen=True)
-class DeltaSummary:
-    """Item-level statistics of a :class:`Delta`, in ``unit``.
-
-    Attributes:
-        reduction: mean/median/CI/p-value of ``S(t) - S(t|e)`` over targets (p: sign-flip
-            test against 0).
-        control: the same for the control text, or None.
-        vs_control: the same for ``S(t|control) - S(t|e)`` (the explanation against the
-            control, paired by target), or None.
-        explanation_cost: ``S(e)``.
-        two_part_gain_total: summed two-part-code gain, the explanation paid once.
-        unit: "nats" or "bits".
-        divergence: with ``divergence=True``, the same statistics of each target's summed
-            ``KL(p(.|e) || p(.))`` over its positions (the p-value is against 0), or None.
-        control_divergence: the same for the control, or None.
-        differential: reduction on the targets minus reduction on the negatives (see
-            :class:`Differential`), or None without ``negatives``.
-
-    Every p-value is two-sided and carries its Holm adjustment across the p-values this
-    summary prints (``p_adjusted``).
-    """
-
-    reduction: _stats.Summary
-    control: _stats.Summary | None
-    vs_control: _stats.Summary | None
-    explanation_cost: float
-    two_part_gain_total: float
-    unit: str
-    divergence: _stats.Summary | None = None
-    control_divergence: _stats.Summary | None = None
-    differential: Differential | None = None
-
-    def __str__(self) -> str:
-        lines = [f"reduction S(t) - S(t|e): {self.reduction}"]
-        if self.control is not None and self.vs_control is not None:
-            lines.append(f"control reduction S(t) - S(t|c): {self.control}")
-            lines.append(f"explanation vs control S(t|c) - S(t|e): {self.vs_control}")
-        if self.differential is not None:
-            lines.append(f"differential (targets - negatives): {self.differential}")
-        lines += [
-            f"explanation cost S(e): {self.explanation_cost:.3f} {self.unit}",
-            f"two-part gain (summed, explanation paid once): "
-            f"{self.two_part_gain_total:.3f} {self.unit}",
-        ]
-        if self.divergence is not None:
-            lines.append(f"divergence KL(p(.|e) || p(.)) summed per target: {self.divergence}")
-        if self.control_divergence is not None:
-            lines.append(
-                f"control divergence KL(p(.|c) || p(.)) summed per target: "
-                f"{self.control_divergence}"
-            )
-        k = sum(
-            x is not None
-            for x in (
-                self.reduction,
-                self.control,
-                self.vs_control,
-                self.divergence,
-                self.control_divergence,
-                self.differential,
-            )
-        )
-        lines.append(
-            f"p-values are two-sided (sign-flip test of the mean; permutation test for the "
-            f"differential), Holm-adjusted across the {k} above"
-        )
-        if self.reduction.small_n:
-            lines.append(
-                f"warning: only {self.reduction.n} targets (< {_stats.SMALL_N}): intervals are "
-                "wide and approximate"
-            )
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain numbers (nested dicts), for JSON."""
-        return {
-            "reduction": self.reduction.to_dict(),
-            "control": None if self.control is None else self.control.to_dict(),
-            "vs_control": None if self.vs_control is None else self.vs_control.to_dict(),
-            "explanation_cost": self.explanation_cost,
-            "two_part_gain_total": self.two_part_gain_total,
-            "unit": self.unit,
-            "divergence": None if self.divergence is None else self.divergence.to_dict(),
-            "control_divergence": (
-                None if self.control_divergence is None else self.control_divergence.to_dict()
-            ),
-            "differential": None if self.differential is None else self.differential.to_dict(),
-        }
-
-    def to_json(self) -> str:
-        """:meth:`to_dict` as a JSON string (NaN written as null)."""
-        return json.dumps(nan_to_none(self.to_dict()))
-
-    def _repr_html_(self) -> str:
-
-        return notebook_html(summary_table(self))
 
 
 @dataclass(frozen=True)
@@ -173,6 +77,10 @@ class Delta:
             explanation, or None.
         divergences: per-position KL and entropies (``delta(..., divergence=True)``), or None;
             read them through ``divergence``, ``entropy_change`` and friends.
+        controls: the control prefixes of the explanation-level null (``controls=K``), or ().
+        controls_conditioned: :class:`Scores` of the targets after each control.
+        controls_scores: each control's own tokens and scores (its cost).
+        negative_controls_conditioned: the negatives after each control, or ().
 
     >>> import surprisal
     >>> from surprisal.testing import tiny_lm
@@ -194,6 +102,10 @@ class Delta:
     negative_base: Scores | None = None
     negative_conditioned: Scores | None = None
     divergences: Divergences | None = None
+    controls: tuple[str, ...] = ()
+    controls_conditioned: tuple[Scores, ...] = ()
+    controls_scores: tuple[TextScore, ...] = ()
+    negative_controls_conditioned: tuple[Scores, ...] = ()
 
     @property
     def versions(self) -> dict[str, str]:
@@ -202,6 +114,100 @@ class Delta:
 
     def __len__(self) -> int:
         return len(self.targets)
+
+    @property
+    def controls_reduction(self) -> np.ndarray | None:
+        """(n, K) ``S(t) - S(t | control_k)`` per target and control, nats, or None without
+        ``controls``."""
+        if not self.controls_conditioned:
+            return None
+        return np.stack([_paired_difference(self.base, c) for c in self.controls_conditioned], 1)
+
+    @property
+    def null_reductions(self) -> np.ndarray | None:
+        """(K,) each control's mean reduction over the targets, nats: the explanation-level
+        null the explanation's own mean reduction is compared with; None without controls."""
+        m = self.controls_reduction
+        return None if m is None else m.mean(axis=0)
+
+    def null_comparison(
+        self, *, level: float = 0.95, n_boot: int = 4000, seed: int = 0, unit: Unit = "nats"
+    ) -> NullComparison | None:
+        """The explanation's mean reduction against its controls'
+        (:func:`surprisal.stats.above_null`), in ``unit``; None without ``controls``."""
+        m = self.controls_reduction
+        if m is None:
+            return None
+        return above_null(
+            convert(self.reduction, unit),
+            convert(m, unit),
+            level=level,
+            n_boot=n_boot,
+            seed=seed,
+            unit=unit,
+        )
+
+    @property
+    def above_null(self) -> tuple[float, float, float] | None:
+        """``(estimate, low, high)``, nats: the explanation's mean reduction minus the
+        controls' mean, with a 95% interval over targets x controls in which the explanation
+        is itself one draw (:func:`surprisal.stats.above_null`, seed 0); None without
+        ``controls``. Above 0: the explanation helps more than prefixes that carry no
+        information; a reduction alone does not show that."""
+        r = self.null_comparison()
+        return None if r is None else (r.estimate, r.ci_low, r.ci_high)
+
+    @property
+    def p_above_null(self) -> float | None:
+        """The explanation's rank among its ``K`` controls, one-sided:
+        ``(1 + #{controls' mean reduction >= e's}) / (K + 1)``; at least ``1 / (K + 1)``,
+        so it can go below 0.05 only from ``K = 20``. None without ``controls``."""
+        nr = self.null_reductions
+        if nr is None:
+            return None
+        return float((1 + int(np.count_nonzero(nr >= self.reduction.mean()))) / (nr.size + 1))
+
+    def differential_null(
+        self, *, level: float = 0.95, n_boot: int = 4000, seed: int = 0, unit: Unit = "nats"
+    ) -> NullComparison | None:
+        """The differential (targets minus negatives) against the same differential under
+        each control prefix: its chance level from the explanation-level null, in ``unit``.
+        None without both ``negatives`` and ``controls``."""
+        neg = self.negative_reduction
+        m = self.controls_reduction
+        if neg is None or m is None or not self.negative_controls_conditioned:
+            return None
+        assert self.negative_base is not None
+        nm = np.stack(
+            [_paired_difference(self.negative_base, c) for c in self.negative_controls_conditioned],
+            1,
+        )
+        n, k = len(self), neg.size
+        w = np.concatenate([np.full(n, 1.0 / n), np.full(k, -1.0 / k)])
+        return above_null(
+            convert(np.concatenate([self.reduction, neg]), unit),
+            convert(np.concatenate([m, nm]), unit),
+            contrast=w,
+            level=level,
+            n_boot=n_boot,
+            seed=seed,
+            unit=unit,
+        )
+
+    @property
+    def null_differentials(self) -> np.ndarray | None:
+        """(K,) the differential (targets minus negatives, nats) under each control prefix;
+        None without both ``negatives`` and ``controls``."""
+        r = self.differential_null()
+        return None if r is None else np.asarray(r.null)
+
+    @property
+    def differential_above_null(self) -> tuple[float, float, float] | None:
+        """``(estimate, low, high)``, nats: :attr:`differential` minus the controls' mean
+        differential, 95% interval as :attr:`above_null`'s; None without ``negatives`` and
+        ``controls``."""
+        r = self.differential_null()
+        return None if r is None else (r.estimate, r.ci_low, r.ci_high)
 
     @property
     def reduction(self) -> np.ndarray:
@@ -366,18 +372,27 @@ class Delta:
                 seed=seed,
                 unit=unit,
             )
-        has_div = self.divergences is not None
-        cdiv = self.control_divergence_total if has_div else None
-        red, c, v, dv, cdv, diff = with_holm(
+        red, c, v, diff = with_holm(
             [
                 summ(self.reduction),
                 None if ctrl is None else summ(ctrl),
                 None if vs is None else summ(vs),
-                summ(self.divergence_total) if has_div else None,
-                None if cdiv is None else summ(cdiv),
                 diff,
             ]
         )
+        dv = cdv = dvs = None
+        if self.divergences is not None:  # KL >= 0: no test against 0, only against a control
+            dv = replace(summ(self.divergence_total), p_value=float("nan"), alternative="none")
+            cdiv = self.control_divergence_total
+            if cdiv is not None:
+                cdv = replace(summ(cdiv), p_value=float("nan"), alternative="none")
+                dvs = with_holm([summ(self.divergence_total - cdiv)])[0]
+        nulls = None
+        dnull = None
+        if self.controls_conditioned:
+            sub = self if items is None else self._subset(idx)
+            nulls = sub.null_comparison(level=level, n_boot=n_boot, seed=seed, unit=unit)
+            dnull = sub.differential_null(level=level, n_boot=n_boot, seed=seed, unit=unit)
         gain = float(self.reduction[idx].sum() - self.explanation_cost)
         return DeltaSummary(
             reduction=red,
@@ -389,6 +404,25 @@ class Delta:
             divergence=dv,
             control_divergence=cdv,
             differential=diff,
+            divergence_vs_control=dvs,
+            above_null=nulls,
+            differential_above_null=dnull,
+        )
+
+    def _subset(self, idx: np.ndarray) -> Delta:
+        """This Delta on the targets ``idx`` only (negatives kept); divergences dropped."""
+
+        def take(s: Scores) -> Scores:
+            return replace(s, items=tuple(s.items[int(i)] for i in idx))
+
+        return replace(
+            self,
+            targets=tuple(self.targets[int(i)] for i in idx),
+            base=take(self.base),
+            conditioned=take(self.conditioned),
+            controlled=None if self.controlled is None else take(self.controlled),
+            controls_conditioned=tuple(take(c) for c in self.controls_conditioned),
+            divergences=None,
         )
 
     def to_pandas(self, unit: Unit = "nats") -> Any:
@@ -563,6 +597,7 @@ def run_conditions(
     opts: RunOptions,
     *,
     divergence: bool = False,
+    prefix_ids: Mapping[str, Sequence[int]] | None = None,
 ) -> tuple[Scores, list[Scores], list[TextScore], Divergences | None]:
     """One engine call: targets alone and after each prefix; each prefix's own cost comes
     from the same forward that builds its cache (the prefix is encoded once). With
@@ -574,7 +609,7 @@ def run_conditions(
     texts = list(targets) * (1 + len(prefixes))
     contexts: list[str | None] = [None] * n + [p for p in prefixes for _ in range(n)]
     hidden: list[torch.Tensor | None] | None = [] if divergence else None
-    s = run(lm, texts, contexts, opts, prefix_scores=True, hidden=hidden)
+    s = run(lm, texts, contexts, opts, prefix_scores=True, hidden=hidden, prefix_ids=prefix_ids)
     assert s.prefix_scores is not None
     costs = [s.prefix_scores[p] for p in prefixes]
     groups = [s[j * n : (j + 1) * n] for j in range(1 + len(prefixes))]
@@ -603,6 +638,8 @@ def delta(
     head: Literal["auto", "fused", "plain"] = "auto",
     progress: bool | None = None,
     divergence: bool = False,
+    controls: int | Sequence[str] | None = None,
+    seed: int = 0,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
 ) -> Delta:
@@ -624,6 +661,15 @@ def delta(
             the explanation (and the control), read as ``d.divergence[i]``,
             ``d.divergence_total``, ``d.entropy_change[i]``. Keeps each condition's hidden
             states of the target positions until one extra head pass compares them.
+        controls: the explanation-level null: an int ``K >= 2`` generates ``K`` control
+            prefixes from the explanation, seeded by ``seed`` (half its tokens shuffled,
+            half neutral passages of its token length: :func:`surprisal.controls.make_controls`),
+            or give a list of control texts. Every control is scored in the same engine call
+            (each prefix encoded once). Then ``d.null_reductions``, ``d.above_null`` and
+            ``d.p_above_null`` say whether the explanation helps more than prefixes that
+            carry no information; the rank p is at least ``1 / (K + 1)``, so ``p < 0.05``
+            needs ``K >= 20`` (the CLI's default is 39).
+        seed: seeds the generated controls.
         add_bos: as in :func:`surprisal.score`; so are ``max_length``, ``stride``,
             ``batch_tokens``, ``padding_side``, ``pack``, ``head``, ``progress``,
             ``device`` and ``dtype``.
@@ -658,10 +704,17 @@ def delta(
         separator="",
     )  # the prefixes hold the separator
     lm = resolve_model(model, device=device, dtype=dtype)
-    n = len(items)
+    ctrls = check_controls(controls, lm.tokenizer, explanation, seed, separator)
+    ctrl_texts = [c.text for c in ctrls]
+    n, k0 = len(items), len(prefixes)
+    keys, given = control_prefixes(ctrls, separator, prefixes)
+    prefixes += keys
     base, conds, costs, div = run_conditions(
-        lm, items + negs, prefixes, opts, divergence=divergence
+        lm, items + negs, prefixes, opts, divergence=divergence, prefix_ids=given
     )
+    if div is not None and control is None and ctrl_texts:
+        div = replace(div, control_kl=None, entropy_controlled=None)  # not a control's
+    nulls = conds[k0:]
     return Delta(
         targets=tuple(items),
         explanation=explanation,
@@ -676,6 +729,10 @@ def delta(
         negative_base=base[n:] if negs else None,
         negative_conditioned=conds[0][n:] if negs else None,
         divergences=None if div is None else first_targets(div, n),
+        controls=tuple(ctrl_texts),
+        controls_conditioned=tuple(c[:n] for c in nulls),
+        controls_scores=tuple(costs[k0:]),
+        negative_controls_conditioned=tuple(c[n:] for c in nulls) if negs else (),
     )
 
 

@@ -9,9 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import torch
 
+from . import stats as _stats
 from .conditions import check_prefix_text
+from .controls import check_controls, control_prefixes
 from .deltas import Delta, DeltaSummary, candidate_text, run_conditions
 from .errors import SurprisalError
 from .fields import Unit
@@ -24,29 +27,42 @@ from .tokenize import check_texts
 
 @dataclass(frozen=True)
 class Ranking:
-    """Candidate explanations ranked by mean reduction, best first, without selection bias.
+    """Candidate explanations ranked by mean reduction, best first, with a selection-free
+    estimate for the winner.
 
     Picking the best of several candidates and reporting its reduction on the same targets
-    overstates it (the winner's luck is counted as its effect). So by default the targets
-    are split, seeded, into a *selection* half that orders the candidates and a *report*
-    half that every figure in ``summaries`` comes from.
+    overstates it (the winner's luck is counted as its effect). So the targets are split,
+    seeded, into ``K`` folds; for each fold the candidates are ranked on the other ``K - 1``
+    and the winner's reduction is measured on the held-out fold; rotating, every target is
+    held out once. ``winner_held_out`` summarises those ``n`` held-out reductions.
+
+    What it estimates: the mean reduction, on new targets like these, of *the candidate
+    this selection picks* (a property of the procedure, not of one fixed candidate; the
+    fold winners can differ, see ``fold_winners``). It is not a test of information: a
+    prefix that carries none still moves the targets (see ``above_null`` in each summary
+    when ``controls`` were given).
 
     Attributes:
         deltas: one :class:`Delta` per candidate, best first (controls shared), over all
             targets.
-        order: candidate indices (into the caller's list), best first.
-        summaries: :class:`DeltaSummary` per ranked candidate, on the report targets.
+        order: candidate indices (into the caller's list), best first, ranked on all
+            targets.
+        summaries: :class:`DeltaSummary` per ranked candidate, on all targets: unbiased for
+            a candidate fixed in advance, biased upward for whichever comes first.
         selection: how the order and the figures were obtained, in words.
-        select_items, report_items: target indices used to rank and to report (the same
-            targets when there are too few to split or ``held_out=False``).
+        winner_held_out: the cross-fitted :class:`~surprisal.stats.Summary` of the
+            selected candidate's reduction (nats), or None without cross-fitting.
+        fold_winners: per fold, the candidate index selected on the other folds.
+        folds: per fold, the target indices held out.
     """
 
     deltas: tuple[Delta, ...]
     order: tuple[int, ...]
     summaries: tuple[DeltaSummary, ...]
     selection: str = "ranked and reported on the same targets"
-    select_items: tuple[int, ...] = ()
-    report_items: tuple[int, ...] = ()
+    winner_held_out: _stats.Summary | None = None
+    fold_winners: tuple[int, ...] = ()
+    folds: tuple[tuple[int, ...], ...] = ()
 
     @property
     def best(self) -> Delta:
@@ -73,6 +89,11 @@ class Ranking:
             if s.vs_control is not None:
                 row["mean_vs_control"] = s.vs_control.mean
                 row["p_vs_control"] = s.vs_control.p_value
+            if s.above_null is not None:
+                row["above_null"] = s.above_null.estimate
+                row["above_null_low"] = s.above_null.ci_low
+                row["above_null_high"] = s.above_null.ci_high
+                row["p_above_null"] = s.above_null.p_value
             row["n_report"] = s.reduction.n
             row["selection"] = self.selection
             rows.append(row)
@@ -82,8 +103,12 @@ class Ranking:
 
     def __str__(self) -> str:
         out = [self.selection]
+        if self.winner_held_out is not None:
+            out.append(f"selected candidate, held out (cross-fitted): {self.winner_held_out}")
         for rank, (i, d, s) in enumerate(zip(self.order, self.deltas, self.summaries, strict=True)):
             out.append(f"#{rank + 1} candidate {i}: {d.explanation[:60]!r}\n  {s.reduction}")
+            if s.above_null is not None:
+                out.append(f"  above its {s.above_null.k} controls: {s.above_null}")
         return "\n".join(out)
 
     def __repr__(self) -> str:
@@ -100,6 +125,10 @@ class Ranking:
             {
                 "unit": "nats",
                 "selection": self.selection,
+                "winner_held_out": (
+                    None if self.winner_held_out is None else self.winner_held_out.to_dict()
+                ),
+                "fold_winners": list(self.fold_winners),
                 "candidates": [
                     {"rank": r + 1, "candidate": i, "explanation": d.explanation, **s.to_dict()}
                     for r, (i, d, s) in enumerate(
@@ -129,7 +158,8 @@ class Ranking:
         )
         return notebook_html(
             f'<table class="nums"><tr>{head}</tr>{rows}</table>'
-            '<p class="note">All values in nats; p: sign-flip test, two-sided.</p>'
+            '<p class="note">All values in nats, on all targets; p: two-sided, from the '
+            "same procedure as the CI. " + html.escape(self.selection) + "</p>"
         )
 
 
@@ -139,9 +169,11 @@ def rank_explanations(
     candidates: Sequence[str],
     model: LM | str | Any,
     control: str | None = None,
+    controls: int | Sequence[str] | None = None,
     separator: str = DEFAULT_SEPARATOR,
     by: Literal["reduction", "two_part_gain"] = "reduction",
     held_out: bool = True,
+    folds: int = 5,
     seed: int = 0,
     n_boot: int = 10_000,
     add_bos: bool | None = None,
@@ -158,16 +190,21 @@ def rank_explanations(
 ) -> Ranking:
     """Rank candidate explanations by how much they reduce the targets' surprisal.
 
-    All candidates (and the control) are scored in one engine call; each prefix's cache is
-    built once. ``by="two_part_gain"`` ranks by the summed two-part-code gain instead,
-    which charges each candidate its own length. The run options (``add_bos`` ...
-    ``dtype``) are those of :func:`surprisal.score`.
+    All candidates (and the control, and every candidate's controls) are scored in one
+    engine call; each prefix's cache is built once. ``by="two_part_gain"`` ranks by the
+    summed two-part-code gain instead, which charges each candidate its own length. The
+    run options (``add_bos`` ... ``dtype``) are those of :func:`surprisal.score`.
 
-    ``held_out=True`` (default): the targets are shuffled with ``seed`` and split in two;
-    the candidates are ranked on the first half and every reported figure (mean, CI, p,
-    two-part gain) comes from the other half, so the winner's figures carry no selection
-    bias. With fewer than 2 targets, or ``held_out=False``, both use all targets and
-    ``Ranking.selection`` says the figures are biased upward for the winner.
+    ``held_out=True`` (default): cross-fitting over ``folds`` seeded folds of the targets
+    (fewer when there are fewer targets): each fold's winner is chosen on the others and
+    measured on it, so ``Ranking.winner_held_out`` uses every target and carries no
+    selection bias; it estimates the reduction of the candidate this selection picks (see
+    :class:`Ranking`). With one target, or ``held_out=False``, there is no held-out figure
+    and ``Ranking.selection`` says the winner's figures are biased upward.
+
+    ``controls``: as in :func:`surprisal.delta` (an int ``K``: each candidate gets its own
+    ``K`` generated controls, seeded by ``seed``; a list: shared by all); each candidate's
+    summary then carries ``above_null``, its reduction against its controls'.
     """
     items = check_texts(targets, "targets")
     if not items:
@@ -180,6 +217,8 @@ def rank_explanations(
         raise SurprisalError("candidates is empty; give at least one explanation")
     if by not in ("reduction", "two_part_gain"):
         raise SurprisalError(f"by must be 'reduction' or 'two_part_gain', got {by!r}")
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise SurprisalError(f"folds must be an int >= 2, got {folds!r}")
     opts = RunOptions.make(
         separator=separator,
         add_bos=add_bos,
@@ -195,7 +234,16 @@ def rank_explanations(
     lm = resolve_model(model, device=device, dtype=dtype)
     check_prefix_text("control", control)
     prefixes = list(dict.fromkeys(cands + ([control] if control else [])))
-    base, conds, costs, _ = run_conditions(lm, items, prefixes, opts)
+    own: dict[str, tuple[list[str], list[str]]] = {}  # candidate: (control texts, keys)
+    given: dict[str, list[int]] = {}
+    for c in dict.fromkeys(cands):
+        ctrls = check_controls(controls, lm.tokenizer, c, seed, separator)
+        # the engine appends the separator to text prefixes here; generated ids hold it
+        keys, ids = control_prefixes(ctrls, "", [*prefixes, *given])
+        own[c] = ([x.text for x in ctrls], keys)
+        given.update(ids)
+        prefixes += [k for k in keys if k not in prefixes]
+    base, conds, costs, _ = run_conditions(lm, items, prefixes, opts, prefix_ids=given)
     where = {p: j for j, p in enumerate(prefixes)}
     cj = where[control] if control else None
     deltas = [
@@ -209,48 +257,59 @@ def rank_explanations(
             controlled=None if cj is None else conds[cj],
             explanation_scores=costs[where[c]],
             control_scores=None if cj is None else costs[cj],
+            controls=tuple(own[c][0]),
+            controls_conditioned=tuple(conds[where[t]] for t in own[c][1]),
+            controls_scores=tuple(costs[where[t]] for t in own[c][1]),
         )
         for c in cands
     ]
-    sel, rep, selection = _split_targets(len(items), held_out=held_out, seed=seed)
-    key = [
-        float(d.reduction[sel].mean())
-        if by == "reduction"
-        else float(d.reduction[sel].sum() - d.explanation_cost)
-        for d in deltas
-    ]
-    order = sorted(range(len(cands)), key=lambda i: (-key[i], i))
+
+    def key(d: Delta, idx: list[int]) -> float:
+        r = d.reduction[idx]
+        return float(r.mean()) if by == "reduction" else float(r.sum() - d.explanation_cost)
+
+    every = list(range(len(items)))
+    order = sorted(range(len(cands)), key=lambda i: (-key(deltas[i], every), i))
+    fold_sets = _folds(len(items), folds if held_out else 1, seed)
+    winner = None
+    winners: list[int] = []
+    if len(fold_sets) > 1:
+        held = np.empty(len(items), dtype=np.float64)
+        for f in fold_sets:
+            rest = [i for i in every if i not in set(f)]
+            w = min(range(len(cands)), key=lambda i: (-key(deltas[i], rest), i))
+            winners.append(w)
+            held[list(f)] = deltas[w].reduction[list(f)]
+        winner = _stats.summarize(held, seed=seed, n_boot=n_boot)
+        selection = (
+            f"cross-fitted over {len(fold_sets)} folds of {len(items)} targets (seed {seed}): "
+            f"each fold's winner chosen on the other folds, its reduction measured on the "
+            f"held-out fold; the per-candidate figures are on all targets (biased upward for "
+            f"the first)"
+        )
+    else:
+        why = "held_out=False" if not held_out else f"{len(items)} target: too few to split"
+        selection = (
+            f"ranked and reported on the same {len(items)} targets ({why}): the winner's "
+            "figures are biased upward"
+        )
     return Ranking(
         deltas=tuple(deltas[i] for i in order),
         order=tuple(order),
-        summaries=tuple(deltas[i].summary(seed=seed, n_boot=n_boot, items=rep) for i in order),
+        summaries=tuple(deltas[i].summary(seed=seed, n_boot=n_boot) for i in order),
         selection=selection,
-        select_items=tuple(sel),
-        report_items=tuple(rep),
+        winner_held_out=winner,
+        fold_winners=tuple(winners),
+        folds=tuple(tuple(f) for f in fold_sets) if len(fold_sets) > 1 else (),
     )
 
 
-def _split_targets(n: int, *, held_out: bool, seed: int) -> tuple[list[int], list[int], str]:
-    """(selection indices, report indices, a sentence saying which): a seeded half split."""
-    every = list(range(n))
-    if not held_out or n < 2:
-        why = "held_out=False" if not held_out else f"{n} target: too few to split"
-        return (
-            every,
-            every,
-            (
-                f"ranked and reported on the same {n} targets ({why}): the winner's figures are "
-                "biased upward"
-            ),
-        )
-    perm = every[:]
+def _folds(n: int, k: int, seed: int) -> list[list[int]]:
+    """``min(k, n)`` seeded folds of ``range(n)`` (sorted indices; sizes differ by at most
+    one); one fold of everything when ``k`` or ``n`` is 1."""
+    k = min(k, n)
+    if k < 2:
+        return [list(range(n))]
+    perm = list(range(n))
     random.Random(seed).shuffle(perm)
-    sel, rep = sorted(perm[: n // 2]), sorted(perm[n // 2 :])
-    return (
-        sel,
-        rep,
-        (
-            f"held out: ranked on {len(sel)} of {n} targets, figures from the other {len(rep)} "
-            f"(seeded split, seed {seed})"
-        ),
-    )
+    return [sorted(perm[j::k]) for j in range(k)]

@@ -64,6 +64,16 @@ def delta_sections(
                 level=s.vs_control.level,
             )
         )
+    if s.above_null is not None:
+        plots.append(
+            histogram(
+                np.asarray(s.above_null.null),
+                xlabel=f"mean reduction under each control ({unit})",
+                mean=s.above_null.observed,
+                mean_label="the explanation",
+                item_label="controls",
+            )
+        )
     red = convert(d.reduction, unit)
     base = convert(d.base.total(), unit)
     cond = convert(d.conditioned.total(), unit)
@@ -93,8 +103,16 @@ def delta_sections(
         (
             "Per-target reductions",
             f'<div class="plots">{"".join(plots)}</div>'
-            '<p class="note">Bars: targets. Line: the mean; band: its bootstrap CI; '
-            "dashed: 0 (no effect). Right of 0: the explanation helped.</p>",
+            '<p class="note">Bars: targets. Line: the mean; band: its CI '
+            f"({esc(s.reduction.ci_method)}); dashed: 0 (no effect). Right of 0: the "
+            "explanation helped."
+            + (
+                " Last plot: the controls' mean reductions (the explanation-level null), "
+                "the explanation's own marked."
+                if s.above_null is not None
+                else ""
+            )
+            + "</p>",
         ),
         ("Targets, token by token", heat),
     ]
@@ -131,25 +149,56 @@ def labels_for(targets: Sequence[str], labels: Sequence[object] | None) -> list[
 
 
 def summary_table(s: Any) -> str:
-    """The summary's numbers as one table (``s.unit``)."""
+    """The summary's numbers as one table (``s.unit``), with the interval method used, the
+    Holm-adjusted p-values, the explanation-level null and the small-n warnings."""
     rows = [("explanation: S(t) \u2212 S(t|e)", s.reduction)]
     if s.control is not None:
         rows.append(("control: S(t) \u2212 S(t|c)", s.control))
     if s.vs_control is not None:
         rows.append(("explanation vs control: S(t|c) \u2212 S(t|e)", s.vs_control))
     lvl = f"{s.reduction.level:.0%} CI"
-    head = "".join(f"<th>{h}</th>" for h in ("reduction", "mean", lvl, "median", "p", "n"))
+    heads = ("reduction", "mean", lvl, "median", "p", "Holm p", "n")
+    head = "".join(f"<th>{h}</th>" for h in heads)
+
+    def adj(x: Any) -> str:
+        return "" if x.p_adjusted is None else f"{x.p_adjusted:.3g}"
+
     body = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{x.mean:+.3f}</td>"
         f"<td>{ci(x.ci_low, x.ci_high, n=x.n)}</td><td>{x.median:+.3f}</td>"
-        f"<td>{x.p_value:.3g}</td><td>{x.n}</td></tr>"
+        f"<td>{x.p_value:.3g}</td><td>{adj(x)}</td><td>{x.n}</td></tr>"
         for name, x in rows
     )
+    null = ""
+    a = s.above_null
+    if a is not None:
+        null = (
+            f"<p>Against its {a.k} controls (the explanation-level null): "
+            f"{a.estimate:+.3f} {s.unit} [{a.level:.0%} CI {a.ci_low:+.3f}, {a.ci_high:+.3f}], "
+            f"rank p = {a.p_value:.3g} (one-sided; at least {1 / (a.k + 1):.3g} with {a.k} "
+            f"controls). Interval: {html.escape(a.method)}.</p>"
+        )
+    else:
+        null = (
+            '<p class="note">No controls: a reduction, even a significant one, does not show '
+            "that the explanation is informative (any prefix moves the targets); pass "
+            "controls=K for the explanation-level null.</p>"
+        )
+    warns = []
+    if s.reduction.small_n:
+        warns.append(f"Only {s.reduction.n} targets: intervals are wide and approximate.")
+    cw = s.reduction.coverage_warning
+    if cw:
+        warns.append(cw[0].upper() + cw[1:] + ".")
+    warn = "".join(f'<p class="note warn">{html.escape(w)}</p>' for w in warns)
     return (
         f'<table class="nums"><tr>{head}</tr>{body}</table>'
         f"<p>Explanation cost S(e) = {s.explanation_cost:.3f} {s.unit}; two-part gain "
         f"(summed, explanation paid once) = {s.two_part_gain_total:+.3f} {s.unit}.</p>"
-        '<p class="note">Positive reduction: the text made the targets less surprising. '
-        "CI: percentile bootstrap of the mean over targets; p: sign-flip test against 0, "
-        "two-sided.</p>"
+        + null
+        + warn
+        + '<p class="note">Positive reduction: the text made the targets less surprising. '
+        f"CI: {html.escape(s.reduction.ci_method)} of the mean over targets; p: two-sided, "
+        "from the same procedure (it is below 0.05 exactly when the 95% CI excludes 0); "
+        "Holm p: adjusted across the p-values of this table.</p>"
     )

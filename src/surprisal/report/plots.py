@@ -274,6 +274,8 @@ def histogram(
     level: float = 0.95,
     reference: float | None = 0.0,
     bins: int | None = None,
+    mean_label: str = "mean",
+    item_label: str = "items",
 ) -> str:
     """A histogram of ``values``, with the mean (a line) and its CI (a shaded band) drawn.
 
@@ -284,17 +286,19 @@ def histogram(
         level: the CI's level, for the legend.
         reference: a dashed line at this value (default 0: "no effect"); None for none.
         bins: the number of bins (default: from the number of values, 5 to 30).
+        mean_label, item_label: legend names of the line and the bars (to mark another
+            value than the mean, e.g. the explanation among its controls).
     """
     v = _finite(values)
     marks = [x for x in (mean, reference, *(ci or ())) if x is not None and math.isfinite(x)]
     lo, hi = _limits(np.r_[v, marks])
     edges = _bins(v, lo, hi, bins)
     counts, _ = np.histogram(v, bins=edges)
-    entries = [(f"items (n={v.size})", PALETTE[0], "box")]
+    entries = [(f"{item_label} (n={v.size})", PALETTE[0], "box")]
     if ci is not None:
         entries.append((f"{level:.0%} CI [{ci[0]:.3g}, {ci[1]:.3g}]", PALETTE[1], "band"))
     if mean is not None:
-        entries.append((f"mean {mean:.3g}", PALETTE[5], "line"))
+        entries.append((f"{mean_label} {mean:.3g}", PALETTE[5], "line"))
     if reference is not None:
         entries.append((f"{reference:g}", _GREY, "dash"))
     f = _Frame((lo, hi), (0.0, max(1.0, float(counts.max(initial=0)) * 1.1)), entries)

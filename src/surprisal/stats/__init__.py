@@ -11,14 +11,19 @@ from it with :func:`numpy.random.default_rng`). ``NaN`` anywhere in a numeric in
 
 Contents
 --------
-* Item-level uncertainty: :func:`bootstrap_ci`, :func:`sign_flip_test`, :func:`paired_test`,
-  :func:`summarize` / :class:`Summary`.
+* Item-level uncertainty: :func:`bootstrap_ci`, :func:`summarize` / :class:`Summary` (its
+  p-value comes from the same procedure as its CI); :func:`sign_flip_test` and
+  :func:`paired_test` test symmetry around 0 (not the mean: on skewed data with mean 0 they
+  reject too often).
 * Proportions and multiple comparisons: :func:`proportion_ci`, :func:`holm`,
   :func:`with_holm`.
 * Discrimination: :func:`roc_auc`, :func:`bootstrap_auc_ci`, :func:`best_threshold`,
   :func:`accuracy_at`, :func:`pair_accuracy`.
 * Lift between conditions on the same items: :func:`paired_bootstrap_ci`,
   :func:`auc_lift_ci`.
+* Crossed random effects (targets x explanations): :func:`crossed_ci`; one explanation
+  against its controls (the explanation-level null): :func:`above_null`,
+  :class:`NullComparison`, :func:`rank_p`.
 
 Small n
 -------
@@ -65,6 +70,7 @@ What comes from scipy and what is written here
 
 from __future__ import annotations
 
+from .crossed import NullComparison, above_null, crossed_ci, rank_p
 from .differential import Differential, differential
 from .discrimination import (
     accuracy_at,
@@ -82,18 +88,22 @@ from .summary import SMALL_N, Summary, summarize, with_holm
 __all__ = [
     "SMALL_N",
     "Differential",
+    "NullComparison",
     "Summary",
+    "above_null",
     "accuracy_at",
     "auc_lift_ci",
     "best_threshold",
     "bootstrap_auc_ci",
     "bootstrap_ci",
+    "crossed_ci",
     "differential",
     "holm",
     "pair_accuracy",
     "paired_bootstrap_ci",
     "paired_test",
     "proportion_ci",
+    "rank_p",
     "roc_auc",
     "sign_flip_test",
     "summarize",

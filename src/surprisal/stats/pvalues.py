@@ -77,10 +77,14 @@ def sign_flip_test(
     seed: int | None = 0,
     alternative: Alternative = "two-sided",
 ) -> float:
-    """Paired permutation (random sign-flip) test of ``mean(x) == 0``.
+    """Paired permutation (random sign-flip) test that ``x`` is **symmetric around 0**.
 
-    Under the null hypothesis each ``x_i`` is symmetric around 0, so flipping signs
-    leaves the distribution of ``mean(x)`` unchanged. When ``n <= 20`` or ``2**n <= n_perm``
+    Under its null hypothesis each ``x_i`` is symmetric around 0, so flipping signs
+    leaves the distribution of ``mean(x)`` unchanged. That is a stronger hypothesis than
+    ``mean == 0``: on skewed data whose mean is 0 (centred lognormal) it rejects in 12 to
+    18% of samples at the 5% level (n = 8 to 30). So it is not the default p-value of
+    :func:`summarize`, whose p comes from the same procedure as its CI; use it when
+    symmetry is what you want to test. When ``n <= 20`` or ``2**n <= n_perm``
     all sign patterns are enumerated and the exact p-value ``count / 2**n`` is returned
     (the identity pattern is one of them). Otherwise ``n_perm`` random patterns are
     drawn and ``(count + 1) / (n_perm + 1)`` is returned, which is never 0 and is a
