@@ -16,183 +16,26 @@ error naming the file and line.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
-import re
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from ._progress import wanted
+from .cli_input import (
+    UserError,
+    counted,
+    iter_records,
+    read_file,
+    read_records,
+    read_text_arg,
+    unescape,
+)
 from .controls import DEFAULT_CONTROLS
 from .errors import SurprisalError
-
-
-class _UserError(Exception):
-    pass
-
-
-# ---------------------------------------------------------------- input
-
-
-def _read_records(paths: Sequence[str], texts: Sequence[str] | None) -> list[tuple[str, str]]:
-    """All (id, text) pairs at once (see :func:`_iter_records`), ids checked unique."""
-    from .corpus import normalize_records
-
-    return [(rid, text) for _, rid, text in normalize_records(_iter_records(paths, texts))]
-
-
-def _iter_records(paths: Sequence[str], texts: Sequence[str] | None) -> Iterator[tuple[str, str]]:
-    """(id, text) pairs from --text arguments, files, or stdin, read lazily.
-
-    Plain files: one text per line; ids are line numbers from 1 for one input, ``file:line``
-    for several. ``.jsonl`` files (or stdin lines that start with ``{``): objects with ``text``
-    and optionally ``id``. Ids must be unique (resuming relies on them): the scoring
-    functions check that, once, as records stream through.
-    """
-
-    sources: list[str] = []
-    if paths:
-        for p in paths:
-            if p != "-" and not Path(p).is_file():
-                raise _UserError(f"input file not found: {p}")
-            sources.append(p)
-    elif not texts:
-        if sys.stdin.isatty():
-            raise _UserError("no input: give FILE arguments, --text, or pipe texts on stdin")
-        sources.append("-")
-    many = len(sources) > 1 or bool(texts)
-    for i, t in enumerate(texts or []):
-        yield f"text:{i + 1}" if many and paths else str(i + 1), t
-    for name in sources:
-        jsonl = name.endswith(".jsonl")
-        for lineno, line in _text_lines(name):
-            if name == "-" and line.startswith("{"):
-                jsonl = True
-            if jsonl:
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise _UserError(f"{name}:{lineno + 1}: not valid JSON ({exc.msg})") from None
-                if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                    raise _UserError(f"{name}:{lineno + 1}: a JSONL record needs a string 'text'")
-                rid = obj.get("id", f"{name}:{lineno + 1}" if many else lineno + 1)
-                yield str(rid), obj["text"]
-            else:
-                yield f"{name}:{lineno + 1}" if many else str(lineno + 1), line
-
-
-# A byte that is not UTF-8, as decoded with errors="surrogateescape"
-_NOT_UTF8 = re.compile("[\udc80-\udcff]")
-
-
-def _utf8(name: str, lineno: int, line: str) -> str:
-    """``line`` (line ``lineno`` from 0 of ``name``), or a one-line error when it held a byte
-    that is not UTF-8."""
-    bad = _NOT_UTF8.search(line)
-    if bad is not None:
-        byte = ord(bad.group()) - 0xDC00
-        raise _UserError(
-            f"{name}:{lineno + 1}: not UTF-8 (byte 0x{byte:02x} at character {bad.start() + 1}); "
-            "save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8), then rerun (with "
-            "--resume if an output was started: the records before this line are kept)"
-        )
-    return line
-
-
-def _open_text(name: str) -> TextIO:
-    """An input file (or ``-``, stdin) as text: the one way every input is read. UTF-8,
-    a leading byte-order mark dropped (``utf-8-sig``); bytes that are not UTF-8 are kept as
-    lone surrogates for :func:`_utf8` to report with their line."""
-    if name != "-":
-        return Path(name).open(encoding="utf-8-sig", errors="surrogateescape")
-    raw = getattr(sys.stdin, "buffer", None)
-    if raw is None:  # stdin replaced by a text stream (a test, an embedding program)
-        return sys.stdin
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape")
-
-
-def _text_lines(name: str) -> Iterator[tuple[int, str]]:
-    """(line number from 0, line without its line end) of an input file or stdin."""
-    fh = _open_text(name)
-    try:
-        for lineno, line in enumerate(fh):
-            yield lineno, _utf8(name, lineno, line.rstrip("\n").rstrip("\r"))
-    finally:
-        if name != "-":
-            fh.close()
-        elif fh is not sys.stdin:
-            fh.detach()  # type: ignore[attr-defined]  # leave sys.stdin's buffer open
-
-
-def _read_file(p: Path) -> str:
-    """A whole text file (a context, explanation, control or grammar), read as inputs are."""
-    return "\n".join(line for _, line in _text_lines(str(p)))
-
-
-class _Counted:
-    """Records streamed as before, with their number counted up front (for a progress
-    bar's total, and so its ETA)."""
-
-    def __init__(self, it: Iterator[tuple[str, str]], n: int) -> None:
-        self._it, self._n = it, n
-
-    def __iter__(self) -> Iterator[tuple[str, str]]:
-        return self._it
-
-    def __len__(self) -> int:
-        return self._n
-
-
-def _counted(it: Any, paths: Sequence[str], texts: Sequence[str] | None) -> Any:
-    """``it`` with a length when every input is a file (stdin cannot be read twice): the
-    lines of plain files, the non-blank lines of ``.jsonl`` files, the --text values."""
-    if not paths or "-" in paths or not all(Path(p).is_file() for p in paths):
-        return it
-    n = len(texts or [])
-    for p in paths:
-        with open(p, "rb") as fh:
-            jsonl = p.endswith(".jsonl")
-            n += sum(1 for line in fh if line.strip() or not jsonl)
-    return _Counted(it, n)
-
-
-def _read_text_arg(value: str | None, what: str, inline: str | None = None) -> str | None:
-    """A --explanation/--control/--context value: the text of the file ``value``, or the
-    inline text of ``--{what}-text`` (argparse makes the two exclusive)."""
-    if inline is not None:
-        return inline
-    if value is None:
-        return None
-    p = Path(value)
-    if not p.is_file():
-        raise _UserError(
-            f"{what} file not found: {value} (give a path to a text file, or the text itself "
-            f"with --{what}-text)"
-        )
-    return _read_file(p).rstrip("\n")
-
-
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
-
-
-def _unescape(s: str) -> str:
-    """Backslash-n, -t, -r and a doubled backslash, typed in a shell, as the characters
-    they name; any other character is kept as it is."""
-    out, i = [], 0
-    while i < len(s):
-        if s[i] == "\\" and i + 1 < len(s) and s[i + 1] in _ESCAPES:
-            out.append(_ESCAPES[s[i + 1]])
-            i += 2
-        else:
-            out.append(s[i])
-            i += 1
-    return "".join(out)
 
 
 def _run_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -203,7 +46,7 @@ def _run_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
     out = {f.name: getattr(args, f.name) for f in RUN_FLAGS if hasattr(args, f.name)}
     if "separator" in out:
-        out["separator"] = _unescape(out["separator"])
+        out["separator"] = unescape(out["separator"])
     return out
 
 
@@ -230,17 +73,17 @@ def _load(args: argparse.Namespace) -> Any:
         hf["attn_implementation"] = args.attn_implementation
     if args.device_map is not None:
         if args.device is not None:
-            raise _UserError("give --device or --device-map, not both")
+            raise UserError("give --device or --device-map, not both")
         dm = args.device_map
         if dm.startswith("{"):
             try:
                 dm = json.loads(dm)
             except json.JSONDecodeError as exc:
-                raise _UserError(f"--device-map is not valid JSON ({exc.msg})") from None
+                raise UserError(f"--device-map is not valid JSON ({exc.msg})") from None
         hf["device_map"] = dm  # forwarded to from_pretrained through load's **model_kwargs
     if args.model == "demo":
         if hf or args.dtype not in ("float32", "auto"):
-            raise _UserError(
+            raise UserError(
                 "--model demo is the bundled float32 model: drop --dtype, --revision, "
                 "--trust-remote-code, --attn-implementation and --device-map"
             )
@@ -261,10 +104,10 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from .corpus import format_of, score_to_file, score_to_stream
 
     fmt = format_of(args.output, args.format)
-    records: Any = _iter_records(args.files, args.text)  # streamed: memory stays flat
+    records: Any = iter_records(args.files, args.text)  # streamed: memory stays flat
     if args.output and wanted(_progress(args)):
-        records = _counted(records, args.files, args.text)  # a total for the bar's ETA
-    context = _read_text_arg(args.context, "context", args.context_text)
+        records = counted(records, args.files, args.text)  # a total for the bar's ETA
+    context = read_text_arg(args.context, "context", args.context_text)
     correction = None if args.word_correction == "none" else args.word_correction
     same: dict[str, Any] = {  # what the file and the stream are both given
         "model": _load(args),
@@ -303,9 +146,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
 def _cmd_delta(args: argparse.Namespace) -> int:
     from .deltas import delta
 
-    explanation = _read_text_arg(args.explanation, "explanation", args.explanation_text)
-    control = _read_text_arg(args.control, "control", args.control_text)
-    records = _read_records(args.targets, None)
+    explanation = read_text_arg(args.explanation, "explanation", args.explanation_text)
+    control = read_text_arg(args.control, "control", args.control_text)
+    records = read_records(args.targets, None)
     lm = _load(args)
     d = delta(
         [t for _, t in records],
@@ -344,8 +187,8 @@ def _grammar_from_arg(spec: str) -> Any:
         return grammar.regex(spec[len("regex:") :])
     p = Path(spec)
     if p.is_file():
-        return grammar.cfg(_read_file(p), name=p.stem)
-    raise _UserError(
+        return grammar.cfg(read_file(p), name=p.stem)
+    raise UserError(
         f"unknown grammar {spec!r}: give a zoo name ({', '.join(grammar.ZOO_NAMES)}), "
         "'regex:PATTERN', or a file with a CFG"
     )
@@ -356,8 +199,8 @@ def _cmd_grammar(args: argparse.Namespace) -> int:
     from .report.grammar import generation_sections, membership_sections
 
     g = _grammar_from_arg(args.grammar)
-    explanation = _read_text_arg(args.explanation, "explanation", args.explanation_text)
-    control = _read_text_arg(args.control, "control", args.control_text)
+    explanation = read_text_arg(args.explanation, "explanation", args.explanation_text)
+    control = read_text_arg(args.control, "control", args.control_text)
     if not args.no_explanation:
         explanation = explanation or (g.explanation or None)
         control = control or (g.control or None)
@@ -795,9 +638,9 @@ def _read_prompts(path: str) -> tuple[list[str], list[str] | None]:
     elif Path(path).is_file():
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     else:
-        raise _UserError(f"prompts file not found: {path}")
+        raise UserError(f"prompts file not found: {path}")
     if not path.endswith(".jsonl"):
-        return [_unescape(x) for x in lines if x.strip()], None
+        return [unescape(x) for x in lines if x.strip()], None
     prompts, refs = [], []
     for k, line in enumerate(lines):
         if not line.strip():
@@ -805,16 +648,16 @@ def _read_prompts(path: str) -> tuple[list[str], list[str] | None]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise _UserError(f"{path}:{k + 1}: not valid JSON ({exc.msg})") from None
+            raise UserError(f"{path}:{k + 1}: not valid JSON ({exc.msg})") from None
         text = obj.get("prompt", obj.get("text")) if isinstance(obj, dict) else None
         if not isinstance(text, str):
-            raise _UserError(f"{path}:{k + 1}: needs a string 'prompt' (or 'text') field")
+            raise UserError(f"{path}:{k + 1}: needs a string 'prompt' (or 'text') field")
         prompts.append(text)
         refs.append(obj.get("reference"))
     if all(r is None for r in refs):
         return prompts, None
     if any(not isinstance(r, str) for r in refs):
-        raise _UserError(f"{path}: give a string 'reference' on every line or on none")
+        raise UserError(f"{path}: give a string 'reference' on every line or on none")
     return prompts, refs
 
 
@@ -832,11 +675,11 @@ def _cmd_decoding(args: argparse.Namespace) -> int:
     from .decode import decoding
 
     if args.unit != "nats":
-        raise _UserError("surprisal decoding reports nats only; drop --unit")
+        raise UserError("surprisal decoding reports nats only; drop --unit")
     prompts, refs = _read_prompts(args.prompts)
     if args.reference is not None:
         if refs is not None:
-            raise _UserError("references come from the .jsonl file or --reference, not both")
+            raise UserError("references come from the .jsonl file or --reference, not both")
         refs, _ = _read_prompts(args.reference)
     batch_size = 32  # decoding's default
     if args.batch_tokens:  # a token budget -> rows per batch (a prompt's characters for its tokens)
@@ -939,7 +782,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if owns_group:
             _finish_distributed()
         return status
-    except (_UserError, SurprisalError, ValueError, TypeError, FileNotFoundError) as exc:
+    except (UserError, SurprisalError, ValueError, TypeError, FileNotFoundError) as exc:
         print(f"surprisal: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
