@@ -2,8 +2,7 @@
 
 * Every ```python block of README.md and of every page under docs/ runs, in order, in one
   namespace per page (the pages use the offline tiny models or the shipped demo model, so
-  nothing is downloaded). A page is skipped, with the reason shown, only while it uses a
-  form of the API that this checkout does not have yet (``PENDING``).
+  nothing is downloaded).
 * Every command of the ```bash blocks of docs/howto/cli.md runs and exits 0, with the
   shipped demo model standing in for the hub models the page names, on small input files
   written here (the page's own flags are kept, so a flag combination that fails, as an
@@ -12,11 +11,9 @@
 
 from __future__ import annotations
 
-import inspect
 import io
 import re
 import shlex
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,29 +28,6 @@ PAGES = sorted(
 )
 
 
-def _keyword_model(fn_name: str) -> Callable[[], bool]:
-    def check() -> bool:
-        from surprisal import grammar
-
-        p = inspect.signature(getattr(grammar, fn_name)).parameters.get("model")
-        return p is not None and p.kind is inspect.Parameter.KEYWORD_ONLY
-
-    return check
-
-
-# Text a page may contain -> (whether this checkout has that API, the reason to skip).
-PENDING: dict[str, tuple[Callable[[], bool], str]] = {
-    "grammar.membership(": (
-        _keyword_model("membership"),
-        "uses grammar.membership(g, model=lm), the keyword form not in this checkout yet",
-    ),
-    "grammar.generation(": (
-        _keyword_model("generation"),
-        "uses grammar.generation(g, model=lm), the keyword form not in this checkout yet",
-    ),
-}
-
-
 def _blocks(text: str, lang: str) -> list[str]:
     return re.findall(rf"^```{lang}\n(.*?)^```", text, re.S | re.M)
 
@@ -65,9 +39,6 @@ def _page_id(p: Path) -> str:
 @pytest.mark.parametrize("page", PAGES, ids=[_page_id(p) for p in PAGES])
 def test_page_runs(page, tmp_path, monkeypatch, capsys):
     text = page.read_text(encoding="utf-8")
-    for needle, (available, reason) in PENDING.items():
-        if needle in text and not available():
-            pytest.skip(f"{_page_id(page)} {reason}")
     monkeypatch.chdir(tmp_path)  # anything a page writes lands here
     ns: dict = {"__name__": f"docs_{page.stem}"}
     for k, block in enumerate(_blocks(text, "python")):

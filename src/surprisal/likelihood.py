@@ -32,11 +32,12 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .core import RunOptions, check_finite, tempered
+from .core import check_finite
 from .engine import Job, run_jobs
 from .errors import SurprisalError
 from .fields import Extras
 from .lm import LM, resolve_model
+from .options import RunOptions, tempered
 
 __all__ = ["encode_pair", "loglikelihood"]
 
