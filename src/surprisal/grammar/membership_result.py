@@ -247,15 +247,15 @@ class Membership:
             for base in ("none", "control"):
                 if base not in self.conditions:
                     continue
-                real = [self.scores(base), self.scores("explanation")]
-                nulls = [
+                two = [self.scores(base), self.scores("explanation")]
+                two_null = [
                     [self.scores(base, null=k), self.scores("explanation", null=k)]
                     for k in range(K)
                 ]
-                out[f"lift_auc:explanation-{base}"] = auc_gap(self.labels, real, nulls)
+                out[f"lift_auc:explanation-{base}"] = auc_gap(self.labels, two, two_null)
                 if len(self.pairs):
                     out[f"lift_pair_accuracy:explanation-{base}"] = pair_gap(
-                        self.pairs, real, nulls
+                        self.pairs, two, two_null
                     )
         for c in self.conditions[1:]:
             r = self.logprob[c] - self.logprob["none"]

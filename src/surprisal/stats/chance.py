@@ -113,20 +113,22 @@ def gap_interval(
     z = float(sps.norm.ppf(0.5 + level / 2.0))
     item_se = math.sqrt(item_var)
     halves = [z * item_se]
-    ps = [_p_value(estimate, item_se, sps.norm())]
+    ps = [_p_value(estimate, item_se, None)]
     if K >= 2:
         pred_se = float(np.std(x, ddof=1)) * math.sqrt(1.0 + 1.0 / K)
-        dist = sps.t(K - 1)
-        halves.append(float(dist.ppf(0.5 + level / 2.0)) * pred_se)
-        ps.append(_p_value(estimate, pred_se, dist))
+        halves.append(float(sps.t.ppf(0.5 + level / 2.0, K - 1)) * pred_se)
+        ps.append(_p_value(estimate, pred_se, K - 1))
     half, p = max(halves), max(ps)
     lo = max(bounds[0], estimate - half)
     hi = min(bounds[1], estimate + half)
     return float(lo), float(hi), p
 
 
-def _p_value(estimate: float, se: float, dist: object) -> float:
-    """Two-sided p of ``estimate / se`` under ``dist`` (a frozen scipy distribution)."""
+def _p_value(estimate: float, se: float, df: int | None) -> float:
+    """Two-sided p of ``estimate / se`` under Student's t with ``df`` (normal for None)."""
+    from scipy import stats as sps
+
     if se == 0.0:
         return 1.0 if estimate == 0.0 else 0.0
-    return float(2.0 * dist.sf(abs(estimate) / se))  # type: ignore[attr-defined]
+    z = abs(estimate) / se
+    return float(2.0 * (sps.norm.sf(z) if df is None else sps.t.sf(z, df)))
