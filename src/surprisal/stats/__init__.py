@@ -19,6 +19,9 @@ Contents
   :func:`accuracy_at`, :func:`pair_accuracy`.
 * Lift between conditions on the same items: :func:`paired_bootstrap_ci`,
   :func:`auc_lift_ci`.
+* Planning a paired experiment: :func:`power`, :func:`mde` (minimum detectable effect),
+  :func:`n_needed` (:mod:`.power`); a metric's gap above K measured null draws:
+  :func:`surprisal.stats.chance.gap_interval`.
 
 Small n
 -------
@@ -76,6 +79,7 @@ from .discrimination import (
     roc_auc,
 )
 from .intervals import bootstrap_ci, proportion_ci, widen_for_draws
+from .power import mde, n_needed, power
 from .pvalues import holm, paired_test, sign_flip_test
 from .summary import SMALL_N, Summary, summarize, with_holm
 
@@ -90,9 +94,12 @@ __all__ = [
     "bootstrap_ci",
     "differential",
     "holm",
+    "mde",
+    "n_needed",
     "pair_accuracy",
     "paired_bootstrap_ci",
     "paired_test",
+    "power",
     "proportion_ci",
     "roc_auc",
     "sign_flip_test",
