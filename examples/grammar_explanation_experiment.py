@@ -39,7 +39,8 @@ otherwise the primary endpoint's test.
 Seeds: a pilot of the first seeds gives the sd of the primary differences; the number of
 seeds is then the smallest with 80% power for a 0.05 AUC difference
 (:func:`surprisal.stats.n_needed`, capped by ``--max-seeds``), and the minimum detectable
-effect at that number is printed (:func:`surprisal.stats.mde`). The pilot's seeds are part of the final sample.
+effect at that number is printed (:func:`surprisal.stats.mde`). The pilot's seeds are part
+of the final sample.
 
     python examples/grammar_explanation_experiment.py             # full run
     python examples/grammar_explanation_experiment.py --quick     # CI: seconds
