@@ -99,7 +99,7 @@ def gap_interval(
 
     >>> lo, hi, p = gap_interval(0.3, [0.5, 0.6, 0.4, 0.5], 0.0)
     >>> round(hi - 0.3, 4), round(p, 4)  # t_3 * sd * sqrt(1 + 1/4)
-    (0.2885, 0.0438)
+    (0.2905, 0.0462)
     """
     from scipy import stats as sps
 
