@@ -176,8 +176,11 @@ def test_reports_carry_the_chance_levels(small):
     ct = m.chance_table()
     assert ct.metric.isin(list(grammar.membership_result.METRICS)).sum() == len(m.conditions) * 5
     extra = set(ct.metric) - set(grammar.membership_result.METRICS)
-    assert extra == {"lift_auc:explanation-none", "lift_pair_accuracy:explanation-none",
-                     "differential:explanation"}
+    assert extra == {
+        "lift_auc:explanation-none",
+        "lift_pair_accuracy:explanation-none",
+        "differential:explanation",
+    }
     assert "random-weight twins rule out tokenization" in text
     row = ct[(ct.condition == "none") & (ct.metric == "auc")].iloc[0]
     assert row["above_chance"] == pytest.approx(m.above_chance["auc"][0])
