@@ -1,55 +1,63 @@
-"""The grammar-explanation experiment: do explanations seen as separate documents matter?
+"""Do description documents in the training data make a model know a grammar better?
 
-Question (seed 000): does a model that saw natural-language explanations of a grammar as
-training documents of their own -- never in the same document as one of its strings --
-treat the grammar's strings differently from a model that did not?
+Question (seed 000): a model sees, as separate training documents, examples of a grammar
+and descriptions of it -- never in the same document. Does it then know the grammar's
+strings better than a grammar it saw as many examples of but no description?
 
-Design: three arms per training seed, all starting from the same random weights.
+Grammars: "strings that use both letters of S and no other", S a pair of the letters
+j k q v x z (15 grammars). A description document, in a small formal language, names the
+grammar and lists its letters: ``name:b3`` / ``rule:jq``. An example document names the
+grammar and lists members: ``name:b3`` / ``jqqj`` / ``qjjq``. Knowledge of grammar ``b3``
+is measured by membership (:func:`surprisal.grammar.membership`) with the prefix
+``name:b3``: its members against strings of the same lengths that use another pair (so
+"strings of two letters" gives nothing away; only knowing which pair ``b3`` is does).
 
-* A -- S steps on fixed batches of string documents (a few members, one per line).
-* B -- A's S batches, in the same order, plus one extra step of explanation documents
-  after every k-th string step. B sees exactly A's grammar-string tokens; the
-  explanation tokens are extra.
-* C -- B's schedule with unrelated prose in the extra steps (the zoo's control texts of
-  the other grammars, whole and sentence by sentence), as many documents as B's extra
-  steps and about as many tokens. B - C separates "explanations" from "more steps and
-  prose"; B - A is the raw effect.
+Design, per training seed (one tiny model each, trained from scratch):
 
-Explanation documents open with the whole explanation, then some of its sentences and
-paraphrases; control documents open with a whole control text, then sentences; every line
-is followed by a newline. So the test prefix "explanation\\n" at the start of a document
-is in distribution for B, and "a prose line, then a new line" is for B and C alike. No
-training document holds prose and a string together: that is the hypothesis (transfer
-across documents), so a string after a prose line is new to every arm.
+* Crossover (the main contrast, within model): two grammars X and Y, each with the same
+  number of example documents; only X also has description documents. Which grammar of the
+  pair is X alternates over seeds (counterbalanced); names, pairs and items are drawn per
+  seed. Both grammars share every training step, so the arms are step-matched.
+* Positive control: the rest of the training data are "reading" documents -- a grammar's
+  rule line followed by its examples in one document, for 10 grammars; 3 other grammars
+  never appear in training. For those held-out grammars, the rule line in context
+  (``rule:jq``) must raise membership AUC over no prefix: the model can copy the letters
+  it reads. If the pipeline cannot detect this, it cannot detect anything.
+* Dose: the share of training documents that are descriptions of X (0/10/30/60%; they
+  replace reading documents, so the total is fixed). The main analysis uses 30%.
 
-Each arm, and the untrained initial weights (the null model: chance on the same items),
-is measured on the same candidate strings and the same sampling seeds: membership AUC
-and minimal-pair accuracy with no prefix and with the explanation as prefix, the
-differential reduction (the explanation's mean log-probability gain on members minus
-that on non-members, nats: knowledge lowers members' surprisal more, priming lowers
-both), and the share of valid non-empty samples with each prefix.
+PRIMARY ENDPOINT (named before the run): ``crossover_auc`` = AUC(X | name prefix) -
+AUC(Y | name prefix), per seed at dose 30%; mean over seeds, 95% t-interval, two-sided
+one-sample t-test. Secondary (not adjusted, descriptive): the same for pair accuracy, the
+dose-response of ``crossover_auc``, and the positive control's size.
 
-Statistics: per seed, B - A and B - C (paired: same initial weights, same string
-batches); mean over seeds, 95% t-interval, two-sided one-sample t-test p, and Holm's
-step-down adjustment over all the p-values of the table.
+Manipulation check: the model learned the description documents -- per seed,
+log p(X's description) - log p(Y's description) (nats) has a 95% lower bound above 0.
+Verdict: "cannot test" when the manipulation check or the positive control fails;
+otherwise the primary endpoint's test.
 
-    python examples/grammar_explanation_experiment.py            # 8 seeds, CPU-minutes
-    python examples/grammar_explanation_experiment.py --quick    # 2 seeds, tiny, for CI
-    python examples/grammar_explanation_experiment.py --pilot --seeds 2 --steps 200
+Seeds: a pilot of the first seeds gives the sd of the primary differences; the number of
+seeds is then the smallest with 80% power for a 0.05 AUC difference
+(:func:`surprisal.stats.n_needed`, capped by ``--max-seeds``), and the minimum detectable
+effect at that number is printed (:func:`surprisal.stats.mde`). The pilot's seeds are part
+of the final sample.
 
-``--pilot`` trains arm A only, to pick a training length where A learns but is not at
-ceiling. The verdict printed at the end is the table's, whichever way it goes; the full
-run's result, runtime and limits are in docs/howto/grammar.md.
+    python examples/grammar_explanation_experiment.py             # full run
+    python examples/grammar_explanation_experiment.py --quick     # CI: seconds
+    python examples/grammar_explanation_experiment.py --json out.json
+
+The full run's result and runtime are in docs/howto/grammar.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
-import re
 import sys
 import time
 from dataclasses import dataclass, replace
+from itertools import combinations
 from typing import Any
 
 import numpy as np
@@ -57,300 +65,227 @@ import numpy as np
 from surprisal import LM, grammar, stats
 from surprisal.grammar import Grammar
 
-PARAPHRASES = {
-    "dyck2": [
-        "A string of round and square brackets is well nested when every bracket that opens "
-        "is later closed by a bracket of the same kind, and no two pairs cross.",
-        "Think of a stack: push on '(' or '[', and on ')' or ']' pop the top, which must be "
-        "the matching opener. The stack must be empty at the end.",
-        "In a well nested string '(' pairs with ')' and '[' pairs with ']'. Pairs may sit side "
-        "by side or one inside another, but never overlap: '([)]' is wrong, '([])' is right.",
-        "Each closing bracket must match the latest unmatched opening bracket, and nothing may "
-        "stay open at the end of the string.",
-    ],
-    "dyck1": [
-        "Every '(' must be closed by a later ')', and a ')' may never close a bracket that was "
-        "not opened.",
-        "Count the open brackets from left to right: the count never goes negative and ends "
-        "at zero.",
-        "Balanced strings of parentheses, such as '()', '(())' and '()()', but not ')(' or '(()'.",
-    ],
-    "anbn": [
-        "Every valid string is a block of a's followed by a block of b's of exactly the same "
-        "length, like 'aabb'.",
-        "Count the a's at the start and the b's after them: the counts are equal and at least "
-        "one, and an 'a' never follows a 'b'.",
-        "Strings such as 'ab', 'aabb' and 'aaabbb': n copies of a, then n copies of b.",
-    ],
-}
-
-ARMS = ("A", "B", "C")
-CONTRASTS = (("B", "A"), ("B", "C"))
-# (name, what it is); every metric is measured on the same items for every model
-METRICS = (
-    ("auc:none", "membership AUC, no prefix"),
-    ("auc:explanation", "membership AUC, explanation prefix"),
-    ("pair:none", "minimal-pair accuracy, no prefix"),
-    ("pair:explanation", "minimal-pair accuracy, explanation prefix"),
-    ("diff_reduction", "explanation's gain on members - on non-members (nats)"),
-    ("valid:none", "valid non-empty samples, no prefix"),
-    ("valid:explanation", "valid non-empty samples, explanation prefix"),
-)
+LETTERS = "jkqvxz"  # one token per letter under the byte-level BPE, in rules and strings
+PAIRS = [a + b for a, b in combinations(LETTERS, 2)]  # 15 grammars
+PRIMARY = "crossover_auc"
+PRIMARY_WHAT = "AUC(X | name prefix) - AUC(Y | name prefix) at the main dose, per seed"
+TARGET_EFFECT = 0.05  # AUC difference the seed count is powered for
 
 
 @dataclass(frozen=True)
 class Setup:
-    steps: int  # string steps (every arm)
-    batch_size: int  # string documents per string step
-    strings_per_doc: int
-    extra_every: int  # one extra (explanation / control) step after every k string steps
-    extra_docs: int  # documents per extra step
-    doc_tokens: int  # token budget of an extra document (the explanation fits in one)
-    n_train: int  # distinct training strings
-    max_len: int  # string length in symbols
-    n_candidates: int  # members for membership (each with a minimal pair and a random foil)
-    n_samples: int  # generated samples per prefix
-    seeds: int
+    steps: int  # training steps (every dose)
+    batch_size: int  # documents per step
+    example_share: float  # share of documents that are example documents of X (and of Y)
+    dose: float  # main share of description documents of X
+    doses: tuple[float, ...]  # the dose-response
+    held_out: int  # grammars never in training (positive control)
+    n_items: int  # members per membership test
+    max_len: int  # string length in letters
+    pilot: int  # pilot seeds
+    max_seeds: int
 
 
-# 100 string steps: the pilot (--pilot --seeds 2) put A's no-prefix AUC at 0.83 after 100
-# steps and 0.89 after 200, against 0.51 for the untrained model: learning, not at ceiling
-FULL = Setup(100, 16, 4, 2, 2, 400, 400, 12, 100, 100, 8)
-QUICK = Setup(40, 8, 4, 4, 1, 300, 200, 8, 20, 16, 2)
+FULL = Setup(300, 16, 0.04, 0.3, (0.0, 0.1, 0.3, 0.6), 3, 40, 8, 4, 12)
+QUICK = Setup(100, 16, 0.04, 0.3, (0.3,), 3, 16, 6, 4, 4)
 
 
-def _sentences(text: str) -> list[str]:
-    return [s for s in re.split(r"(?<=[.])\s+", text) if s]
+def letters_grammar(pair: str) -> Grammar:
+    """Strings over :data:`LETTERS` that use only the two letters of ``pair``."""
+
+    def sampler(rng: random.Random, length: int) -> list[str]:
+        return [rng.choice(pair) for _ in range(length)]
+
+    return grammar.predicate(
+        lambda s: set(s) <= set(pair),
+        alphabet=LETTERS,
+        sampler=sampler,
+        name=f"only_{pair}",
+        explanation=rule_line(pair),
+    )
 
 
-def explanation_lines(g: Grammar) -> tuple[list[str], list[str]]:
-    """(whole texts, lines): the zoo explanation; its sentences and the paraphrases."""
-    return [g.explanation], [*_sentences(g.explanation), *PARAPHRASES.get(g.name, [])]
+def rule_line(pair: str) -> str:
+    return "rule:" + pair  # the letters as the strings spell them: the same tokens
 
 
-def control_lines(g: Grammar) -> tuple[list[str], list[str]]:
-    """(whole texts, lines) of unrelated prose: the other zoo grammars' control texts, and
-    their sentences. ``g.control`` is left out, so the test's control text stays unseen."""
-    whole = [grammar.zoo[x].control for x in grammar.ZOO_NAMES if x != g.name]
-    return [t for t in whole if t], [x for t in whole if t for x in _sentences(t)]
+def name_line(name: str) -> str:
+    return f"name:{name}"
 
 
-def _fill(
-    pools: tuple[list[str], list[str]], budget: int, n_tokens: Any, rng: random.Random
-) -> str:
-    """One document: a whole text first (as the test prefix is), then lines in random
-    order while they fit in ``budget`` tokens; each followed by a newline."""
-    whole, lines = pools
-    doc = [rng.choice(whole)]
-    used = n_tokens(doc[0] + "\n")
-    for line in rng.sample(lines, len(lines)):
-        cost = n_tokens(line + "\n")
-        if used + cost <= budget:
-            doc.append(line)
-            used += cost
-    return "".join(line + "\n" for line in doc)
+@dataclass(frozen=True)
+class Plan:
+    """One seed's grammars: the crossover pair (X explained), the held-out pairs and the
+    reading pairs; the names of X and Y."""
+
+    x: str
+    y: str
+    x_name: str
+    y_name: str
+    held_out: tuple[str, ...]
+    reading: tuple[str, ...]
 
 
-def schedules(
-    g: Grammar, tokenizer: Any, s: Setup, seed: int
-) -> tuple[list[str], dict[str, list[list[str]]]]:
-    """(training strings, {arm: batches in training order}).
+def plan(seed: int, s: Setup) -> Plan:
+    """Grammars drawn per seed; seeds 2k and 2k+1 share a pair with X and Y swapped."""
+    rng = random.Random(1000 + seed // 2)
+    pairs = PAIRS[:]
+    rng.shuffle(pairs)
+    x, y = pairs[0], pairs[1]
+    if seed % 2:
+        x, y = y, x
+    names = rng.sample([f"{c}{d}" for c in "bdfhmnpw" for d in "23456789"], 2)
+    if seed % 2:
+        names.reverse()
+    held = tuple(pairs[2 : 2 + s.held_out])
+    return Plan(x, y, names[0], names[1], held, tuple(pairs[2 + s.held_out :]))
 
-    B and C hold A's batches in A's order; each extra B document has a C twin filled to at
-    most its token count plus what earlier twins fell short by, so C's extra tokens match
-    B's to within one line's slack.
-    """
 
-    def n_tokens(text: str) -> int:
-        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+def _members(pair: str, k: int, s: Setup, rng: random.Random) -> list[str]:
+    return ["".join(rng.choice(pair) for _ in range(rng.randint(1, s.max_len))) for _ in range(k)]
 
+
+def documents(p: Plan, s: Setup, dose: float, seed: int) -> list[list[str]]:
+    """The training batches: ``steps`` batches of ``batch_size`` documents. Per batch, the
+    example documents of X and of Y (same number), the description documents of X
+    (``dose`` of the batch), and reading documents (rule line + examples) for the rest.
+    No document holds a description and an example of the crossover grammars together."""
     rng = random.Random(seed)
-    avail = sum(g.count(L) for L in range(1, s.max_len + 1))
-    strings = g.sample(min(s.n_train, avail), min_len=1, max_len=s.max_len, seed=1000 + seed)
-    a = [
-        [
-            "".join(x + "\n" for x in rng.choices(strings, k=s.strings_per_doc))
-            for _ in range(s.batch_size)
-        ]
-        for _ in range(s.steps)
-    ]
-    expl, ctrl = explanation_lines(g), control_lines(g)
-    b: list[list[str]] = []
-    c: list[list[str]] = []
-    short = 0  # tokens C's extra documents are behind B's so far
-    for step, batch in enumerate(a, start=1):
-        b.append(batch)
-        c.append(batch)
-        if step % s.extra_every == 0:
-            eb = [_fill(expl, s.doc_tokens, n_tokens, rng) for _ in range(s.extra_docs)]
-            cb = []
-            for d in eb:  # C's budget carries what earlier twins fell short by
-                cb.append(_fill(ctrl, n_tokens(d) + short, n_tokens, rng))
-                short += n_tokens(d) - n_tokens(cb[-1])
-            b.append(eb)
-            c.append(cb)
-    return strings, {"A": a, "B": b, "C": c}
+    n_ex = max(1, round(s.example_share * s.batch_size))
+    n_desc = round(dose * s.batch_size)
+    n_read = s.batch_size - 2 * n_ex - n_desc
+    if n_read < 0:
+        raise SystemExit(f"dose {dose} leaves no room in a batch of {s.batch_size}")
+    batches = []
+    for _ in range(s.steps):
+        docs = []
+        for pair, name, k in ((p.x, p.x_name, n_ex), (p.y, p.y_name, n_ex)):
+            for _ in range(k):
+                docs.append(_doc([name_line(name), *_members(pair, 4, s, rng)]))
+        docs += [_doc([name_line(p.x_name), rule_line(p.x)]) for _ in range(n_desc)]
+        for _ in range(n_read):
+            pair = rng.choice(p.reading)
+            docs.append(_doc([rule_line(pair), *_members(pair, 4, s, rng)]))
+        rng.shuffle(docs)
+        batches.append(docs)
+    return batches
 
 
-def untrained(seed: int) -> LM:
-    """The arms' shared initial weights: a tiny Llama with a byte-level BPE tokenizer.
-
-    Rotary positions read a string the same at any offset, so a prefix does not move it to
-    untrained absolute positions; byte-level BPE tokenizes a string the same at the start
-    of a document and after a newline (the test's two positions).
-    """
-    from surprisal.testing import tiny_lm
-
-    return tiny_lm("llama", "byte-bpe", max_positions=512, seed=seed)
+def _doc(lines: list[str]) -> str:
+    return "".join(line + "\n" for line in lines)
 
 
 def train(batches: list[list[str]], seed: int) -> LM:
-    from surprisal.testing import train_batches
+    from surprisal.testing import tiny_lm, train_batches
 
-    return train_batches(untrained(seed), batches, lr=3e-3, seed=seed)
+    lm = tiny_lm("gpt2", max_positions=128, seed=seed)
+    return train_batches(lm, batches, lr=3e-3, seed=seed)
 
 
-def measure(lm: LM, g: Grammar, s: Setup, known: list[str]) -> dict[str, float]:
-    """Every metric of :data:`METRICS` for one model, on items fixed by seed 0."""
-    m = grammar.membership(
-        g, model=lm, explanation=g.explanation, n=s.n_candidates, max_len=s.max_len, seed=0
-    )
-    gain = m.scores("explanation") - m.scores("none")  # (n_items,) nats
-    members = m.labels == 1
-    gen = grammar.generation(
-        g,
-        model=lm,
-        explanation=g.explanation,
-        n=s.n_samples,
-        max_len=s.max_len,
-        known=known,
-        seed=0,
-    )
-    out = {f"auc:{c}": m.auc[c] for c in ("none", "explanation")}
-    out |= {f"pair:{c}": m.pair_accuracy[c] for c in ("none", "explanation")}
-    out["diff_reduction"] = float(gain[members].mean() - gain[~members].mean())
-    for c in ("none", "explanation"):
-        # the empty string is a Dyck member: a model that stops at once is not "valid"
-        ok = [bool(v) and x != "" for x, v in zip(gen.samples[c], gen.valid[c], strict=True)]
-        out[f"valid:{c}"] = float(np.mean(ok))
+def items(pair: str, s: Setup, seed: int) -> tuple[list[str], list[str]]:
+    """(members, non-members) for one grammar: members use both letters of ``pair``; each
+    non-member has a member's length and uses both letters of another pair, at least one
+    outside ``pair``. So the letter statistics of "some pair" cannot tell them apart: only
+    knowing which pair this grammar is can."""
+    rng = random.Random(f"{seed}-{pair}")
+    others = [q for q in PAIRS if set(q) != set(pair)]
+    pos: set[str] = set()
+    neg: list[str] = []
+    while len(pos) < s.n_items:
+        k = rng.randint(2, s.max_len)
+        x = "".join(rng.choice(pair) for _ in range(k))
+        if set(x) != set(pair) or x in pos:
+            continue
+        pos.add(x)
+        while True:
+            q = rng.choice(others)
+            y = "".join(rng.choice(q) for _ in range(k))
+            if set(y) == set(q):
+                neg.append(y)
+                break
+    return sorted(pos), neg
+
+
+def measure(lm: LM, p: Plan, s: Setup, seed: int) -> dict[str, float]:
+    """Per model: crossover AUCs and differential reductions (name prefix), the
+    manipulation check (nats) and the positive control (rule line in context, held-out
+    grammars), each on items drawn for this seed."""
+    import surprisal
+
+    out: dict[str, float] = {}
+    kw: dict[str, Any] = dict(seed=seed, baseline=None)
+    for role, pair, name in (("x", p.x, p.x_name), ("y", p.y, p.y_name)):
+        pos, neg = items(pair, s, seed)
+        m = grammar.membership(
+            model=lm, positives=pos, negatives=neg, explanation=name_line(name), **kw
+        )
+        out[f"auc_{role}"] = m.auc["explanation"]
+        out[f"diff_{role}"] = m.differential["explanation"].estimate
+    desc = [
+        _doc([name_line(p.x_name), rule_line(p.x)]),
+        _doc([name_line(p.y_name), rule_line(p.y)]),
+    ]
+    lp = -surprisal.score(desc, model=lm).total()
+    out["manipulation"] = float(lp[0] - lp[1])
+    lifts = []
+    for pair in p.held_out:
+        pos, neg = items(pair, s, seed)
+        m = grammar.membership(
+            model=lm, positives=pos, negatives=neg, explanation=rule_line(pair), **kw
+        )
+        lifts.append(m.auc["explanation"] - m.auc["none"])
+    out["positive_control"] = float(np.mean(lifts))
     return out
 
 
-def seed_differences(d: np.ndarray) -> tuple[float, float, float, float]:
-    """(mean, 95% t-interval lo, hi, two-sided one-sample t-test p) of per-seed values."""
+def over_seeds(d: np.ndarray) -> dict[str, float]:
+    """Mean, 95% t-interval and two-sided one-sample t-test p of per-seed values."""
     from scipy import stats as sps
 
     mean = float(d.mean())
-    if np.ptp(d) == 0.0:  # no spread: the t-statistic is undefined
-        return mean, mean, mean, 1.0 if mean == 0.0 else float("nan")
+    if len(d) < 2 or np.ptp(d) == 0.0:
+        return {"estimate": mean, "lo": mean, "hi": mean, "p": 1.0 if mean == 0.0 else 0.0}
     res = sps.ttest_1samp(d, 0.0)
     ci = res.confidence_interval(0.95)
-    return mean, float(ci.low), float(ci.high), float(res.pvalue)
+    return {"estimate": mean, "lo": float(ci.low), "hi": float(ci.high), "p": float(res.pvalue)}
 
 
-def compare(values: dict[str, list[dict[str, float]]]) -> list[dict[str, Any]]:
-    """One row per (contrast, metric): per-seed differences summarised, Holm over all rows."""
-    rows = []
-    for hi_arm, lo_arm in CONTRASTS:
-        for metric, _ in METRICS:
-            d = np.array(
-                [b[metric] - a[metric] for b, a in zip(values[hi_arm], values[lo_arm], strict=True)]
-            )
-            mean, lo, hi, p = seed_differences(d)
-            rows.append(
-                dict(
-                    contrast=f"{hi_arm}-{lo_arm}",
-                    metric=metric,
-                    diff=d,
-                    mean=mean,
-                    lo=lo,
-                    hi=hi,
-                    p=p,
-                )
-            )
-    p = np.array([r["p"] for r in rows])
-    finite = np.isfinite(p)
-    adj = np.full_like(p, np.nan)
-    adj[finite] = stats.holm(p[finite])
-    for r, a in zip(rows, adj, strict=True):
-        r["p_holm"] = float(a)
-    return rows
+def run_seed(seed: int, s: Setup, dose: float) -> dict[str, float]:
+    p = plan(seed, s)
+    lm = train(documents(p, s, dose, seed), seed)
+    return measure(lm, p, s, seed)
 
 
-def _n_tokens(batches: list[list[str]], tokenizer: Any) -> int:
-    """Tokens the model is trained on (text + boundary + EOS per document)."""
-    return sum(
-        len(tokenizer(d, add_special_tokens=False)["input_ids"]) + 2 for b in batches for d in b
-    )
-
-
-def _design(sched: dict[str, list[list[str]]], tokenizer: Any, s: Setup) -> str:
-    strings = _n_tokens(sched["A"], tokenizer)
-    extra = {arm: _n_tokens(sched[arm], tokenizer) - strings for arm in ("B", "C")}
-    n_extra = len(sched["B"]) - len(sched["A"])
-    return (
-        f"  A: {s.steps} steps, {strings} string tokens\n"
-        f"  B: the same {s.steps} string batches in the same order + {n_extra} explanation "
-        f"steps, {extra['B']} extra tokens ({extra['B'] / strings:.0%} of the string tokens)\n"
-        f"  C: the same + {n_extra} unrelated-prose steps, {extra['C']} extra tokens "
-        f"({extra['C'] / max(extra['B'], 1):.1%} of B's)"
-    )
-
-
-def _table(values: dict[str, list[dict[str, float]]], chance: list[dict[str, float]]) -> None:
-    arms = list(values)
-    print(f"  {'metric':<18} {'chance':>7} " + " ".join(f"{a:>7}" for a in arms) + "   what")
-    for metric, what in METRICS:
-        cells = [np.mean([v[metric] for v in chance])]
-        cells += [np.mean([v[metric] for v in values[a]]) for a in arms]
-        print(f"  {metric:<18} " + " ".join(f"{x:7.3f}" for x in cells) + f"   {what}")
-
-
-def _fmt_row(r: dict[str, Any]) -> str:
-    p = "   n/a" if not np.isfinite(r["p"]) else f"{r['p']:6.3f}"
-    ph = "   n/a" if not np.isfinite(r["p_holm"]) else f"{r['p_holm']:6.3f}"
-    per_seed = ", ".join(f"{x:+.3f}" for x in r["diff"])
-    return (
-        f"  {r['contrast']:<5} {r['metric']:<18} {r['mean']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]"
-        f"  p {p}  Holm {ph}   ({per_seed})"
-    )
-
-
-def verdict(rows: list[dict[str, Any]], n_seeds: int, g: Grammar, alpha: float = 0.05) -> str:
-    """The table's answer in words: which differences survive Holm at ``alpha``."""
-    sig = [r for r in rows if np.isfinite(r["p_holm"]) and r["p_holm"] < alpha]
-    head = f"verdict (Holm-adjusted, two-sided, alpha {alpha}, {n_seeds} training seeds): "
-    bc = [r for r in sig if r["contrast"] == "B-C"]
-    ba = [r for r in sig if r["contrast"] == "B-A"]
-    if not sig:
-        return head + (
-            f"no difference survives. This run gives no evidence that explanation documents "
-            f"change how the model treats {g.name} strings, beyond chance variation across "
-            "seeds; the intervals above bound the effects it cannot exclude at this scale."
+def verdict(primary: dict[str, float], pc: dict[str, float], manip: dict[str, float]) -> str:
+    if not manip["lo"] > 0:
+        return (
+            "cannot test: the manipulation check failed (the models did not learn the "
+            "description documents better than unseen ones)"
         )
-    parts = []
-    if bc:
-        names = ", ".join(f"{r['metric']} {r['mean']:+.3f}" for r in bc)
-        parts.append(f"B differs from C (same extra steps of unrelated prose) on {names}")
-    else:
-        parts.append("no B - C difference survives, so no effect is specific to explanations")
-    if ba:
-        names = ", ".join(f"{r['metric']} {r['mean']:+.3f}" for r in ba)
-        parts.append(f"B differs from A (strings only) on {names}")
-    return head + "; ".join(parts) + "."
+    if not pc["lo"] > 0:
+        return (
+            "cannot test: the positive control failed (a rule read in context did not "
+            "measurably help), so this pipeline would miss the effect it looks for"
+        )
+    if primary["p"] < 0.05:
+        side = "better" if primary["estimate"] > 0 else "worse"
+        return (
+            f"effect detected: with description documents in training the model knows the "
+            f"grammar {side} ({PRIMARY} {primary['estimate']:+.3f} "
+            f"[{primary['lo']:+.3f}, {primary['hi']:+.3f}], p {primary['p']:.3g})"
+        )
+    return (
+        f"not detected: {PRIMARY} {primary['estimate']:+.3f} [{primary['lo']:+.3f}, "
+        f"{primary['hi']:+.3f}], p {primary['p']:.3g}; the checks passed, so effects larger "
+        "than the interval's ends are unlikely at this scale"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--grammar", default="dyck2", choices=sorted(PARAPHRASES))
-    parser.add_argument(
-        "--quick", "--fast", action="store_true", help="2 seeds, tiny (seconds; for CI)"
-    )
-    parser.add_argument("--seeds", type=int, default=None, help="training seeds (default 8)")
-    parser.add_argument("--steps", type=int, default=None, help="string steps per arm")
-    parser.add_argument(
-        "--pilot", action="store_true", help="train arm A only and show it beside chance"
-    )
+    parser.add_argument("--quick", "--fast", action="store_true", help="CI size: seconds")
+    parser.add_argument("--max-seeds", type=int, default=None)
+    parser.add_argument("--json", default="grammar_experiment.json", help="summary path")
     args = parser.parse_args(argv)
 
     import torch
@@ -358,63 +293,81 @@ def main(argv: list[str] | None = None) -> int:
 
     hf_logging.set_verbosity_error()
     torch.set_num_threads(1)  # models this small train fastest on one thread
-
     s = QUICK if args.quick else FULL
-    s = replace(s, seeds=args.seeds or s.seeds, steps=args.steps or s.steps)
-    arms = ("A",) if args.pilot else ARMS
-    g = grammar.zoo[args.grammar]
-    print(f"grammar {g.name}: {g.explanation}")
+    if args.max_seeds:
+        s = replace(s, max_seeds=args.max_seeds)
+    print(f"primary endpoint (named before the run): {PRIMARY} = {PRIMARY_WHAT}")
     print(
-        f"setup: tiny Llama (byte-level BPE), batch {s.batch_size} documents of "
-        f"{s.strings_per_doc} strings (1-{s.max_len} symbols); one extra step of "
-        f"{s.extra_docs} document(s) after every {s.extra_every} string steps; "
-        f"{s.seeds} training seeds"
+        f"setup: tiny GPT-2 from scratch, {s.steps} steps x {s.batch_size} documents; "
+        f"examples of X and of Y {s.example_share:.0%} of documents each; descriptions of X "
+        f"{s.dose:.0%} (dose-response {', '.join(f'{d:.0%}' for d in s.doses)}); "
+        f"{s.held_out} held-out grammars for the positive control"
     )
-    print(
-        f"items: {s.n_candidates} members with a minimal pair and a random foil each; "
-        f"{s.n_samples} samples per prefix; chance = the untrained initial weights on them"
-    )
-
     t0 = time.perf_counter()
-    values: dict[str, list[dict[str, float]]] = {arm: [] for arm in arms}
-    chance: list[dict[str, float]] = []
-    for seed in range(s.seeds):
-        null = untrained(seed)
-        strings, sched = schedules(g, null.tokenizer, s, seed)
-        if seed == 0:
-            print("design (seed 0):\n" + _design(sched, null.tokenizer, s))
-        chance.append(measure(null, g, s, strings))
-        t = time.perf_counter()
-        for arm in arms:
-            values[arm].append(measure(train(sched[arm], seed), g, s, strings))
-        auc = " ".join(f"{a} {values[a][-1]['auc:none']:.3f}" for a in arms)
-        print(
-            f"seed {seed}: AUC (no prefix) chance {chance[-1]['auc:none']:.3f}, {auc}  "
-            f"({time.perf_counter() - t:.0f} s)"
-        )
-
-    print(f"\nmeans over {s.seeds} seeds (chance: the untrained model, same items)")
-    _table(values, chance)
-    gap = np.array(
-        [a["auc:none"] - c["auc:none"] for a, c in zip(values["A"], chance, strict=True)]
+    rows: list[dict[str, float]] = []
+    for seed in range(s.pilot):
+        rows.append(run_seed(seed, s, s.dose))
+        _print_seed(seed, rows[-1])
+    diffs = np.array([r["auc_x"] - r["auc_y"] for r in rows])
+    sd = float(diffs.std(ddof=1)) if len(diffs) > 1 and np.ptp(diffs) > 0 else 1e-3
+    want = stats.n_needed(TARGET_EFFECT, sd) if sd > 0 else s.pilot
+    n_seeds = int(min(max(want, s.pilot), s.max_seeds))
+    mde = stats.mde(sd, max(n_seeds, 2))
+    print(
+        f"pilot ({s.pilot} seeds): sd of {PRIMARY} {sd:.4f}; {want} seeds give 80% power for "
+        f"{TARGET_EFFECT}; running {n_seeds} (cap {s.max_seeds}); minimum detectable effect "
+        f"at {n_seeds} seeds: {mde:.4f} AUC"
     )
-    m, lo, hi, _ = seed_differences(gap)
-    print(f"  A - chance, AUC no prefix: {m:+.3f} [{lo:+.3f}, {hi:+.3f}] (95% t-interval)")
-    if not lo > 0:
-        print("  A is not reliably above chance: this run cannot test the hypothesis")
-    elif np.mean([v["auc:none"] for v in values["A"]]) >= 0.95:
-        print("  A is at ceiling (AUC >= 0.95): B has no room to beat it; use fewer --steps")
-    if not args.pilot:
-        rows = compare(values)
-        print(
-            f"\ndifferences over {s.seeds} seeds: mean [95% t-interval], two-sided "
-            f"one-sample t-test p, Holm over all {len(rows)} p's (per-seed values)"
-        )
-        for r in rows:
-            print(_fmt_row(r))
-        print("\n" + verdict(rows, s.seeds, g))
-    print(f"\ndone in {time.perf_counter() - t0:.0f} s")
+    for seed in range(s.pilot, n_seeds):
+        rows.append(run_seed(seed, s, s.dose))
+        _print_seed(seed, rows[-1])
+
+    primary = over_seeds(np.array([r["auc_x"] - r["auc_y"] for r in rows]))
+    pair = over_seeds(np.array([r["diff_x"] - r["diff_y"] for r in rows]))
+    pc = over_seeds(np.array([r["positive_control"] for r in rows]))
+    manip = over_seeds(np.array([r["manipulation"] for r in rows]))
+    print(f"\nover {len(rows)} seeds: mean [95% t-interval], two-sided p")
+    print(f"  PRIMARY {PRIMARY}: {_fmt(primary)}")
+    print(f"  manipulation check (nats, X's description - Y's): {_fmt(manip)}")
+    print(f"  positive control (held-out AUC lift, rule in context): {_fmt(pc)}")
+    print(f"  secondary crossover differential reduction (nats, X - Y): {_fmt(pair)}")
+    dose_response: dict[str, Any] = {}
+    for dose in s.doses:
+        if dose == s.dose:
+            d = np.array([r["auc_x"] - r["auc_y"] for r in rows])
+        else:
+            d = np.array(
+                [(r["auc_x"] - r["auc_y"]) for r in (run_seed(k, s, dose) for k in range(n_seeds))]
+            )
+        dose_response[f"{dose:.2f}"] = over_seeds(d)
+        print(f"  secondary dose {dose:.0%}: {PRIMARY} {_fmt(dose_response[f'{dose:.2f}'])}")
+    v = verdict(primary, pc, manip)
+    print(f"\nverdict: {v}")
+    summary = {
+        "primary": {"name": PRIMARY, **primary},
+        "positive_control": {k: pc[k] for k in ("estimate", "lo", "hi")},
+        "manipulation_check": manip,
+        "mde": mde,
+        "seeds": len(rows),
+        "secondary": {"crossover_differential": pair, "dose_response": dose_response},
+        "verdict": v,
+        "runtime_s": round(time.perf_counter() - t0, 1),
+    }
+    with open(args.json, "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2)
+    print(f"wrote {args.json}; done in {time.perf_counter() - t0:.0f} s")
     return 0
+
+
+def _print_seed(seed: int, r: dict[str, float]) -> None:
+    print(
+        f"seed {seed}: AUC X {r['auc_x']:.3f} Y {r['auc_y']:.3f}; manipulation "
+        f"{r['manipulation']:+.2f} nats; positive control {r['positive_control']:+.3f}"
+    )
+
+
+def _fmt(r: dict[str, float]) -> str:
+    return f"{r['estimate']:+.4f} [{r['lo']:+.4f}, {r['hi']:+.4f}], p {r['p']:.3g}"
 
 
 if __name__ == "__main__":

@@ -189,7 +189,14 @@ def test_reports_carry_the_chance_levels(small):
     assert "two-sided" in text
     assert ("warning: only" in text) == (min(m.labels.sum(), (1 - m.labels).sum()) < 10)
     ct = m.chance_table()
-    assert len(ct) == len(m.conditions) * 5
+    assert ct.metric.isin(list(grammar.membership_result.METRICS)).sum() == len(m.conditions) * 5
+    extra = set(ct.metric) - set(grammar.membership_result.METRICS)
+    assert extra == {
+        "lift_auc:explanation-none",
+        "lift_pair_accuracy:explanation-none",
+        "differential:explanation",
+    }
+    assert "random-weight twins rule out tokenization" in text
     row = ct[(ct.condition == "none") & (ct.metric == "auc")].iloc[0]
     assert row["above_chance"] == pytest.approx(m.above_chance["auc"][0])
     html = m.to_html()

@@ -218,8 +218,8 @@ def _cmd_grammar(args: argparse.Namespace) -> int:
         model=lm,
         n=args.n,
         min_len=args.min_len,
-        baseline="random" if draws else None,
-        null_draws=max(draws, 1),  # unused when baseline is None
+        baseline=None if draws == 0 else "random",
+        null_draws=None if draws is None else max(draws, 1),  # unused when baseline is None
         batch_tokens=args.batch_tokens,
         progress=_progress(args),
         **same,
@@ -417,9 +417,10 @@ def _add_chance(p: argparse.ArgumentParser) -> None:
     x.add_argument(
         "--null-draws",
         type=_count,
-        default=4,  # grammar.membership's default (a test keeps the two equal)
+        default=None,  # grammar.membership's default: 16 up to 100M parameters, 4 above
         metavar="N",
         help="random-weight twins of the model that measure each metric's chance level "
+        "(default 16 for models up to 100M parameters, 4 above) "
         "(the same metric on the same strings under a model that knows nothing); each "
         "scores every string again, so N twins make N+1 times the scoring work. 0 skips "
         "them: no measured chance level, so each AUC stands alone (0.5 is not chance)",
@@ -581,7 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  surprisal grammar --model demo --grammar dyck1 --n 100 --max-len 12\n"
         "  surprisal grammar --model gpt2 --grammar 'regex:(ab)+' --no-explanation\n"
         "  surprisal grammar --model gpt2 --grammar anbn --generate 100 --html anbn.html\n"
-        "  surprisal grammar --model gpt2 --grammar dyck2 --null-draws 1   # 1 chance model, not 4",
+        "  surprisal grammar --model gpt2 --grammar dyck2 --null-draws 1  # 1 chance model",
     )
     _add_model(p)
     p.add_argument(

@@ -19,9 +19,21 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .grammar.base import Grammar
     from .lm import LM
 
-__all__ = ["ARCHITECTURES", "CORPUS", "tiny_lm", "tiny_model", "tiny_tokenizer", "train_tiny"]
+__all__ = [
+    "ARCHITECTURES",
+    "CORPUS",
+    "no_knowledge_baselines",
+    "random_strings",
+    "tiny_lm",
+    "tiny_model",
+    "tiny_tokenizer",
+    "train_tiny",
+]
 
 TokenizerKind = Literal["byte-bpe", "sentencepiece", "no-boundary"]
 
@@ -287,3 +299,73 @@ def train_batches(
         opt.step()
     model.eval()  # the word-start mask depends on the tokenizer only: nothing to reset
     return lm
+
+
+def random_strings(
+    grammar: Grammar, n: int, *, min_len: int = 1, max_len: int = 20, seed: int = 0
+) -> list[str]:
+    """``n`` strings of uniform random symbols over ``grammar``'s alphabet, whose lengths (in
+    symbols) are those of ``n`` members sampled from it (with replacement when it has fewer
+    distinct members in the range): matched non-grammar data, the
+    training corpus of a no-knowledge baseline. A few may be members by accident (short
+    lengths especially), as they would be under any grammar-blind process.
+
+    >>> from surprisal import grammar
+    >>> xs = random_strings(grammar.zoo["anbn"], 5, max_len=8, seed=0)
+    >>> len(xs), all(set(x) <= {"a", "b"} for x in xs)
+    (5, True)
+    """
+    import random
+
+    available = sum(grammar.count(k) for k in range(min_len, max_len + 1))
+    members = grammar.sample(min(n, available), min_len=min_len, max_len=max_len, seed=seed)
+    lengths = [len(grammar.tokenize(m)) for m in members]
+    rng = random.Random(seed)
+    if len(lengths) < n:  # few distinct members: their lengths, drawn with replacement
+        lengths += rng.choices(lengths, k=n - len(lengths))
+    return [grammar.render([rng.choice(grammar.alphabet) for _ in range(k)]) for k in lengths]
+
+
+def no_knowledge_baselines(
+    make: str | Callable[[int], LM],
+    grammar: Grammar,
+    *,
+    n_models: int = 3,
+    seed: int = 0,
+    steps: int = 200,
+    n_train: int = 400,
+    min_len: int = 1,
+    max_len: int = 20,
+    end: str = "\n",
+    **train: Any,
+) -> list[LM]:
+    """No-knowledge baselines for ``grammar.membership(..., baseline=[...])``: ``n_models``
+    models trained exactly as a grammar model would be (:func:`train_tiny`, ``steps``
+    steps, each text followed by ``end``), but on :func:`random_strings` over the grammar's
+    alphabet with the members' length distribution.
+
+    Args:
+        make: an architecture name for :func:`tiny_lm` (``max_positions=512``), or a
+            function ``seed -> LM`` building the untrained model.
+        grammar: whose alphabet and member lengths the training strings match.
+        n_models: how many baselines (seeds ``seed``, ``seed + 1``, ...): each is one draw;
+            the chance level's interval uses their spread (Student's t, ``n_models - 1``
+            degrees of freedom), so 3 is a minimum and 5 to 8 are better.
+        seed: model, corpus and batch seed of the first baseline.
+        steps, n_train, min_len, max_len: training steps, corpus size, string lengths.
+        **train: passed to :func:`train_tiny` (``batch_size``, ``lr``).
+    """
+    from .errors import SurprisalError
+
+    if isinstance(n_models, bool) or not isinstance(n_models, int) or n_models < 1:
+        raise SurprisalError(f"n_models must be a positive int, got {n_models!r}")
+    out = []
+    for k in range(n_models):
+        s = seed + k
+        if isinstance(make, str):
+            lm = tiny_lm(make, max_positions=512, seed=s, name=f"no-knowledge {make} #{k}")
+        else:
+            lm = make(s)
+        texts = random_strings(grammar, n_train, min_len=min_len, max_len=max_len, seed=s)
+        out.append(train_tiny(lm, [t + end for t in texts], steps=steps, seed=s, **train))
+    return out

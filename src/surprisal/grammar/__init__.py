@@ -10,7 +10,9 @@ One module per idea: :mod:`.base` (the :class:`Grammar` class, minimal pairs, ne
 :mod:`.sampling` (length-spread sampling), :mod:`.context_free` (:func:`cfg`),
 :mod:`.regular` (:func:`regex`), :mod:`.predicates` (:func:`predicate`), :mod:`.catalog`
 (the zoo), :mod:`.prompts` (end markers and few-shot examples), :mod:`.discriminate`
-(:func:`membership`) and :mod:`.generate` (:func:`generation`). No module is named like a
+(:func:`membership`), :mod:`.membership_result` (its result), :mod:`.chance` (gaps above
+chance), :mod:`.specificity` (:func:`specificity`: models x grammars) and :mod:`.generate`
+(:func:`generation`). No module is named like a
 function, so ``import surprisal.grammar.discriminate as m; m.Membership`` works.
 
 >>> from surprisal import grammar
@@ -27,6 +29,7 @@ from .generate import Generation, generation
 from .membership_result import Membership
 from .predicates import predicate
 from .regular import regex
+from .specificity import Specificity, specificity
 
 __all__ = [
     "EDIT_KINDS",
@@ -36,10 +39,12 @@ __all__ = [
     "Membership",
     "MinimalPair",
     "Negative",
+    "Specificity",
     "cfg",
     "generation",
     "membership",
     "predicate",
     "regex",
+    "specificity",
     "zoo",
 ]

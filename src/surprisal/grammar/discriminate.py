@@ -43,7 +43,8 @@ from ..lm import LM, resolve_model
 from ..options import RunOptions
 from ..tokenize import check_texts, encode
 from .base import Grammar, check_int
-from .membership_result import Membership, baseline_name
+from .chance import baseline_name
+from .membership_result import Membership
 from .prompts import end_marker, grammar_conditions
 from .signature import model_and_grammar
 
@@ -172,8 +173,16 @@ def _bar_label(a: Mapping[str, Any]) -> str:
 
 def _scoring_passes(a: Mapping[str, Any]) -> int:
     """The scoring passes of a membership call, for its bar's ETA: the model, the twins."""
-    b = a["baseline"]
-    return 1 + (0 if b is None else 1 if isinstance(b, LM) else int(a["null_draws"]))
+    b, model, draws = a["baseline"], a["model"], a["null_draws"]
+    if b is None:
+        return 1
+    if isinstance(b, LM):
+        return 2
+    if isinstance(b, list | tuple):
+        return 1 + len(b)
+    if draws is None:  # the default, by model size (a name not yet loaded: the small-model one)
+        draws = default_null_draws(model) if isinstance(model, LM) else 16
+    return 1 + int(draws)
 
 
 @one_bar(_bar_label, passes=_scoring_passes)
@@ -192,8 +201,8 @@ def membership(
     max_len: int = 20,
     negative_kinds: Sequence[str] = ("edit", "random"),
     length_matched: bool | None = None,
-    baseline: Literal["random"] | LM | None = "random",
-    null_draws: int = 4,
+    baseline: Literal["random"] | LM | Sequence[LM] | None = "random",
+    null_draws: int | None = None,
     end: str = "\n",
     test_fraction: float = 0.5,
     seed: int = 0,
@@ -222,14 +231,19 @@ def membership(
             token count cannot give members away. Default: on when there is a grammar and
             "random" is in ``negative_kinds``; off draws random strings of the members'
             symbol lengths. Either way ``length_only_auc`` says how much length leaks.
-        baseline: the null model for the chance levels: ``"random"`` (default) a
-            random-weight twin of the model (seeded by ``seed``), an :class:`LM` of your own
-            with the same tokenizer, or None to skip. It scores every string under every
-            condition again: twice the scoring work (negligible for small models).
-        null_draws: how many random-weight twins (seeds ``seed``, ``seed + 1``, ...) the
-            chance level averages over; their spread widens the ``above_chance`` CIs (an
-            untrained model is one more draw). Each adds one more scoring pass; 1 is
-            cheapest, and a given ``baseline`` LM counts as one.
+        baseline: the null models for the chance levels: ``"random"`` (default)
+            random-weight twins of the model (seeds ``seed``, ``seed + 1``, ...), which rule
+            out tokenization and length artifacts; a list of **no-knowledge models trained
+            the same way** on matched non-grammar strings (same alphabet, same lengths; see
+            :func:`surprisal.testing.no_knowledge_baselines`), which also rule out the
+            generic preferences any trained model has and are what a knowledge claim
+            needs; one :class:`LM` of your own; or None to skip. Every baseline model has
+            the model's tokenizer and scores every string under every condition again.
+        null_draws: how many random-weight twins the chance level averages over (ignored
+            for given baseline models: each is one draw). Default: 16 for models up to
+            100M parameters (cheap), 4 above. More draws give a narrower interval: the
+            model under test is compared with the draws' spread by Student's t with
+            ``draws - 1`` degrees of freedom.
         end: end marker appended to every string and scored (default newline; "eos" for the
             tokenizer's EOS token).
         test_fraction: share of strings held out to measure accuracy; the threshold is
@@ -252,9 +266,20 @@ def membership(
         raise SurprisalError(f"test_fraction must be in (0, 1), got {test_fraction}")
     if length_matched is None:
         length_matched = grammar is not None and "random" in negative_kinds
+    if null_draws is None:
+        null_draws = default_null_draws(lm)
     check_int("null_draws", null_draws, minimum=1)
-    draws = 1 if isinstance(baseline, LM) else null_draws
-    null_lms = [resolve_baseline(lm, baseline, seed=seed + k) for k in range(draws)]
+    if isinstance(baseline, (list, tuple)):
+        if not baseline:
+            raise SurprisalError("baseline=[] holds no model; pass models, 'random' or None")
+        null_lms = [resolve_baseline(lm, b, seed=seed) for b in baseline]
+        if any(b is lm for b in null_lms):
+            raise SurprisalError("the model under test cannot be its own baseline")
+        kind = "trained"
+    else:
+        draws = 1 if isinstance(baseline, LM) else null_draws
+        null_lms = [resolve_baseline(lm, baseline, seed=seed + k) for k in range(draws)]
+        kind = "" if baseline is None else ("random" if baseline == "random" else "model")
 
     def token_counts(strings: list[str]) -> list[int]:
         enc = encode(
@@ -319,9 +344,17 @@ def membership(
         n_boot=n_boot,
         pair_edits=tuple(edits),
         null_logprob=tuple(null_logprob),
-        baseline=baseline_name(null_lms),
+        baseline=baseline_name(null_lms, kind),
+        baseline_kind=kind,
         length_matched=bool(length_matched and grammar is not None),
     )
+
+
+def default_null_draws(lm: LM) -> int:
+    """Random-weight twins by default: 16 for models up to 100M parameters (a pass costs
+    little), 4 above."""
+    n_params = sum(p.numel() for p in lm.model.parameters())
+    return 16 if n_params <= 100_000_000 else 4
 
 
 def _score_conditions(

@@ -19,12 +19,12 @@ from .. import stats as _stats
 from .._versions import versions
 from ..errors import SurprisalError
 from ..formatting import ci
-from ..lm import LM
 from ..report.grammar import membership_html, membership_sections
 from ..report.page import notebook_html
 from ..stats.differential import Differential, differential
 from ..stats.summary import with_holm
 from .base import EDIT_KINDS
+from .chance import Gap, auc_gap, baseline_note, differential_gap, items_gap, pair_gap
 
 ScoreKind = Literal["logprob", "mean", "slor"]
 
@@ -64,6 +64,9 @@ class Membership:
             log-probability under it, nats; empty when ``baseline=None`` (same tokenizer, so
             ``n_tokens`` is shared).
         baseline: the null model's name ("" without one).
+        baseline_kind: "random" (random-weight twins: rule out tokenization and length),
+            "trained" (no-knowledge models trained the same way: rule out the generic
+            preferences of training too), or "" without one.
         versions: the versions of surprisal, torch and transformers that computed it.
         length_matched: the random non-members were drawn to match the members' token
             counts.
@@ -88,6 +91,7 @@ class Membership:
     null_logprob: tuple[dict[str, np.ndarray], ...] = ()
     baseline: str = ""
     length_matched: bool = False
+    baseline_kind: str = ""
     versions: dict[str, str] = field(default_factory=versions, compare=False, repr=False)
     # bootstrap results, computed once (the dataclass is frozen; its dict is not)
     _cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -193,70 +197,72 @@ class Membership:
 
     def above_chance_in(self, condition: str) -> dict[str, tuple[float, float, float]]:
         """``{metric: (estimate, ci_low, ci_high)}``: the metric minus its chance level (its
-        mean over the null models) on the same strings, with a paired BCa bootstrap CI: the
-        same resampled strings score every model (AUCs stratified by label, pair accuracy
-        over pairs, accuracy over test strings at each model's own calibrated threshold).
+        mean over the null models) on the same strings, with a 95% interval.
 
-        The model under test is itself one draw of weights; an untrained model differs from
-        another random draw by more than item resampling shows. So with two or more null
-        models the interval is widened, in quadrature, by the metric's spread across them:
-        ``t(K-1) * sd_K * sqrt(1 + 1/K)`` (a prediction interval for one more draw). Empty
-        with ``baseline=None``. A CI that contains 0: no evidence of more than chance."""
+        The model under test is, under the null hypothesis, one more draw from the null
+        models' population (random-weight twins, or no-knowledge models trained the same
+        way), so the interval is the wider of the prediction interval over the K draws
+        (``t_{K-1} * sd_K * sqrt(1 + 1/K)``) and the item-level interval (DeLong for AUCs,
+        per-pair and per-item differences otherwise), clipped to the metric's range
+        ``[-chance, 1 - chance]``; see :mod:`surprisal.stats.chance` for why and its measured
+        false-positive rates. For "none" it also holds the lifts and the differential
+        reduction against their own chance levels (see :meth:`gaps`, which adds p-values).
+        Empty with ``baseline=None``. A CI that contains 0: no evidence of more than
+        chance."""
+        return {k: g.triple() for k, g in self.gaps(condition).items()}
+
+    def gaps(self, condition: str = "none") -> dict[str, Gap]:
+        """``{name: Gap}``: each metric's gap above its chance level in ``condition`` (see
+        :meth:`above_chance_in`), with its chance level, p-value and per-draw values; for
+        "none" also the lifts ``lift_auc:explanation-<base>`` /
+        ``lift_pair_accuracy:explanation-<base>`` and ``differential:<prefix condition>``,
+        each against the same quantity under the null models."""
         if not self.null_logprob:
             return {}
         if condition not in self.conditions:
             raise SurprisalError(
                 f"condition must be one of {list(self.conditions)}, got {condition!r}"
             )
-        key = ("above_chance", condition)
+        key = ("gaps", condition)
         if key not in self._cache:
-            self._cache[key] = self._above_chance(condition)
+            self._cache[key] = self._gaps(condition)
         return dict(self._cache[key])
 
-    def _above_chance(self, condition: str) -> dict[str, tuple[float, float, float]]:
+    def _gaps(self, condition: str) -> dict[str, Gap]:
         K = len(self.null_logprob)
-        out: dict[str, tuple[float, float, float]] = {}
-        both_classes = 0 < int(self.labels.sum()) < len(self.labels)
+        out: dict[str, Gap] = {}
+        both = 0 < int(self.labels.sum()) < len(self.labels)
         for metric, kind in METRICS.items():
             real = self.scores(condition, kind)
             nulls = [self.scores(condition, kind, null=k) for k in range(K)]
-            boot = dict(n_boot=self.n_boot, seed=self.seed)
-            if metric.startswith("auc") and both_classes:
-                lab = self.labels == 1
-
-                def gap_auc(y: np.ndarray, r: np.ndarray, *ns: np.ndarray) -> float:
-                    pos = y == 1
-                    a = [_stats.roc_auc(x[pos], x[~pos]) for x in (r, *ns)]
-                    return a[0] - float(np.mean(a[1:]))
-
-                arrays = (self.labels, real, *nulls)
-                est = gap_auc(*arrays)
-                lo, hi = _stats.paired_bootstrap_ci(
-                    gap_auc, *arrays, strata=lab.astype(int), **boot
-                )
+            if metric.startswith("auc") and both:
+                out[metric] = auc_gap(self.labels, [real], [[x] for x in nulls])
             elif metric == "pair_accuracy" and len(self.pairs):
-                g, b = self.pairs[:, 0], self.pairs[:, 1]
-
-                def gap_pairs(*xs: np.ndarray) -> float:
-                    a = [_stats.pair_accuracy(xs[i], xs[i + 1]) for i in range(0, len(xs), 2)]
-                    return a[0] - float(np.mean(a[1:]))
-
-                arrays = tuple(x[i] for x in (real, *nulls) for i in (g, b))
-                est = gap_pairs(*arrays)
-                lo, hi = _stats.paired_bootstrap_ci(gap_pairs, *arrays, **boot)
+                out[metric] = pair_gap(self.pairs, [real], [[x] for x in nulls])
             elif metric == "accuracy":
                 cs = [self._correct(x) for x in (real, *nulls)]
-                if any(c is None for c in cs):
+                if all(c is not None for c in cs):
+                    out[metric] = items_gap(cs[0], cs[1:])  # type: ignore[arg-type]
+        if condition != "none" or not both:
+            return out
+        if "explanation" in self.conditions:
+            for base in ("none", "control"):
+                if base not in self.conditions:
                     continue
-                d = cs[0] - np.mean(cs[1:], axis=0)  # type: ignore[arg-type]
-                est = float(d.mean())
-                lo, hi = _stats.paired_bootstrap_ci(lambda v: float(v.mean()), d, **boot)
-            else:
-                continue
-            if K >= 2:
-                spread = [self._metric(metric, condition, null=k) for k in range(K)]
-                lo, hi = _stats.widen_for_draws(est, lo, hi, spread)
-            out[metric] = (float(est), float(lo), float(hi))
+                two = [self.scores(base), self.scores("explanation")]
+                two_null = [
+                    [self.scores(base, null=k), self.scores("explanation", null=k)]
+                    for k in range(K)
+                ]
+                out[f"lift_auc:explanation-{base}"] = auc_gap(self.labels, two, two_null)
+                if len(self.pairs):
+                    out[f"lift_pair_accuracy:explanation-{base}"] = pair_gap(
+                        self.pairs, two, two_null
+                    )
+        for c in self.conditions[1:]:
+            r = self.logprob[c] - self.logprob["none"]
+            rn = [n[c] - n["none"] for n in self.null_logprob]
+            out[f"differential:{c}"] = differential_gap(self.labels, r, rn)
         return out
 
     def _pair_lift(self, a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
@@ -389,30 +395,28 @@ class Membership:
         return pd.DataFrame(rows)
 
     def chance_table(self) -> Any:
-        """One row per (condition, metric): the value, its chance level under the null model,
-        and metric − chance with its paired 95% CI (a pandas DataFrame; empty with
-        ``baseline=None``)."""
+        """One row per (condition, metric), then one per lift and differential: the value,
+        its chance level under the null models, metric − chance with its 95% interval and
+        two-sided p (see :meth:`gaps`; a pandas DataFrame, empty with ``baseline=None``)."""
         import pandas as pd
 
         rows = []
-        if self.null_logprob:
-            for c in self.conditions:
-                above = self.above_chance_in(c)
-                for metric in METRICS:
-                    est, lo, hi = above.get(metric, (float("nan"),) * 3)
-                    rows.append(
-                        {
-                            "condition": c,
-                            "metric": metric,
-                            "value": self._metric(metric, c),
-                            "chance": self._chance(metric, c),
-                            "above_chance": est,
-                            "ci_low": lo,
-                            "ci_high": hi,
-                        }
-                    )
+        for c in self.conditions if self.null_logprob else ():
+            for name, g in self.gaps(c).items():
+                rows.append(
+                    {
+                        "condition": c,
+                        "metric": name,
+                        "value": g.value,
+                        "chance": g.chance,
+                        "above_chance": g.estimate,
+                        "ci_low": g.low,
+                        "ci_high": g.high,
+                        "p": g.p,
+                    }
+                )
         cols = ["condition", "metric", "value", "chance", "above_chance", "ci_low", "ci_high"]
-        return pd.DataFrame(rows, columns=cols)
+        return pd.DataFrame(rows, columns=[*cols, "p"])
 
     def to_pandas(self) -> Any:
         """Long format: one row per (string, condition) with label, kind, length, split,
@@ -454,8 +458,9 @@ class Membership:
         if self.null_logprob:
             lines.append(
                 f"  chance = the same metric under {self.baseline} on the same strings; "
-                "+x [CI]: metric - chance, paired 95% CI"
+                "+x [CI]: metric - chance, 95% CI over items and null draws"
             )
+            lines.append(f"  ({baseline_note(self.baseline_kind)})")
         else:
             lines.append(
                 "  no null model (baseline=None): chance levels of AUC and pairs unmeasured"
@@ -466,14 +471,15 @@ class Membership:
         )
         names = {"auc": "AUC", "pair_accuracy": "pair accuracy", "accuracy": "accuracy"}
         for c in self.conditions:
-            above = self.above_chance_in(c)
+            above_g = self.gaps(c)
+            above = {k: g.triple() for k, g in above_g.items()}
             parts = []
             for metric, label in names.items():
                 value = self._metric(metric, c)
                 part = f"{label} {_fmt(value)}"
                 if metric in above:
                     est, lo, hi = above[metric]
-                    chance = self._chance(metric, c)
+                    chance = above_g[metric].chance
                     part += f" (chance {_fmt(chance)}; {est:+.3f} {ci(lo, hi)})"
                 parts.append(part)
             lines.append(f"  {c:<12} " + "   ".join(parts))
@@ -492,12 +498,25 @@ class Membership:
                     f", pair accuracy {v['pair_accuracy']:+.3f} "
                     f"{ci(v['pair_accuracy_ci_low'], v['pair_accuracy_ci_high'])}"
                 )
+            for name in ("auc", "pair_accuracy"):
+                g = self.gaps().get(f"lift_{name}:{k}")
+                if g is not None:
+                    s += (
+                        f"; {name.replace('_', ' ')} lift above chance ({g.chance:+.3f}) "
+                        f"{g.estimate:+.3f} [{g.low:+.3f}, {g.high:+.3f}]"
+                    )
             lines.append(s)
         diffs = self.differential
         if diffs:
             adjusted = with_holm(list(diffs.values()))
             for c, d in zip(diffs, adjusted, strict=True):
                 lines.append(f"  differential reduction {c} (members - non-members): {d}")
+                g = self.gaps().get(f"differential:{c}")
+                if g is not None:
+                    lines.append(
+                        f"    under the null models {g.chance:+.3f} nats; above them "
+                        f"{g.estimate:+.3f} [{g.low:+.3f}, {g.high:+.3f}], p {g.p:.3g}"
+                    )
             lines.append(
                 "  (knowledge vs priming: > 0 when the prefix helps members more than "
                 f"non-members; p-values two-sided, Holm-adjusted across the {len(diffs)} above)"
@@ -577,16 +596,6 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, float) and x != x:
         return None
     return x
-
-
-def baseline_name(null_lms: list[LM | None]) -> str:
-    """How reports name the null model(s)."""
-    if not null_lms or null_lms[0] is None:
-        return ""
-    if len(null_lms) == 1:
-        return null_lms[0].name
-    name = null_lms[0].name.split(" (random weights")[0]
-    return f"{len(null_lms)} random-weight twins of {name} (mean)"
 
 
 def _fmt(v: float) -> str:

@@ -125,7 +125,12 @@ def membership_sections(m: Any, *, unit: Unit = "nats") -> list[Section]:
     if callable(chance_table):
         ct = chance_table()
         if len(ct):
-            metrics += "<p>Chance levels: each metric under the null model.</p>" + frame_table(ct)
+            metrics += (
+                "<p>Chance levels: each metric under the null models ("
+                + _esc(str(getattr(m, "baseline", "")))
+                + "); lifts and differentials against the same under them.</p>"
+                + frame_table(ct)
+            )
     lifts = m.lift
     if lifts:
         metrics += (
@@ -168,8 +173,13 @@ def membership_sections(m: Any, *, unit: Unit = "nats") -> list[Section]:
         "measured: a model that knows nothing still prefers strings with fewer tokens. "
         "length-only (in the legend, with its 95% CI): the AUC of the token count alone; "
         + (
-            "null (in each curve's label): the same AUC under the null model (random "
-            "weights) on these strings, the chance level of that curve."
+            "null (in each curve's label): the same AUC under the null models ("
+            + (
+                "no-knowledge models trained the same way"
+                if getattr(m, "baseline_kind", "") == "trained"
+                else "random weights"
+            )
+            + ") on these strings, the chance level of that curve."
             if null
             else "no null model was measured here (baseline=None or --null-draws 0), so the "
             "AUCs stand without their chance level under a model that knows nothing."

@@ -24,6 +24,9 @@ Contents
 * Crossed random effects (targets x explanations): :func:`crossed_ci`; one explanation
   against its controls (the explanation-level null): :func:`above_null`,
   :class:`NullComparison`, :func:`rank_p`.
+* Planning a paired experiment: :func:`power`, :func:`mde` (minimum detectable effect),
+  :func:`n_needed` (:mod:`.power`); a metric's gap above K measured null draws:
+  :func:`surprisal.stats.chance.gap_interval`.
 
 Small n
 -------
@@ -81,7 +84,8 @@ from .discrimination import (
     paired_bootstrap_ci,
     roc_auc,
 )
-from .intervals import bootstrap_ci, proportion_ci, widen_for_draws
+from .intervals import bootstrap_ci, proportion_ci
+from .power import mde, n_needed, power
 from .pvalues import holm, paired_test, sign_flip_test
 from .summary import SMALL_N, Summary, summarize, with_holm
 
@@ -99,14 +103,16 @@ __all__ = [
     "crossed_ci",
     "differential",
     "holm",
+    "mde",
+    "n_needed",
     "pair_accuracy",
     "paired_bootstrap_ci",
     "paired_test",
+    "power",
     "proportion_ci",
     "rank_p",
     "roc_auc",
     "sign_flip_test",
     "summarize",
-    "widen_for_draws",
     "with_holm",
 ]

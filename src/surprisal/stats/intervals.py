@@ -373,25 +373,3 @@ def proportion_ci(
         raise SurprisalError(f"method must be 'wilson' or 'clopper-pearson', got {method!r}")
     ci = sps.binomtest(int(k), int(n)).proportion_ci(confidence_level=float(level), method=sci)
     return float(ci.low), float(ci.high)
-
-
-def widen_for_draws(
-    estimate: float, lo: float, hi: float, draws: ArrayLike, *, level: float = 0.95
-) -> tuple[float, float]:
-    """An item-resampling interval ``(lo, hi)`` of ``estimate`` widened, in quadrature on
-    each side, by the spread of a statistic over ``K >= 2`` random draws (of model weights,
-    say): ``t_{K-1} * sd_K * sqrt(1 + 1/K)``, a prediction interval for one more draw.
-
-    >>> widen_for_draws(0.0, -1.0, 1.0, [0.0, 0.0, 0.0])
-    (-1.0, 1.0)
-    """
-    from scipy import stats as sps
-
-    check_level(level)
-    x = as_1d(draws, "draws")
-    K = x.size
-    if K < 2:
-        raise SurprisalError(f"widening needs at least 2 draws, got {K}")
-    q = float(sps.t.ppf(0.5 + level / 2.0, K - 1))
-    extra = q * float(np.std(x, ddof=1)) * math.sqrt(1.0 + 1.0 / K)
-    return estimate - math.hypot(estimate - lo, extra), estimate + math.hypot(hi - estimate, extra)
