@@ -36,7 +36,7 @@ from .core import contexts_for, run
 from .errors import NonFiniteError, SurprisalError
 from .lm import resolve_model
 from .options import DEFAULT_SEPARATOR, RunOptions
-from .records import header, record, render, render_rows
+from .records import header, render, render_rows, render_scores
 
 __all__ = [
     "FileRun",
@@ -493,8 +493,17 @@ def score_to_file(
                 sink,
                 "jsonl" if use_parts else fmt,
                 lambda todo: _score_chunk(lm, todo, context, opts, f"in {sink}", sharded=False),
-                lambda i, rid, ts: record(
-                    rid, i, ts, unit, words, ex, run_id, correction=correction
+                lambda todo, s: render_scores(
+                    s,
+                    [rid for _, rid, _ in todo],
+                    [i for i, _, _ in todo],
+                    "jsonl" if use_parts else fmt,
+                    unit,
+                    words,
+                    ex,
+                    run_id,
+                    correction=correction,
+                    level="token" if use_parts else level,
                 ),
                 done=done,
                 chunk_size=chunk_size,
@@ -518,7 +527,7 @@ def _write_chunks(
     sink: Path,
     fmt: str,
     score: Any,
-    make_record: Any,
+    render_chunk: Any,
     *,
     done: set[str],
     chunk_size: int,
@@ -539,14 +548,10 @@ def _write_chunks(
             if shard is not None and todo:
                 todo = [todo[i] for i in shard([t for _, _, t in todo])]
             if todo:
-                recs = [
-                    make_record(i, rid, ts)
-                    for (i, rid, _), ts in zip(todo, score(todo), strict=True)
-                ]
-                fh.write(render(recs, fmt, extras, level))
+                fh.write(render_chunk(todo, score(todo)))
                 fh.flush()
                 os.fsync(fh.fileno())
-                scored += len(recs)
+                scored += len(todo)
             if bar is not None:
                 bar.update(len(chunk))
     return scored, skipped
@@ -694,11 +699,12 @@ def score_to_stream(
     while chunk := list(islice(it, chunk_size)):
         s = _score_chunk(lm, chunk, context, opts, "in the output so far", pos is not None)
         if lead:
-            recs = [
-                record(rid, i, ts, unit, words, ex, None, correction=correction)
-                for (i, rid, _), ts in zip(chunk, s, strict=True)
-            ]
-            stream.write(render(recs, fmt, ex, level))
+            rids, idx = [rid for _, rid, _ in chunk], [i for i, _, _ in chunk]
+            stream.write(
+                render_scores(
+                    s, rids, idx, fmt, unit, words, ex, None, correction=correction, level=level
+                )
+            )
             stream.flush()
         n += len(chunk)
     return n

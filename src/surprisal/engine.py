@@ -23,7 +23,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import gc
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,7 +53,7 @@ class Job:
     scored from the prefix's last hidden state (needs ``prefix``). ``tail`` adds the
     distribution after the last token (only its ``bow`` value is kept)."""
 
-    ids: tuple[int, ...]
+    ids: Sequence[int] | np.ndarray  # a tuple, or an (n,) int64 view into a call's flat ids
     score_from: int
     prefix: int | None = None
     tail: bool = False
@@ -267,8 +266,10 @@ class _Flat:
     @classmethod
     def of(cls, jobs: Sequence[Job]) -> _Flat:
         lengths = np.fromiter((len(j.ids) for j in jobs), np.int64, len(jobs))
-        tokens = np.fromiter(
-            itertools.chain.from_iterable(j.ids for j in jobs), np.int64, int(lengths.sum())
+        tokens = (
+            np.concatenate([np.asarray(j.ids, dtype=np.int64) for j in jobs])
+            if jobs
+            else np.zeros(0, np.int64)
         )
         return cls(
             tokens=tokens,
@@ -571,7 +572,7 @@ def _check_inputs(
             raise AssertionError(f"job on prefix {k}, which has no tokens")
     plens = [len(p) for p in prefixes]
     for job in jobs:
-        if job.score_from == 0 and job.prefix is None and (job.ids or job.tail):
+        if job.score_from == 0 and job.prefix is None and (len(job.ids) or job.tail):
             raise AssertionError("a job scoring its first token needs a prefix")
         if job.prefix is not None and plens[job.prefix] + len(job.ids) > lm.max_length:
             raise AssertionError(
