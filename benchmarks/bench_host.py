@@ -210,13 +210,58 @@ def timed(fn: Callable[[], Any], repeats: int) -> tuple[list[float], list[float]
     return walls, cpus, out
 
 
+class ModelClock:
+    """Wall and CPU seconds spent in the model's forward (the decoder body) and the fused
+    head during a call: the work a GPU would do. The rest of the call is host work."""
+
+    def __init__(self, lm: Any) -> None:
+        import surprisal.engine as engine
+
+        self.lm, self.engine = lm, engine
+        self.wall = self.cpu = 0.0
+        self._t: list[tuple[float, float]] = []
+
+    def _start(self, *_: Any) -> None:
+        self._t.append((time.perf_counter(), time.process_time()))
+
+    def _stop(self, *_: Any) -> None:
+        w, c = self._t.pop()
+        self.wall += time.perf_counter() - w
+        self.cpu += time.process_time() - c
+
+    def __enter__(self) -> ModelClock:
+        self.wall = self.cpu = 0.0
+        self._hooks = [
+            self.lm.body.register_forward_pre_hook(self._start),
+            self.lm.body.register_forward_hook(self._stop),
+        ]
+        head = self._head = self.engine.fused_head
+
+        def timed_head(*a: Any, **k: Any) -> Any:
+            self._start()
+            try:
+                return head(*a, **k)
+            finally:
+                self._stop()
+
+        self.engine.fused_head = timed_head
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        for h in self._hooks:
+            h.remove()
+        self.engine.fused_head = self._head
+
+
 def stage_fns(lm: Any, texts: list[str]) -> dict[str, Callable[[], Any]]:
     """The steps of :func:`surprisal.core.run`, each on the previous step's output (made once,
     outside the timing), so each is timed alone."""
-    from surprisal import core
+    from surprisal import core, tokenize
     from surprisal.engine import RunStats, run_jobs
     from surprisal.options import RunOptions
-    from surprisal.tokenize import encode
+
+    # main before the flat host path had per-text encodings; now one flat Encodings
+    encode = getattr(tokenize, "encode_flat", tokenize.encode)
 
     opts = RunOptions.make(progress=False)
     r = opts.resolve(lm)
@@ -246,8 +291,8 @@ def stage_fns(lm: Any, texts: list[str]) -> dict[str, Callable[[], Any]]:
         "plan": lambda: core.plan(encs, pre, r, want_tail=False),
         "engine": engine,
         "assembly": lambda: (
-            core.assemble_all(plans, results, opts.extras)
-            if hasattr(core, "assemble_all")
+            core.assemble(plans, results, opts.extras)
+            if not isinstance(plans, list)
             else [core.assemble(p, results, opts.extras) for p in plans]
         ),
     }
@@ -300,8 +345,19 @@ def main() -> None:
     if not args.no_stages:
         rows += list(stage_fns(lm, texts).items())
     scores = surprisal.score(texts, model=lm, progress=False)
+    clock = ModelClock(lm)
+    model_walls: list[float] = []
+    model_cpus: list[float] = []
+
+    def score_clocked() -> Any:
+        with clock:
+            out = surprisal.score(texts, model=lm, progress=False)
+        model_walls.append(clock.wall)
+        model_cpus.append(clock.cpu)
+        return out
+
     rows += [
-        ("score()", lambda: surprisal.score(texts, model=lm, progress=False)),
+        ("score()", score_clocked),
         ("to_pandas()", scores.to_pandas),
         ("to_records()", scores.to_records),
         ("score_to_file (JSONL)", to_file),
@@ -315,6 +371,20 @@ def main() -> None:
             walls[name] += w
             cpus[name] += c
     load1 = os.getloadavg()
+    # score() split: its model forward and head (a GPU's work), and the rest (host work)
+    walls["  of which model forward + head"] = model_walls
+    cpus["  of which model forward + head"] = model_cpus
+    walls["  of which host (the rest)"] = [
+        a - b for a, b in zip(walls["score()"], model_walls, strict=True)
+    ]
+    cpus["  of which host (the rest)"] = [
+        a - b for a, b in zip(cpus["score()"], model_cpus, strict=True)
+    ]
+    at = [name for name, _ in rows].index("score()") + 1
+    rows[at:at] = [
+        ("  of which model forward + head", score_clocked),
+        ("  of which host (the rest)", score_clocked),
+    ]
     us = 1e6 / n_tok
     ref = statistics.median(walls["encode_batch (1 thread)"])
     print(

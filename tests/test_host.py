@@ -3,13 +3,14 @@ transformers call, the flat columns and the bulk writers against the per-record 
 
 from __future__ import annotations
 
+import json
 import threading
 
 import numpy as np
 import pytest
 
 import surprisal
-from surprisal.records import record, render, render_scores
+from surprisal.records import dumps_line, record, render, render_scores
 from surprisal.testing import tiny_lm, tiny_tokenizer
 from surprisal.tokenize import _partition_many, encode, encode_flat
 
@@ -162,18 +163,37 @@ def test_bulk_rendering_is_the_per_record_rendering(scored, fmt, unit):
         ex,
     )
     got = render_scores(scored, ids, idx, fmt, unit, False, ex, "run1")
-    assert got == want
+    assert _parsed(got, fmt) == _parsed(want, fmt)
     # and from concatenated columns (a slice), too
     part = scored[1:]
     want_part = render(
         [
             record(r, i, ts, unit, False, ex, None)
-            for r, i, ts in zip(ids, idx[: len(part)], part, strict=True)
+            for r, i, ts in zip(ids[: len(part)], idx[: len(part)], part, strict=True)
         ],
         fmt,
         ex,
     )
-    assert render_scores(part, ids[: len(part)], idx, fmt, unit, False, ex, None) == want_part
+    got_part = render_scores(part, ids[: len(part)], idx[: len(part)], fmt, unit, False, ex, None)
+    assert _parsed(got_part, fmt) == _parsed(want_part, fmt)
+
+
+def _parsed(text, fmt):
+    """JSONL as the values it holds (the encoder may spell a float differently), CSV/TSV
+    as the text itself."""
+    return [json.loads(x) for x in text.splitlines()] if fmt == "jsonl" else text
+
+
+def test_jsonl_lines_parse_back_to_the_numbers(scored):
+    """The fast JSON encoder writes the float64 value of every number exactly, and null
+    where a value is NaN."""
+    ts = scored[0]
+    rec = json.loads(dumps_line(record("a", 0, ts, "bits", False, EXTRAS, None)))
+    want = record("a", 0, ts, "bits", False, EXTRAS, None)
+    assert rec == want
+    assert json.loads(dumps_line({"x": [float("nan"), None, 1e-5, 0.1]})) == {
+        "x": [None, None, 1e-5, 0.1]
+    }
 
 
 def test_to_records_is_record_by_record(scored):
@@ -199,3 +219,50 @@ def test_to_pandas_rows_are_the_tokens(scored):
     bow = np.array([float(ts.bow[j]) for _, j, ts in rows])
     assert np.array_equal(df["bow"].to_numpy(), bow, equal_nan=True)
     assert df["topk_ids"].tolist() == [ts.topk_ids[j].tolist() for _, j, ts in rows]
+
+
+# ---------------------------------------------------------------- pipeline
+
+
+def test_score_iter_chunked_by_tokens_or_records_is_score():
+    lm = tiny_lm("gpt2")
+    texts = [f"text {k}: " + "word " * (k % 7) for k in range(40)] + TEXTS
+    want = surprisal.score(texts, model=lm)
+    for kw in ({}, {"chunk_size": 3}, {"batch_tokens": 64}):
+        got = list(surprisal.score_iter(iter(texts), model=lm, **kw))
+        assert [t.tokens for t in got] == [t.tokens for t in want]
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_allclose(a.logprobs, b.logprobs, rtol=0, atol=1e-5)
+
+
+def test_chunks_by_tokens_follow_the_measured_ratio():
+    from surprisal.pipeline import _chunks
+
+    items = ["abcd"] * 100  # 4 characters each
+    sizes = [len(c) for c in _chunks(iter(items), str, 10, None, [2.0])]
+    assert sizes == [5] * 20  # 10 tokens at 2 characters per token: 20 characters
+    assert [len(c) for c in _chunks(iter(items), str, 10, 7, [2.0])] == [7] * 14 + [2]
+
+
+def test_prefetch_raises_where_the_stream_fails_and_stops_when_closed():
+    from surprisal.pipeline import prefetched
+
+    tok = tiny_tokenizer("byte-bpe")
+
+    def stream():
+        yield from ["a b", "c d"]
+        raise RuntimeError("the input broke")
+
+    got = []
+    with pytest.raises(RuntimeError, match="the input broke"):
+        for chunk, kept, encs in prefetched(
+            stream(), str, tok, parse_special_tokens=False, chunk_tokens=1, chunk_size=1
+        ):
+            got.append((chunk, kept, encs.bounds.tolist()))
+    assert [c for c, _, _ in got] == [["a b"], ["c d"]]  # the chunks before it came first
+    gen = prefetched(
+        iter(["x"] * 1000), str, tok, parse_special_tokens=False, chunk_tokens=1, chunk_size=1
+    )
+    next(gen)
+    gen.close()  # the worker stops; nothing hangs
+    assert not any(t.name == "surprisal-tokenize" and t.is_alive() for t in threading.enumerate())

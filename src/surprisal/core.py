@@ -352,6 +352,7 @@ def run(
     *,
     prefix_scores: bool = False,
     hidden: list[torch.Tensor | None] | None = None,
+    encoded: Encodings | None = None,
 ) -> Scores:
     """Score checked ``texts`` (one context per text, or None) on a resolved LM.
 
@@ -366,6 +367,9 @@ def run(
     (fused path) or (n, V) logits (plain path, temperature applied), NaN rows where a token
     was not scored (None: no tokens); the returned log-probabilities are placeholders, 0
     where a token is scored and NaN where not, for the caller's own head to replace.
+
+    ``encoded``: the texts already tokenized (:func:`surprisal.tokenize.encode_flat`, by a
+    pipeline's worker thread, say); used when its texts are ``texts``.
     """
     lm = tempered(lm, opts.temperature)
     r = opts.resolve(lm)
@@ -373,7 +377,10 @@ def run(
     pre = prefixes(lm, ctxs, opts, r)
     stats = RunStats()
     own: dict[int, JobResult] | None = {} if prefix_scores else None
-    encs = encode_flat(lm.tokenizer, texts, parse_special_tokens=lm.parse_special_tokens)
+    if encoded is not None and encoded.texts == texts:
+        encs = encoded
+    else:
+        encs = encode_flat(lm.tokenizer, texts, parse_special_tokens=lm.parse_special_tokens)
     cols = _run_encoded(lm, encs, pre, r, opts, stats, own, hidden)
     got: dict[str, TextScore] | None = None
     if own is not None:

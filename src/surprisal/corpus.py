@@ -26,16 +26,18 @@ import io
 import json
 import os
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 from typing import IO, Any, Literal, TextIO
 
 from . import parallel
 from .core import contexts_for, run
+from .engine import default_batch_tokens
 from .errors import NonFiniteError, SurprisalError
 from .lm import resolve_model
 from .options import DEFAULT_SEPARATOR, RunOptions
+from .pipeline import chunk_tokens_for, prefetched
 from .records import header, render, render_rows, render_scores
 
 __all__ = [
@@ -281,7 +283,7 @@ def _record_options(
     unit: str,
     words: bool,
     extras: Collection[str] | str,
-    chunk_size: int,
+    chunk_size: int | None,
     level: str = "token",
     correction: str | None = None,
 ) -> list[str]:
@@ -320,10 +322,11 @@ def _record_options(
                 "topk gives K alternatives per token, which a CSV/TSV cell cannot hold; "
                 "use JSONL output for topk"
             )
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int):
-        raise TypeError(f"chunk_size must be an int, got {type(chunk_size).__name__}")
-    if chunk_size < 1:
-        raise SurprisalError(f"chunk_size must be at least 1, got {chunk_size}")
+    if chunk_size is not None:
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int):
+            raise TypeError(f"chunk_size must be an int or None, got {type(chunk_size).__name__}")
+        if chunk_size < 1:
+            raise SurprisalError(f"chunk_size must be at least 1, got {chunk_size}")
     return ex
 
 
@@ -343,14 +346,16 @@ def _score_chunk(
     opts: Any,
     where: str,
     sharded: bool,
+    encoded: Any = None,
 ) -> Any:
-    """Scores of one chunk's texts; a non-finite score names the record ids affected."""
+    """Scores of one chunk's texts (``encoded``: already tokenized); a non-finite score
+    names the record ids affected."""
     texts = [t for _, _, t in todo]
     ctxs = contexts_for(context, len(texts))
     try:
         if sharded:
             return parallel.score_sharded(lm, texts, ctxs, opts)
-        return run(lm, texts, ctxs, opts)
+        return run(lm, texts, ctxs, opts, encoded=encoded)
     except NonFiniteError as exc:
         ids = [todo[i][1] for i in exc.indices]
         raise NonFiniteError(
@@ -385,16 +390,19 @@ def score_to_file(
     temperature: float | None = None,
     device: str | Any | None = None,
     dtype: str | Any | None = None,
-    chunk_size: int = 256,
+    chunk_size: int | None = None,
     progress: bool | None = None,
     settings: Mapping[str, Any] | None = None,
 ) -> FileRun:
     """Score a corpus of any size into a file, incrementally and resumably.
 
-    Records stream through ``chunk_size`` at a time, so memory stays flat. Each chunk's
-    records are appended and fsynced once they are scored. After a crash or kill, call
-    again with ``resume=True``: complete records are kept, a record cut by the
-    interruption is redone, and the file ends with every record exactly once.
+    Records stream through a chunk at a time, so memory stays flat: by default chunks of
+    about eight of the device's batches of tokens, or ``chunk_size`` records when given.
+    The next chunk is tokenized on a worker thread while the current one scores, and each
+    chunk's records are written (appended and fsynced) on another while the next scores.
+    After a crash or kill, call again with ``resume=True``: complete records are kept, a
+    record cut by the interruption is redone, and the file ends with every record exactly
+    once.
 
     Under ``torchrun`` or ``accelerate launch`` (torch.distributed initialized with more
     than one process), every rank reads the same stream. Within each chunk, a rank scores
@@ -425,7 +433,8 @@ def score_to_file(
             pack, head, temperature, device, dtype: as in :func:`surprisal.score`;
             ``temperature`` and ``truncate_context="left"`` are recorded in the settings
             file (they change the numbers).
-        chunk_size: records per write (and per resume step).
+        chunk_size: records per write (and per resume step); None (default): chunks by
+            tokens, as above.
         progress: a tqdm bar on stderr (default: on; only rank 0 shows one).
         settings: more items for the settings file (the CLI records its arguments).
 
@@ -492,7 +501,9 @@ def score_to_file(
                 normalize_records(records),
                 sink,
                 "jsonl" if use_parts else fmt,
-                lambda todo: _score_chunk(lm, todo, context, opts, f"in {sink}", sharded=False),
+                lambda todo, encs: _score_chunk(
+                    lm, todo, context, opts, f"in {sink}", sharded=False, encoded=encs
+                ),
                 lambda todo, s: render_scores(
                     s,
                     [rid for _, rid, _ in todo],
@@ -506,7 +517,7 @@ def score_to_file(
                     level="token" if use_parts else level,
                 ),
                 done=done,
-                chunk_size=chunk_size,
+                chunks=_chunker(lm, opts, chunk_size),
                 extras=ex,
                 level="token" if use_parts else level,
                 shard=(lambda texts: parallel.share(lm, texts, rank, size)) if size > 1 else None,
@@ -530,31 +541,63 @@ def _write_chunks(
     render_chunk: Any,
     *,
     done: set[str],
-    chunk_size: int,
+    chunks: Any,
     extras: list[str],
     level: str,
     shard: Any,
     bar: Any,
 ) -> tuple[int, int]:
-    """Score the records not ``done``, ``chunk_size`` at a time (this rank's ``shard`` of
-    each chunk), appending each chunk to ``sink`` and fsyncing it. Returns (scored, skipped)."""
+    """Score the records not ``done``, a chunk at a time (``chunks``: a :func:`_chunker`;
+    this rank's ``shard`` of each chunk), appending each chunk to ``sink`` and fsyncing it
+    on a writer thread while the next chunk scores. Returns (scored, skipped)."""
     scored = skipped = 0
-    with sink.open("a", encoding="utf-8", newline="") as fh:
+
+    def write(text: str) -> None:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+    with (
+        sink.open("a", encoding="utf-8", newline="") as fh,
+        ThreadPoolExecutor(1, thread_name_prefix="surprisal-write") as writer,
+    ):
         if fh.tell() == 0:
             fh.write(header(fmt, extras, level))
-        while chunk := list(islice(stream, chunk_size)):
-            todo = [r for r in chunk if r[1] not in done]
+        pending: Future[None] | None = None
+        for chunk, todo, encs in chunks(stream, lambda r: r[1] not in done):
             skipped += len(chunk) - len(todo)
             if shard is not None and todo:
-                todo = [todo[i] for i in shard([t for _, _, t in todo])]
+                todo, encs = [todo[i] for i in shard([t for _, _, t in todo])], None
             if todo:
-                fh.write(render_chunk(todo, score(todo)))
-                fh.flush()
-                os.fsync(fh.fileno())
+                text = render_chunk(todo, score(todo, encs))
+                if pending is not None:
+                    pending.result()  # in order; a failed write stops the run here
+                pending = writer.submit(write, text)
                 scored += len(todo)
             if bar is not None:
                 bar.update(len(chunk))
+        if pending is not None:
+            pending.result()
     return scored, skipped
+
+
+def _chunker(lm: Any, opts: RunOptions, chunk_size: int | None) -> Any:
+    """The input cut in chunks (by tokens, or ``chunk_size`` records) and each chunk's
+    kept records tokenized one chunk ahead (:func:`surprisal.pipeline.prefetched`)."""
+    budget = opts.batch_tokens or default_batch_tokens(lm)
+
+    def chunks(stream: Iterator[tuple[int, str, str]], keep: Any) -> Any:
+        return prefetched(
+            stream,
+            lambda r: r[2],
+            lm.tokenizer,
+            parse_special_tokens=lm.parse_special_tokens,
+            chunk_tokens=chunk_tokens_for(budget),
+            chunk_size=chunk_size,
+            keep=keep,
+        )
+
+    return chunks
 
 
 def _settings(
@@ -665,7 +708,7 @@ def score_to_stream(
     temperature: float | None = None,
     device: str | Any | None = None,
     dtype: str | Any | None = None,
-    chunk_size: int = 256,
+    chunk_size: int | None = None,
 ) -> int:
     """:func:`score_to_file`'s records written to an open text stream (stdout, say) as each
     chunk is scored; no settings file, so no resume and no ``run`` field. Under torchrun
@@ -695,9 +738,10 @@ def score_to_stream(
     if lead:
         stream.write(header(fmt, ex, level))
     n = 0
-    it = normalize_records(records)
-    while chunk := list(islice(it, chunk_size)):
-        s = _score_chunk(lm, chunk, context, opts, "in the output so far", pos is not None)
+    for chunk, _, encs in _chunker(lm, opts, chunk_size)(normalize_records(records), None):
+        s = _score_chunk(
+            lm, chunk, context, opts, "in the output so far", pos is not None, encoded=encs
+        )
         if lead:
             rids, idx = [rid for _, rid, _ in chunk], [i for i, _, _ in chunk]
             stream.write(

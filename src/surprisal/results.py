@@ -21,7 +21,7 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
-from .columns import Columns
+from .columns import Columns, paused_gc
 from .errors import SurprisalError
 from .fields import FIELDS, Unit, convert
 from .records import record, records_of
@@ -201,7 +201,8 @@ class Scores(Sequence[TextScore]):
     @classmethod
     def from_columns(cls, cols: Columns, **settings: Any) -> Scores:
         """A result whose per-text objects are views of ``cols`` (run settings as keywords)."""
-        items = tuple(TextScore(**cols.per_text(i)) for i in range(len(cols)))
+        with paused_gc():  # a few objects per text, none of them in a cycle
+            items = tuple(TextScore(**cols.per_text(i)) for i in range(len(cols)))
         cols.owner = items
         return cls(items=items, flat=cols, **settings)
 
@@ -385,7 +386,12 @@ class Scores(Sequence[TextScore]):
     def to_pandas(self, unit: Unit = "nats") -> Any:
         """Long format: one row per token (text_index, token_index, token_id, token, start,
         end, piece, logprob (nats), surprisal (``unit``), and extras when computed)."""
-        import pandas as pd  # a core dependency; imported here to keep `import surprisal` cheap
+
+        with paused_gc():
+            return self._to_pandas(unit)
+
+    def _to_pandas(self, unit: Unit) -> Any:
+        import pandas as pd
 
         c = self.columns()
         cols: dict[str, Any] = {

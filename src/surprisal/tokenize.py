@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .columns import paused_gc
 from .errors import SurprisalError
 
 __all__ = [
@@ -247,6 +248,13 @@ def encode_flat(
     if not texts:
         z = np.zeros(0, np.int64)
         return Encodings([], z, z.reshape(0, 2), np.zeros(1, np.int64), [])
+    with paused_gc():  # a tuple per token's offsets, none of them in a cycle
+        return _encode_flat(tokenizer, texts, n_chars, parse_special_tokens)
+
+
+def _encode_flat(
+    tokenizer: Any, texts: list[str], n_chars: np.ndarray, parse_special_tokens: bool
+) -> Encodings:
     bt = _backend(tokenizer, not parse_special_tokens)
     if bt is not None:
         encs = bt.encode_batch(texts, add_special_tokens=False)
