@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
 import surprisal
 from surprisal.records import dumps_line, record, render, render_scores
@@ -266,3 +267,61 @@ def test_prefetch_raises_where_the_stream_fails_and_stops_when_closed():
     next(gen)
     gen.close()  # the worker stops; nothing hangs
     assert not any(t.name == "surprisal-tokenize" and t.is_alive() for t in threading.enumerate())
+
+
+# ---------------------------------------------------------------- device-built masks
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama", "qwen2", "gpt_neox"])
+@pytest.mark.parametrize("pack", [True, False])
+def test_device_built_masks_give_transformers_numbers(arch, pack, monkeypatch):
+    """The 4D masks built from sequence numbers (used on CUDA, here forced on the CPU)
+    give the same scores as transformers' own masks, packed and padded, both sides."""
+    from surprisal import masks
+
+    lm = tiny_lm(arch)
+    texts = [*TEXTS, "a much longer text than the others, " * 3]
+    want = surprisal.score(texts, model=lm, pack=pack, batch_tokens=128)
+    monkeypatch.setattr(masks, "DEVICES", ("cuda", "cpu"))
+    assert masks.enabled(lm)  # passed its probe
+    for side in ("right", "left"):
+        got = surprisal.score(texts, model=lm, pack=pack, batch_tokens=128, padding_side=side)
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_allclose(a.logprobs, b.logprobs, rtol=0, atol=2e-5)
+
+
+def test_device_masks_are_not_used_where_layers_slide_or_the_probe_fails(monkeypatch):
+    from surprisal import masks
+
+    monkeypatch.setattr(masks, "DEVICES", ("cuda", "cpu"))
+    assert not masks.enabled(tiny_lm("gemma2"))  # sliding-window layers: their own masks
+    lm = tiny_lm("gpt2")
+
+    def no_causality(model, seq, dtype):  # a wrong mask: every token sees the whole row
+        B, T = seq.shape
+        return torch.ones(B, 1, T, T, dtype=torch.bool)
+
+    monkeypatch.setattr(masks, "mask_for", no_causality)
+    assert not masks.probe(lm.body, lm.model, lm.device, lm.dtype)  # caught: not used
+
+
+def test_sequence_ids_and_mask_by_hand():
+    from surprisal import masks
+
+    pos = np.array([[0, 1, 0, 1, 2, 0]])  # two packed texts and a free tail
+    seq = masks.sequence_ids(np.ones_like(pos), pos, packed=True)
+    assert seq.tolist() == [[0, 0, 1, 1, 1, 2]]
+    m = masks.device_mask(torch.from_numpy(seq), torch.float32, additive=False)[0, 0]
+    assert m.int().tolist() == [
+        [1, 0, 0, 0, 0, 0],
+        [1, 1, 0, 0, 0, 0],
+        [0, 0, 1, 0, 0, 0],
+        [0, 0, 1, 1, 0, 0],
+        [0, 0, 1, 1, 1, 0],
+        [0, 0, 0, 0, 0, 1],
+    ]
+    pad = masks.sequence_ids(np.array([[1, 1, 0]]), np.array([[0, 1, 0]]), packed=False)
+    assert pad.tolist() == [[0, 0, -1]]
+    m = masks.device_mask(torch.from_numpy(pad), torch.float32, additive=True)[0, 0]
+    lo = torch.finfo(torch.float32).min
+    assert m.tolist() == [[0, lo, lo], [0, 0, lo], [lo, lo, 0]]  # padding: itself only

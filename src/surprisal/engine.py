@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import masks
 from ._compat import cache_kwarg, expand_cache, is_oom, output_cache, text_config
 from .errors import SurprisalError
 from .fields import Extras
@@ -447,10 +448,11 @@ def _model_inputs(
     """Keyword arguments for the forward, and the context it runs in.
 
     Packed rows carry no attention mask (transformers tells the texts apart by their
-    restarting position ids). A shared prefix is attended to either through the
-    shared-prefix attention of :mod:`surprisal.prefix` (its keys stay one copy, never
-    expanded over the batch) or, for a model that failed that probe, through its KV cache
-    expanded over the rows.
+    restarting position ids); on CUDA, rows without a prefix carry a 4D mask built on the
+    device instead (:mod:`surprisal.masks`), so that transformers reads nothing back. A
+    shared prefix is attended to either through the shared-prefix attention of
+    :mod:`surprisal.prefix` (its keys stay one copy, never expanded over the batch) or,
+    for a model that failed that probe, through its KV cache expanded over the rows.
     """
     dev = lm.device
     B = lay.shape[0]
@@ -458,7 +460,10 @@ def _model_inputs(
     kwargs: dict[str, object] = {"input_ids": _to_device(lay.ids, dev), "position_ids": pos}
     ctx: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
     if prefix is None:
-        if not packed:
+        if masks.enabled(lm):  # built on the device: transformers checks nothing (no sync)
+            seq = _to_device(masks.sequence_ids(lay.mask, lay.pos, packed), dev)  # (B, T)
+            kwargs["attention_mask"] = masks.mask_for(lm.model, seq, lm.dtype)
+        elif not packed:
             kwargs["attention_mask"] = _to_device(lay.mask, dev)
         kwargs["use_cache"] = False
     elif shared_prefix_ok(lm):
