@@ -167,7 +167,7 @@ def make_texts(n: int, seed: int = 0) -> list[str]:
     return out
 
 
-def build(vocab: int, texts: list[str]) -> Any:
+def build(vocab: int, texts: list[str], device: str = "cpu") -> Any:
     """The LM: a 1-layer, hidden-16 GPT-2 and a byte-level BPE tokenizer (``vocab`` 384: the
     test tokenizer; larger: a BPE trained in-process on the benchmark texts)."""
     from surprisal import LM
@@ -195,7 +195,7 @@ def build(vocab: int, texts: list[str]) -> Any:
     model = tiny_model(
         "gpt2", len(tok), max_positions=1024, n_layer=1, n_embd=16, n_head=2
     )  # near-free: 1 layer, hidden 16
-    return LM(model, tok)
+    return LM(model, tok, device=device)
 
 
 def timed(fn: Callable[[], Any], repeats: int) -> tuple[list[float], list[float], Any]:
@@ -304,6 +304,7 @@ def main() -> None:
     ap.add_argument("--vocab", type=int, default=384)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--torch-threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="where the near-free model runs")
     ap.add_argument("--no-stages", action="store_true", help="skip the per-step breakdown")
     ap.add_argument("--smoke", action="store_true", help="200 texts, 1 repeat (CI)")
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
@@ -315,7 +316,7 @@ def main() -> None:
     import surprisal
 
     texts = make_texts(args.n_texts)
-    lm = build(args.vocab, texts)
+    lm = build(args.vocab, texts, args.device)
     backend = lm.tokenizer.backend_tokenizer
     n_tok = sum(len(e.ids) for e in backend.encode_batch(texts, add_special_tokens=False))
     load0 = os.getloadavg()
@@ -371,6 +372,12 @@ def main() -> None:
             walls[name] += w
             cpus[name] += c
     load1 = os.getloadavg()
+    # The numbers are checked, never the times: every path saw every token of every text.
+    assert sum(len(t) for t in scores) == n_tok, "score() lost or added tokens"
+    assert len(scores.to_pandas()) == n_tok, "to_pandas() rows are not the tokens"
+    lines = (tmp / f"out{k[0]}.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(texts), "score_to_file wrote a record per text"
+    assert sum(json.loads(x)["n_tokens"] for x in lines) == n_tok
     # score() split: its model forward and head (a GPU's work), and the rest (host work)
     walls["  of which model forward + head"] = model_walls
     cpus["  of which model forward + head"] = model_cpus
@@ -390,7 +397,7 @@ def main() -> None:
     print(
         f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs; "
         f"python {platform.python_version()}, torch {torch.__version__}, "
-        f"numpy {np.__version__}; torch threads {args.torch_threads}"
+        f"numpy {np.__version__}; torch threads {args.torch_threads}; model on {args.device}"
     )
     print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"load average (1, 5, 15 min): before {load0}, after {load1}")
@@ -399,6 +406,7 @@ def main() -> None:
         f"vocab {len(lm.tokenizer)}, repeats {args.repeats} (interleaved rounds)"
     )
     print(f"command: python {' '.join(sys.argv)}")
+    print("checks: every path scored every token (ok)")
     print()
     print("| step | µs/token (median) | min-max | CPU µs/token | × encode_batch (1 thread) |")
     print("|---|---|---|---|---|")
