@@ -267,11 +267,8 @@ class _Flat:
     @classmethod
     def of(cls, jobs: Sequence[Job]) -> _Flat:
         lengths = np.fromiter((len(j.ids) for j in jobs), np.int64, len(jobs))
-        tokens = (
-            np.concatenate([np.asarray(j.ids, dtype=np.int64) for j in jobs])
-            if jobs
-            else np.zeros(0, np.int64)
-        )
+        parts = [np.asarray(j.ids, dtype=np.int64) for j in jobs]
+        tokens = np.concatenate(parts) if parts else np.zeros(0, np.int64)
         return cls(
             tokens=tokens,
             offsets=np.cumsum(lengths) - lengths,
@@ -447,12 +444,11 @@ def _model_inputs(
 ) -> tuple[dict[str, object], contextlib.AbstractContextManager[object]]:
     """Keyword arguments for the forward, and the context it runs in.
 
-    Packed rows carry no attention mask (transformers tells the texts apart by their
-    restarting position ids); on CUDA, rows without a prefix carry a 4D mask built on the
-    device instead (:mod:`surprisal.masks`), so that transformers reads nothing back. A
-    shared prefix is attended to either through the shared-prefix attention of
-    :mod:`surprisal.prefix` (its keys stay one copy, never expanded over the batch) or,
-    for a model that failed that probe, through its KV cache expanded over the rows.
+    Packed rows carry no mask (their restarting position ids tell the texts apart); on
+    CUDA, rows without a prefix carry a 4D mask built on the device (:mod:`surprisal.masks`).
+    A shared prefix is attended to through the shared-prefix attention of
+    :mod:`surprisal.prefix` (one copy of its keys) or, for a model that failed that probe,
+    through its KV cache expanded over the rows.
     """
     dev = lm.device
     B = lay.shape[0]
