@@ -25,6 +25,13 @@ from typing import Any
 import numpy as np
 
 THREADS = 2
+# The one definition of the "hand-written KV-cache loop" that the benchmarks compare with
+# (bench_delta.py's hand-kv-cache-16; docs/benchmarks.md quotes it).
+HAND_KV_LOOP = (
+    "hand-written: the explanation run once with use_cache=True, then per batch of 16 "
+    "targets a DynamicCache of its keys/values expanded over the batch, right padding, "
+    "explicit position_ids"
+)
 # OpenMP threads that wait at a barrier sleep instead of spinning. On a machine shared with
 # other busy processes, spinning threads burn the cores the sibling thread needs and make
 # many-small-op loops (one text per forward) several times slower than on a quiet machine;
@@ -321,18 +328,20 @@ def timed(
     fn: Callable[[], Any],
     warmup: Callable[[], Any] | None,
     repeats: int = 1,
-    budget_s: float = 30.0,
 ) -> dict[str, Any]:
-    """Run ``warmup`` (untimed), then ``fn`` up to ``repeats`` times (no new run is started
-    once ``budget_s`` seconds of timed runs have passed; the first always runs).
+    """Run ``warmup`` (untimed), then ``fn`` exactly ``repeats`` times: every method gets the
+    same number of runs, however slow (a time budget would give a slow method fewer tries
+    and so a worse best).
 
-    Reports every wall time and the best, the best process CPU time (all threads), and the
-    peak RSS above the RSS measured after setup (model built) and before the warm-up: the
-    kernel's high-water mark is reset there once, so memory that the allocator keeps
-    resident from the warm-up into the timed runs is counted, not hidden in the baseline.
-    The result of the first timed run is returned for the agreement checks.
+    Reports every wall time, the best and the median, the process CPU time (all threads)
+    of the best-wall run and the best, the load average before and after, and the peak RSS
+    above the RSS measured after setup (model built) and before the warm-up: the kernel's
+    high-water mark is reset there once, so memory that the allocator keeps resident from
+    the warm-up into the timed runs is counted, not hidden in the baseline. The result of
+    the first timed run is returned for the agreement checks.
     """
     import gc
+    import statistics
 
     gc.collect()
     exact = reset_peak()
@@ -343,15 +352,11 @@ def timed(
     walls: list[float] = []
     cpus: list[float] = []
     result = None
-    spent = 0.0
     for k in range(repeats):
-        if k and spent >= budget_s:
-            break
         gc.collect()
         t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
         walls.append(time.perf_counter() - t0)
-        spent += walls[-1]
         cpus.append(time.process_time() - c0)
         if k == 0:
             result = out
@@ -359,8 +364,10 @@ def timed(
     return {
         "result": result,
         "wall_s": min(walls),
+        "wall_median_s": statistics.median(walls),
         "walls": walls,
         "cpu_s": min(cpus),
+        "cpus": cpus,
         "peak_delta_mb": (peak_kb() - base) / 1024,
         "base_rss_mb": base / 1024,
         "peak_exact": exact,

@@ -49,7 +49,7 @@ METHODS: dict[str, str] = {
     "surprisal-score": "surprisal.score(targets, context=explanation), default batch_tokens",
     "surprisal-delta": "surprisal.delta: conditional + targets alone + explanation cost",
     "surprisal-delta-divergence": "surprisal.delta(divergence=True): + KL, entropies per position",
-    "hand-kv-cache-16": "hand-written: explanation once, DynamicCache expanded per batch of 16",
+    "hand-kv-cache-16": C.HAND_KV_LOOP,
     "minicons-16": "minicons IncrementalLMScorer.conditional_score, 16 pairs per call",
     "lmeval-16": "lm-eval HFLM.loglikelihood, batch_size=16",
 }
@@ -259,7 +259,7 @@ def main() -> None:
         "--repeats",
         type=int,
         default=None,
-        help="timed runs per method, best kept (no new run starts after 30 s of timed runs)",
+        help="timed runs for every method (the same number for each), best kept",
     )
     ap.add_argument(
         "--prefix-tokens", type=int, default=400, help="explanation length in tokens (BOS aside)"
@@ -313,8 +313,8 @@ def main() -> None:
     )
     print("quantity: per target, sum of log p(target token | BOS, explanation, previous), nats")
     print(
-        f"timing: best of up to {a.repeats} timed runs per method after a warm-up (no new run "
-        "after 30 s of timed runs), each method in a fresh process; peak RSS +MB: high-water "
+        f"timing: best of {a.repeats} timed runs for every method after a warm-up, each "
+        "method in a fresh process; peak RSS +MB: high-water "
         "mark over warm-up and timed runs minus the RSS after setup (model built)"
     )
     t_all = time.perf_counter()
@@ -335,7 +335,9 @@ def main() -> None:
         else:
             walls = ", ".join(f"{w:.2f}" for w in r["walls"])
             print(
-                f"  {m}: wall {walls} s, best CPU {r['cpu_s']:.2f} s, load {r['load']} "
+                f"  {m}: wall {walls} s (median {r['wall_median_s']:.2f}), "
+                f"best CPU {r['cpu_s']:.2f} s, "
+                f"load {r['load']} "
                 f"({time.perf_counter() - t0:.0f} s with start-up)"
             )
     hand = res["hand-kv-cache-16"]

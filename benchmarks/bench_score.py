@@ -351,7 +351,7 @@ def main() -> None:
         f"{int(np.percentile(lengths, 90))}, max {lengths.max()} (lognormal, long-tailed)"
     )
     print(
-        f"timing: best of up to {repeats} timed runs (none started after 30 s of timed runs) "
+        f"timing: best of {repeats} timed runs for every method (the median and CPU times below) "
         "per method after a warm-up, each method in a fresh process; peak RSS +MB is the "
         "high-water mark over warm-up and timed runs minus the RSS after setup (model built)"
     )
@@ -371,7 +371,9 @@ def main() -> None:
             else:
                 walls = ", ".join(f"{w:.2f}" for w in r["walls"])
                 print(
-                    f"  {m}: wall {walls} s, best CPU {r['cpu_s']:.2f} s, load {r['load']} "
+                    f"  {m}: wall {walls} s (median {r['wall_median_s']:.2f}), "
+                    f"best CPU {r['cpu_s']:.2f} s, "
+                    f"load {r['load']} "
                     f"({time.perf_counter() - t0:.0f} s with start-up)"
                 )
         ref = res["hf-one-at-a-time"]

@@ -114,7 +114,7 @@ def test_disk_full_is_one_line_and_leaves_nothing(model_dir, tmp_path, capsys, m
     def full(*_a, **_k):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(corpus, "render", full)
+    monkeypatch.setattr(corpus, "_append_text", full)
     out = tmp_path / f"o.{fmt}"
     capsys.readouterr()
     rc = main(["score", "--model", model_dir, "--text", "a b", "-o", str(out), "--quiet"])

@@ -191,17 +191,17 @@ def test_shares_are_balanced_by_tokens(tmp_path, gpt2_lm, two_ranks):
     out = tmp_path / "b.jsonl"
     texts = ["word " * 60] + ["w"] * 10  # one long text, ten tiny ones
     scored = {}
-    orig = corpus.record
+    orig = corpus.render_scores
 
-    def spy(rid, index, ts, *a, **kw):
-        scored.setdefault(two_ranks.local.rank, []).append(index)
-        return orig(rid, index, ts, *a, **kw)
+    def spy(s, ids, indices, *a, **kw):  # what each rank writes: the input positions
+        scored.setdefault(two_ranks.local.rank, []).extend(indices)
+        return orig(s, ids, indices, *a, **kw)
 
-    corpus.record = spy
+    corpus.render_scores = spy
     try:
         two_ranks.run(lambda r: score_to_file(texts, out, model=gpt2_lm, progress=False))
     finally:
-        corpus.record = orig
+        corpus.render_scores = orig
     assert sorted(scored[0] + scored[1]) == list(range(11))
     long_rank = 0 if 0 in scored[0] else 1
     assert scored[long_rank] == [0]  # the long text alone balances the ten short ones

@@ -190,6 +190,17 @@ def test_gpu_benchmark_script_runs_in_smoke_mode(tmp_path):
     assert "| surprisal-packed |" in out and "| hf-batched" in out
 
 
+def test_host_benchmark_runs(tmp_path):
+    """benchmarks/bench_host.py on 200 texts: every step is timed and the token counts of
+    score(), to_pandas() and the JSONL file are checked against the tokenizer's own."""
+    out = run_benchmark("bench_host.py", "--smoke", cwd=tmp_path, timeout=300)
+    assert "checks: every path scored every token (ok)" in out
+    steps = [r.split("|")[1].strip() for r in out.splitlines() if r.startswith("| ")]
+    for step in ("encode_batch (1 thread)", "tokenize", "score()", "to_pandas()"):
+        assert step in steps, out
+    assert "score_to_file (JSONL)" in steps and "load average" in out
+
+
 def test_score_benchmark_runs_and_every_method_agrees(tmp_path):
     """benchmarks/bench_score.py on 8 texts: each method runs in its own process and its
     per-text totals are checked against the one-text loop (the numbers, never the times)."""

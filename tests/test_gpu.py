@@ -197,3 +197,43 @@ def test_shared_prefix_uses_the_fused_cuda_kernels_where_rows_are_aligned(dtype,
     for a, b in zip(got, want, strict=True):
         if len(a):
             assert np.nanmax(np.abs(a.logprobs - b.logprobs)) < tol
+
+
+def _syncs_while_scoring(lm, texts, **kw) -> int:
+    """Device synchronisations while ``score`` runs its batches, by torch's sync debug mode
+    (one warning per synchronising call); the copy of all results back at the end (one
+    by design) and what follows it are not counted."""
+    import warnings
+
+    from surprisal import engine
+
+    collect = engine._Results.collect
+    mark: list[int] = []
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+
+        def collect_marked(self):
+            mark.append(len(seen))
+            return collect(self)
+
+        engine._Results.collect = collect_marked
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            surprisal.score(texts, model=lm, **kw)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+            engine._Results.collect = collect
+    assert mark, "the results were never collected"
+    return sum(1 for w in seen[: mark[0]] if "synchroniz" in str(w.message))
+
+
+@pytest.mark.parametrize("pack", [True, False])
+def test_no_device_sync_per_batch_without_a_prefix(pack):
+    """Packed and padded rows: the number of device synchronisations does not grow with
+    the number of batches (the masks are built on the device; nothing is read back)."""
+    lm = tiny_lm("llama", device="cuda")
+    texts = [f"text number {k} " + "word " * (k % 9) for k in range(64)]
+    surprisal.score(texts[:4], model=lm, pack=pack)  # the probes and first-call set-up
+    few = _syncs_while_scoring(lm, texts, pack=pack, batch_tokens=4096)
+    many = _syncs_while_scoring(lm, texts, pack=pack, batch_tokens=64)
+    assert many == few, (few, many)

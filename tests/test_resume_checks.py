@@ -217,15 +217,15 @@ def test_corrupt_line_of_the_fingerprint_sidecar_is_named(tmp_path, gpt2_lm):
 def fail_writes(monkeypatch, after: int) -> None:
     """Writing records fails with ENOSPC (a full disk) from the (after + 1)-th chunk on."""
     calls = {"n": 0}
-    real = corpus.render
+    real = corpus._append_text
 
-    def render(*args, **kwargs):
+    def append(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] > after:
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(corpus, "render", render)
+    monkeypatch.setattr(corpus, "_append_text", append)
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])

@@ -5,16 +5,17 @@ which every verb of the package runs on."""
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from itertools import islice
 from typing import Any, Literal
 
 import torch
 
 from . import parallel
 from .core import contexts_for, run, run_token_ids
+from .engine import default_batch_tokens
 from .errors import SurprisalError
 from .lm import LM, resolve_model
 from .options import DEFAULT_SEPARATOR, RunOptions
+from .pipeline import chunk_tokens_for, prefetched
 from .results import Scores, TextScore
 from .tokenize import check_texts
 
@@ -142,7 +143,7 @@ def score_iter(
     *,
     model: LM | str | Any,
     context: str | None = None,
-    chunk_size: int = 1024,
+    chunk_size: int | None = None,
     separator: str = DEFAULT_SEPARATOR,
     extras: Collection[str] | str | None = None,
     top_k: int = 5,
@@ -161,9 +162,11 @@ def score_iter(
 ) -> Iterator[TextScore]:
     """Score a stream of texts lazily, yielding one :class:`TextScore` per text, in order.
 
-    Texts are consumed ``chunk_size`` at a time (sorted and batched within a chunk), so
-    memory stays flat however long the stream is. ``context`` is one string for all texts
-    (or None); the other keywords are those of :func:`score`.
+    Texts are consumed a chunk at a time (sorted and batched within a chunk), so memory
+    stays flat however long the stream is: by default chunks of about eight of the
+    device's batches (``batch_tokens``), or ``chunk_size`` texts when given. The next
+    chunk is tokenized on a worker thread while the current one scores. ``context`` is one
+    string for all texts (or None); the other keywords are those of :func:`score`.
 
     >>> from surprisal.testing import tiny_lm
     >>> lm = tiny_lm("gpt2")
@@ -173,10 +176,11 @@ def score_iter(
     """
     if isinstance(texts, str):
         raise TypeError("score_iter takes an iterable of texts; for one text use score()")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int):
-        raise TypeError(f"chunk_size must be an int, got {type(chunk_size).__name__}")
-    if chunk_size < 1:
-        raise SurprisalError(f"chunk_size must be at least 1, got {chunk_size}")
+    if chunk_size is not None:
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int):
+            raise TypeError(f"chunk_size must be an int or None, got {type(chunk_size).__name__}")
+        if chunk_size < 1:
+            raise SurprisalError(f"chunk_size must be at least 1, got {chunk_size}")
     if context is not None and not isinstance(context, str):
         raise TypeError("score_iter takes one context string for all texts (or None)")
     opts = RunOptions.make(
@@ -195,9 +199,22 @@ def score_iter(
         temperature=temperature,
     )
     lm = resolve_model(model, device=device, dtype=dtype)
-    it = iter(texts)
+    budget = opts.batch_tokens or default_batch_tokens(lm)
     offset = 0
-    while chunk := list(islice(it, chunk_size)):
+    for chunk, _, encs in prefetched(
+        iter(texts),
+        _checked_text,
+        lm.tokenizer,
+        parse_special_tokens=lm.parse_special_tokens,
+        chunk_tokens=chunk_tokens_for(budget),
+        chunk_size=chunk_size,
+    ):
         items = check_texts(chunk, offset=offset)
         offset += len(items)
-        yield from run(lm, items, contexts_for(context, len(items)), opts).items
+        yield from run(lm, items, contexts_for(context, len(items)), opts, encoded=encs).items
+
+
+def _checked_text(t: object) -> str:
+    """A stream item's text for the tokenizing worker; a non-str is passed over there as
+    "" and reported by ``check_texts`` at its chunk, with its position."""
+    return t if isinstance(t, str) else ""

@@ -520,7 +520,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: none)",
     )
     p.add_argument("--top-k", type=int, default=5, help="alternatives per token for topk")
-    p.add_argument("--chunk-size", type=int, default=256, help="texts per write (and resume step)")
+    p.add_argument(
+        "--chunk-size",
+        type=int,
+        default=None,
+        help="texts per write (and resume step); default: chunks of about 8 device batches",
+    )
     p.set_defaults(func=_cmd_score)
 
     p = _sub(

@@ -30,13 +30,14 @@ import numpy as np
 import torch
 
 from ._compat import CacheNotExpandable
+from .columns import Columns
 from .engine import Job, JobResult, RunStats, run_jobs
 from .errors import NonFiniteError, SurprisalError
 from .fields import Extras
 from .lm import LM
 from .options import Resolved, RunOptions, tempered
 from .results import Scores, TextScore
-from .tokenize import Encoded, encode, windows
+from .tokenize import Encoded, Encodings, encode, encode_flat, windows
 
 
 def contexts_for(context: str | Sequence[str | None] | None, n: int) -> list[str | None] | None:
@@ -68,12 +69,16 @@ def contexts_for(context: str | Sequence[str | None] | None, n: int) -> list[str
 
 @dataclass
 class _Plan:
-    """How one text's tokens map onto jobs: job index, first token index it fills."""
+    """How every text's tokens map onto jobs, for all texts of a call at once.
 
-    enc: Encoded
-    parts: list[tuple[int, int]]  # (job index, token index of the job's first scored token)
-    tail_job: int | None
-    unscored: int  # leading tokens with no context (NaN)
+    ``parts`` are (text, job, token index of the job's first scored token), one per job
+    that scores tokens; ``tail_job[i]`` is the job whose tail gives text i's last word-start
+    mass (-1: none); ``unscored[i]`` counts text i's leading tokens with no context (NaN)."""
+
+    encs: Encodings
+    parts: list[tuple[int, int, int]]
+    tail_job: np.ndarray  # (n_texts,) int64
+    unscored: np.ndarray  # (n_texts,) int64
 
 
 @dataclass(frozen=True)
@@ -148,97 +153,134 @@ def prefixes(
 
 
 def plan(
-    encs: list[Encoded], pre: _Prefixes, r: Resolved, *, want_tail: bool, share: bool = True
-) -> tuple[list[Job], list[_Plan]]:
+    encs: Encodings, pre: _Prefixes, r: Resolved, *, want_tail: bool, share: bool = True
+) -> tuple[list[Job], _Plan]:
     """One job per window of each text; a text that fits after its prefix is a single job on
     the prefix's cache (unless ``share`` is False: a model whose cache cannot be shared),
-    others are windowed over prefix + text."""
+    others are windowed over prefix + text. The common case, a text without a prefix that
+    fits in one window after the boundary token, is a view into one array that holds every
+    such text after its boundary token (no per-token work)."""
     M = r.max_length
+    boundary = list(r.boundary)
+    nb = len(boundary)
+    n_texts = len(encs)
+    lens = encs.lengths()
+    bounds = encs.bounds
+    # Every text after the boundary token, laid end to end: text i is seq[sb[i]:sb[i + 1]].
+    seq = np.insert(encs.ids, np.repeat(bounds[:-1], nb), boundary * n_texts) if nb else encs.ids
+    sb = bounds + nb * np.arange(n_texts + 1)
     jobs: list[Job] = []
-    plans: list[_Plan] = []
-    for enc, pk in zip(encs, pre.of, strict=True):
-        ids = enc.ids
-        n = len(ids)
+    parts: list[tuple[int, int, int]] = []
+    tail_job = np.full(n_texts, -1, np.int64)
+    unscored = np.zeros(n_texts, np.int64)
+    if not nb:
+        unscored[:] = np.minimum(lens, 1)  # no boundary: the first token cannot be scored
+    for i, (pk, n) in enumerate(zip(pre.of, lens.tolist(), strict=True)):
         if share and pk is not None and len(pre.ids[pk]) + n <= M:
             # The common conditional case: one job on the shared prefix's cache.
+            unscored[i] = 0
             if n == 0 and not want_tail:
-                plans.append(_Plan(enc, [], None, 0))
                 continue
-            jobs.append(Job(tuple(ids), 0, pk, tail=want_tail))
-            plans.append(_Plan(enc, [(len(jobs) - 1, 0)], len(jobs) - 1 if want_tail else None, 0))
+            jobs.append(Job(encs.ids[bounds[i] : bounds[i + 1]], 0, pk, tail=want_tail))
+            parts.append((i, len(jobs) - 1, 0))
+            if want_tail:
+                tail_job[i] = len(jobs) - 1
             continue
-        head = pre.ids[pk] if pk is not None else r.boundary
-        seq = list(head) + list(ids)
+        if pk is None and nb + n <= M:
+            # One window: the boundary and the text; nothing to score in an empty text.
+            if n == 0 and not (want_tail and nb):
+                continue
+            first = nb if nb else 1
+            if n > int(unscored[i]) or want_tail:
+                jobs.append(Job(seq[sb[i] : sb[i + 1]], first, None, tail=want_tail))
+                parts.append((i, len(jobs) - 1, first - nb))
+                if want_tail:
+                    tail_job[i] = len(jobs) - 1
+            continue
+        head = pre.ids[pk] if pk is not None else boundary
+        ids = encs.ids[bounds[i] : bounds[i + 1]].tolist()
+        full = list(head) + ids
         first = len(head) if head else 1  # no boundary: the first token cannot be scored
-        unscored = 0 if head else min(1, n)
-        parts: list[tuple[int, int]] = []
-        tail_job = None
-        if n > unscored or want_tail:
-            for w in windows(seq, first, M, r.stride):
+        unscored[i] = 0 if head else min(1, n)
+        if n > int(unscored[i]) or want_tail:
+            for w in windows(full, first, M, r.stride):
                 if w.score_from >= len(w.ids) and not (
-                    want_tail and w.offset + len(w.ids) == len(seq)
+                    want_tail and w.offset + len(w.ids) == len(full)
                 ):
                     continue  # a window of context only
                 jobs.append(Job(tuple(w.ids), w.score_from, None, last_unfed=w.last_unfed))
-                parts.append((len(jobs) - 1, w.offset + w.score_from - len(head)))
+                parts.append((i, len(jobs) - 1, w.offset + w.score_from - len(head)))
             if want_tail and jobs[-1].last_unfed:
                 # The tail needs the last token fed: the last M tokens, as context only.
-                jobs.append(Job(tuple(seq[len(seq) - M :]), M, None))
+                jobs.append(Job(tuple(full[len(full) - M :]), M, None))
             if want_tail:
                 last = jobs[-1]
                 jobs[-1] = Job(last.ids, last.score_from, None, tail=True)
-                tail_job = len(jobs) - 1
-        plans.append(_Plan(enc, parts, tail_job, unscored))
-    return jobs, plans
+                tail_job[i] = len(jobs) - 1
+    return jobs, _Plan(encs, parts, tail_job, unscored)
 
 
 # ---------------------------------------------------------------- assembly
 
 
-def assemble_hidden(p: _Plan, results: list[JobResult]) -> torch.Tensor | None:
-    """One text's kept head inputs, (n, H) or (n, V), in token order; NaN rows where a
+def assemble_hidden(p: _Plan, results: list[JobResult]) -> list[torch.Tensor | None]:
+    """Each text's kept head inputs, (n, H) or (n, V), in token order; NaN rows where a
     token was not scored. None for a text with no tokens."""
-    got = [(results[j].hidden, start) for j, start in p.parts]
-    first = next((h for h, _ in got if h is not None), None)
-    if first is None:
-        return None
-    out = first.new_full((len(p.enc.ids), first.shape[1]), math.nan)
-    for h, start in got:
-        if h is not None:
-            out[start : start + h.shape[0]] = h
+    by_text: list[list[tuple[torch.Tensor | None, int]]] = [[] for _ in range(len(p.encs))]
+    for i, j, start in p.parts:
+        by_text[i].append((results[j].hidden, start))
+    out: list[torch.Tensor | None] = []
+    for i, got in enumerate(by_text):
+        first = next((h for h, _ in got if h is not None), None)
+        if first is None:
+            out.append(None)
+            continue
+        n = int(p.encs.bounds[i + 1] - p.encs.bounds[i])
+        t = first.new_full((n, first.shape[1]), math.nan)
+        for h, start in got:
+            if h is not None:
+                t[start : start + h.shape[0]] = h
+        out.append(t)
     return out
 
 
-def assemble(p: _Plan, results: list[JobResult], ex: Extras) -> TextScore:
-    """One text's per-window results back into arrays over its tokens (fill where unscored)."""
-    enc = p.enc
-    n = len(enc.ids)
+def assemble(p: _Plan, results: list[JobResult], ex: Extras) -> Columns:
+    """Every job's results back into flat arrays over all texts' tokens (the field's fill
+    where a token was not scored): the :class:`~surprisal.columns.Columns` of the call."""
+    encs = p.encs
+    b = encs.bounds
+    n_texts, N = len(encs), int(b[-1])
+    bb = b + np.arange(n_texts + 1)  # bow has one more entry per text
     arrays: dict[str, np.ndarray] = {}
     for f in ex.fields:
-        shape: tuple[int, ...] = (n, ex.top_k) if f.topk else (n + (f.name == "bow"),)
+        shape: tuple[int, ...] = (N, ex.top_k) if f.topk else (N + n_texts * (f.name == "bow"),)
         arrays[f.name] = np.full(shape, f.fill, dtype=f.dtype)
-    for j, start in p.parts:
+    names = list(arrays)
+    for i, j, start in p.parts:
         got = results[j].arrays
         m = len(got["logprobs"])
-        for name, a in arrays.items():
+        for name in names:
             if name in got:
-                a[start : start + m] = got[name]
-    if "bow" in arrays and p.tail_job is not None:
-        tb = results[p.tail_job].tail_bow
-        arrays["bow"][n] = np.nan if tb is None else tb
-    return TextScore(
-        text=enc.text,
-        token_ids=np.asarray(enc.ids, dtype=np.int64),
-        tokens=enc.tokens,
-        spans=enc.spans,
-        **arrays,
-    )
+                o = (bb if name == "bow" else b)[i] + start
+                arrays[name][o : o + m] = got[name]
+    if "bow" in arrays:
+        for i in np.flatnonzero(p.tail_job >= 0).tolist():
+            tb = results[int(p.tail_job[i])].tail_bow
+            arrays["bow"][bb[i + 1] - 1] = np.nan if tb is None else tb
+    logprobs = arrays.pop("logprobs")
+    return Columns(encs.texts, b, encs.ids, encs.tokens, encs.spans, logprobs, arrays)
 
 
-def _check_finite(items: Sequence[TextScore], plans: Sequence[_Plan], lm: LM) -> None:
+def _check_finite(cols: Columns, p: _Plan, lm: LM) -> None:
     """Every token that should have a score has a finite one: a NaN or inf from a numerical
     failure (an fp16 overflow, say) must never be summed or averaged away."""
-    check_finite([ts.logprobs[p.unscored :] for ts, p in zip(items, plans, strict=True)], lm)
+    ok = np.isfinite(cols.logprobs)
+    first = cols.bounds[:-1]
+    ok[first[p.unscored > 0]] = True  # a leading token with no context is NaN by design
+    if ok.all():
+        return
+    b = cols.bounds
+    check_finite([cols.logprobs[b[i] + p.unscored[i] : b[i + 1]] for i in range(len(b) - 1)], lm)
 
 
 def check_finite(scored: Sequence[np.ndarray], lm: LM) -> None:
@@ -262,19 +304,30 @@ def _prefix_score(enc: Encoded, boundary: list[int], own: JobResult) -> TextScor
     return TextScore(enc.text, np.asarray(enc.ids, dtype=np.int64), enc.tokens, enc.spans, lp)
 
 
+def _encodings(encs: Sequence[Encoded]) -> Encodings:
+    """Per-text encodings as one flat :class:`Encodings`."""
+    lens = [len(e.ids) for e in encs]
+    ids = np.asarray([i for e in encs for i in e.ids], dtype=np.int64)
+    spans = np.concatenate([e.spans for e in encs]) if encs else np.zeros((0, 2), np.int64)
+    bounds = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+    return Encodings(
+        [e.text for e in encs], ids, spans, bounds, [t for e in encs for t in e.tokens]
+    )
+
+
 # ---------------------------------------------------------------- run
 
 
 def _run_encoded(
     lm: LM,
-    encs: list[Encoded],
+    encs: Encodings,
     pre: _Prefixes,
     r: Resolved,
     opts: RunOptions,
     stats: RunStats,
     own: dict[int, JobResult] | None = None,
     hidden: list[torch.Tensor | None] | None = None,
-) -> tuple[TextScore, ...]:
+) -> Columns:
     """Plan, run and assemble encoded texts (each after its prefix in ``pre``).
 
     A model whose cache holds recurrent state (Mamba and other SSMs) cannot share one
@@ -283,7 +336,7 @@ def _run_encoded(
     ex = opts.extras
     share = getattr(lm, "shares_prefix_cache", True)
     while True:
-        jobs, plans = plan(encs, pre, r, want_tail=ex.bow, share=share)
+        jobs, p = plan(encs, pre, r, want_tail=ex.bow, share=share)
         try:
             results = run_jobs(
                 lm,
@@ -307,11 +360,11 @@ def _run_encoded(
             lm.shares_prefix_cache = False  # type: ignore[attr-defined]
             if own is not None:
                 own.clear()
-    items = tuple(assemble(p, results, ex) for p in plans)
+    cols = assemble(p, results, ex)
     if hidden is not None:
-        hidden[:] = [assemble_hidden(p, results) for p in plans]
-    _check_finite(items, plans, lm)
-    return items
+        hidden[:] = assemble_hidden(p, results)
+    _check_finite(cols, p, lm)
+    return cols
 
 
 def run(
@@ -323,6 +376,7 @@ def run(
     prefix_scores: bool = False,
     hidden: list[torch.Tensor | None] | None = None,
     prefix_ids: Mapping[str, Sequence[int]] | None = None,
+    encoded: Encodings | None = None,
 ) -> Scores:
     """Score checked ``texts`` (one context per text, or None) on a resolved LM.
 
@@ -340,6 +394,9 @@ def run(
     (fused path) or (n, V) logits (plain path, temperature applied), NaN rows where a token
     was not scored (None: no tokens); the returned log-probabilities are placeholders, 0
     where a token is scored and NaN where not, for the caller's own head to replace.
+
+    ``encoded``: the texts already tokenized (:func:`surprisal.tokenize.encode_flat`, by a
+    pipeline's worker thread, say); used when its texts are ``texts``.
     """
     lm = tempered(lm, opts.temperature)
     r = opts.resolve(lm)
@@ -347,8 +404,11 @@ def run(
     pre = prefixes(lm, ctxs, opts, r, prefix_ids)
     stats = RunStats()
     own: dict[int, JobResult] | None = {} if prefix_scores else None
-    encs = encode(lm.tokenizer, texts, parse_special_tokens=lm.parse_special_tokens)
-    items = _run_encoded(lm, encs, pre, r, opts, stats, own, hidden)
+    if encoded is not None and encoded.texts == texts:
+        encs = encoded
+    else:
+        encs = encode_flat(lm.tokenizer, texts, parse_special_tokens=lm.parse_special_tokens)
+    cols = _run_encoded(lm, encs, pre, r, opts, stats, own, hidden)
     got: dict[str, TextScore] | None = None
     if own is not None:
         got = {
@@ -360,15 +420,18 @@ def run(
         if missing:
             alone = _run_encoded(
                 lm,
-                [pre.kept[k][1] for k in missing],
+                _encodings([pre.kept[k][1] for k in missing]),
                 _Prefixes([None] * len(missing), [], []),
                 r,
                 replace(opts, extras=Extras()),
                 stats,
             )
-            got.update((pre.kept[k][0], ts) for k, ts in zip(missing, alone, strict=True))
-    return Scores(
-        items=items,
+            got.update(
+                (pre.kept[k][0], ts)
+                for k, ts in zip(missing, Scores.from_columns(alone).items, strict=True)
+            )
+    return Scores.from_columns(
+        cols,
         model=lm.name,
         bos_policy=r.policy,
         max_length=r.max_length,
@@ -431,9 +494,9 @@ def run_token_ids(
     encs = encoded_from_ids(lm.tokenizer, token_ids)
     stats = RunStats()
     pre = _Prefixes([None] * len(encs), [], [])
-    items = _run_encoded(lm, encs, pre, r, opts, stats, None, hidden)
-    return Scores(
-        items=items,
+    cols = _run_encoded(lm, _encodings(encs), pre, r, opts, stats, None, hidden)
+    return Scores.from_columns(
+        cols,
         model=lm.name,
         bos_policy=r.policy,
         max_length=r.max_length,

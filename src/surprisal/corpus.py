@@ -36,18 +36,20 @@ import hashlib
 import json
 import os
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sized
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 from typing import IO, Any, Literal, TextIO
 
 from . import parallel
 from ._progress import bar as progress_bar
 from .core import contexts_for, run
+from .engine import default_batch_tokens
 from .errors import NonFiniteError, SurprisalError
 from .lm import resolve_model
 from .options import DEFAULT_SEPARATOR, RunOptions
-from .records import header, record, render
+from .pipeline import chunk_tokens_for, prefetched
+from .records import header, render_scores
 from .resume import (
     Done,
     append_synced,
@@ -131,7 +133,7 @@ def _record_options(
     unit: str,
     words: bool,
     extras: Collection[str] | str,
-    chunk_size: int,
+    chunk_size: int | None,
     level: str = "token",
     correction: str | None = None,
 ) -> list[str]:
@@ -170,10 +172,11 @@ def _record_options(
                 "topk gives K alternatives per token, which a CSV/TSV cell cannot hold; "
                 "use JSONL output for topk"
             )
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int):
-        raise TypeError(f"chunk_size must be an int, got {type(chunk_size).__name__}")
-    if chunk_size < 1:
-        raise SurprisalError(f"chunk_size must be at least 1, got {chunk_size}")
+    if chunk_size is not None:
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int):
+            raise TypeError(f"chunk_size must be an int or None, got {type(chunk_size).__name__}")
+        if chunk_size < 1:
+            raise SurprisalError(f"chunk_size must be at least 1, got {chunk_size}")
     return ex
 
 
@@ -193,14 +196,16 @@ def _score_chunk(
     opts: Any,
     where: str,
     sharded: bool,
+    encoded: Any = None,
 ) -> Any:
-    """Scores of one chunk's texts; a non-finite score names the record ids affected."""
+    """Scores of one chunk's texts (``encoded``: already tokenized); a non-finite score
+    names the record ids affected."""
     texts = [t for _, _, t in todo]
     ctxs = contexts_for(context, len(texts))
     try:
         if sharded:
             return parallel.score_sharded(lm, texts, ctxs, opts)
-        return run(lm, texts, ctxs, opts)
+        return run(lm, texts, ctxs, opts, encoded=encoded)
     except NonFiniteError as exc:
         ids = [todo[i][1] for i in exc.indices]
         raise NonFiniteError(
@@ -235,16 +240,19 @@ def score_to_file(
     temperature: float | None = None,
     device: str | Any | None = None,
     dtype: str | Any | None = None,
-    chunk_size: int = 256,
+    chunk_size: int | None = None,
     progress: bool | None = None,
     settings: Mapping[str, Any] | None = None,
 ) -> FileRun:
     """Score a corpus of any size into a file, incrementally and resumably.
 
-    Records stream through ``chunk_size`` at a time, so memory stays flat. Each chunk's
-    records are appended and fsynced once they are scored. After a crash or kill, call
-    again with ``resume=True``: complete records are kept, a record cut by the
-    interruption is redone, and the file ends with every record exactly once.
+    Records stream through a chunk at a time, so memory stays flat: by default chunks of
+    about eight of the device's batches of tokens, or ``chunk_size`` records when given.
+    The next chunk is tokenized on a worker thread while the current one scores, and each
+    chunk's records are written (appended and fsynced) on another while the next scores.
+    After a crash or kill, call again with ``resume=True``: complete records are kept, a
+    record cut by the interruption is redone, and the file ends with every record exactly
+    once.
 
     Under ``torchrun`` or ``accelerate launch`` (torch.distributed initialized with more
     than one process), every rank reads the same stream. Within each chunk, a rank scores
@@ -275,7 +283,8 @@ def score_to_file(
             pack, head, temperature, device, dtype: as in :func:`surprisal.score`;
             ``temperature`` and ``truncate_context="left"`` are recorded in the settings
             file (they change the numbers).
-        chunk_size: records per write (and per resume step).
+        chunk_size: records per write (and per resume step); None (default): chunks by
+            tokens, as above.
         progress: a bar on stderr, counting texts (default: on a terminal only; see
             :mod:`surprisal._progress`); only rank 0 shows one. Its ETA needs ``records``
             to have a length.
@@ -342,10 +351,23 @@ def score_to_file(
             normalize_records(records),
             sink,
             "jsonl" if use_parts else fmt,
-            lambda todo: _score_chunk(lm, todo, context, opts, f"in {sink}", sharded=False),
-            lambda i, rid, ts: record(rid, i, ts, unit, words, ex, run_id, correction=correction),
+            lambda todo, encs: _score_chunk(
+                lm, todo, context, opts, f"in {sink}", sharded=False, encoded=encs
+            ),
+            lambda todo, s: render_scores(
+                s,
+                [rid for _, rid, _ in todo],
+                [i for i, _, _ in todo],
+                "jsonl" if use_parts else fmt,
+                unit,
+                words,
+                ex,
+                run_id,
+                correction=correction,
+                level="token" if use_parts else level,
+            ),
             done=done,
-            chunk_size=chunk_size,
+            chunks=_chunker(lm, opts, chunk_size),
             extras=ex,
             level="token" if use_parts else level,
             shard=(lambda texts: parallel.share(lm, texts, rank, size)) if size > 1 else None,
@@ -385,10 +407,10 @@ def _write_chunks(
     sink: Path,
     fmt: str,
     score: Any,
-    make_record: Any,
+    render_chunk: Any,
     *,
     done: Collection[str],
-    chunk_size: int,
+    chunks: Any,
     extras: list[str],
     level: str,
     shard: Any,
@@ -396,21 +418,37 @@ def _write_chunks(
     check: Any = None,
     texts: Path | None = None,
 ) -> tuple[int, int]:
-    """Score the records not ``done``, ``chunk_size`` at a time (this rank's ``shard`` of
-    each chunk), appending each chunk to ``sink`` and fsyncing it (after its fingerprint
-    lines, into ``texts`` when given). ``check(chunk)`` runs on every chunk before it is
-    scored. Returns (scored, skipped).
+    """Score the records not ``done``, a chunk at a time (``chunks``: a :func:`_chunker`;
+    this rank's ``shard`` of each chunk), appending each chunk to ``sink`` and fsyncing it
+    (after its fingerprint lines, into ``texts`` when given) on a writer thread while the
+    next chunk scores. ``check(chunk)`` runs on every chunk before it is scored. Returns
+    (scored, skipped).
 
     A failed write (a full disk, say) is a :class:`SurprisalError` naming ``sink``: the
     records before it are saved and a resume continues."""
-    scored = skipped = 0
+    scored = written = skipped = 0
 
     def failed(exc: OSError) -> SurprisalError:
         return SurprisalError(
-            f"cannot write {exc.filename or sink}: {exc.strerror or exc}; the {scored} "
+            f"cannot write {exc.filename or sink}: {exc.strerror or exc}; the {written} "
             "records written before are saved: fix that, then resume (--resume, "
             "resume=True) to continue"
         )
+
+    def write(text: str, side: str | None) -> None:
+        if texts is not None and side is not None:
+            append_synced(texts, side)
+        _append_text(fh, text)
+
+    def wait(job: Future[None] | None, n: int) -> None:
+        nonlocal written
+        if job is None:
+            return
+        try:
+            job.result()  # in order; a failed write stops the run here
+        except OSError as exc:
+            raise failed(exc) from None
+        written += n
 
     try:
         fh = sink.open("a", encoding="utf-8", newline="")
@@ -419,33 +457,54 @@ def _write_chunks(
     except OSError as exc:
         raise failed(exc) from None
     try:
-        while chunk := list(islice(stream, chunk_size)):
-            if check is not None:
-                check(chunk)
-            todo = [r for r in chunk if r[1] not in done]
-            skipped += len(chunk) - len(todo)
-            if shard is not None and todo:
-                todo = [todo[i] for i in shard([t for _, _, t in todo])]
-            if todo:
-                recs = [
-                    make_record(i, rid, ts)
-                    for (i, rid, _), ts in zip(todo, score(todo), strict=True)
-                ]
-                try:
-                    if texts is not None:
-                        append_synced(texts, text_lines([(rid, t) for _, rid, t in todo]))
-                    fh.write(render(recs, fmt, extras, level))
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                except OSError as exc:
-                    raise failed(exc) from None
-                scored += len(recs)
-            if bar is not None:
-                bar.update(len(chunk))
+        with ThreadPoolExecutor(1, thread_name_prefix="surprisal-write") as writer:
+            pending: Future[None] | None = None
+            n_pending = 0
+            for chunk, todo, encs in chunks(stream, lambda r: r[1] not in done):
+                if check is not None:
+                    check(chunk)
+                skipped += len(chunk) - len(todo)
+                if shard is not None and todo:
+                    todo, encs = [todo[i] for i in shard([t for _, _, t in todo])], None
+                if todo:
+                    text = render_chunk(todo, score(todo, encs))
+                    side = text_lines([(rid, t) for _, rid, t in todo]) if texts else None
+                    wait(pending, n_pending)
+                    pending, n_pending = writer.submit(write, text, side), len(todo)
+                    scored += len(todo)
+                if bar is not None:
+                    bar.update(len(chunk))
+            wait(pending, n_pending)
     finally:
         with contextlib.suppress(OSError):  # all was flushed; a failed write raised
             fh.close()
     return scored, skipped
+
+
+def _append_text(fh: IO[str], text: str) -> None:
+    """Append a chunk's rendered records to the open output and fsync it."""
+    fh.write(text)
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+def _chunker(lm: Any, opts: RunOptions, chunk_size: int | None) -> Any:
+    """The input cut in chunks (by tokens, or ``chunk_size`` records) and each chunk's
+    kept records tokenized one chunk ahead (:func:`surprisal.pipeline.prefetched`)."""
+    budget = opts.batch_tokens or default_batch_tokens(lm)
+
+    def chunks(stream: Iterator[tuple[int, str, str]], keep: Any) -> Any:
+        return prefetched(
+            stream,
+            lambda r: r[2],
+            lm.tokenizer,
+            parse_special_tokens=lm.parse_special_tokens,
+            chunk_tokens=chunk_tokens_for(budget),
+            chunk_size=chunk_size,
+            keep=keep,
+        )
+
+    return chunks
 
 
 def _settings(
@@ -558,7 +617,7 @@ def score_to_stream(
     temperature: float | None = None,
     device: str | Any | None = None,
     dtype: str | Any | None = None,
-    chunk_size: int = 256,
+    chunk_size: int | None = None,
 ) -> int:
     """:func:`score_to_file`'s records written to an open text stream (stdout, say) as each
     chunk is scored; no settings file, so no resume and no ``run`` field. Under torchrun
@@ -588,15 +647,17 @@ def score_to_stream(
     if lead:
         stream.write(header(fmt, ex, level))
     n = 0
-    it = normalize_records(records)
-    while chunk := list(islice(it, chunk_size)):
-        s = _score_chunk(lm, chunk, context, opts, "in the output so far", pos is not None)
+    for chunk, _, encs in _chunker(lm, opts, chunk_size)(normalize_records(records), None):
+        s = _score_chunk(
+            lm, chunk, context, opts, "in the output so far", pos is not None, encoded=encs
+        )
         if lead:
-            recs = [
-                record(rid, i, ts, unit, words, ex, None, correction=correction)
-                for (i, rid, _), ts in zip(chunk, s, strict=True)
-            ]
-            stream.write(render(recs, fmt, ex, level))
+            rids, idx = [rid for _, rid, _ in chunk], [i for i, _, _ in chunk]
+            stream.write(
+                render_scores(
+                    s, rids, idx, fmt, unit, words, ex, None, correction=correction, level=level
+                )
+            )
             stream.flush()
         n += len(chunk)
     return n

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import masks
 from ._compat import (
     CacheNotExpandable,
     cache_kwarg,
@@ -157,9 +157,8 @@ class _Flat:
     @classmethod
     def of(cls, jobs: Sequence[Job]) -> _Flat:
         ends = np.fromiter((len(j.ids) for j in jobs), np.int64, len(jobs))
-        tokens = np.fromiter(
-            itertools.chain.from_iterable(j.ids for j in jobs), np.int64, int(ends.sum())
-        )
+        parts = [np.asarray(j.ids, dtype=np.int64) for j in jobs]
+        tokens = np.concatenate(parts) if parts else np.zeros(0, np.int64)
         return cls(
             tokens=tokens,
             offsets=np.cumsum(ends) - ends,
@@ -376,11 +375,11 @@ def _model_inputs(
 ) -> tuple[dict[str, object], contextlib.AbstractContextManager[object]]:
     """Keyword arguments for the forward, and the context it runs in.
 
-    Packed rows carry no attention mask (transformers tells the texts apart by their
-    restarting position ids). A shared prefix is attended to either through the
-    shared-prefix attention of :mod:`surprisal.prefix` (its keys stay one copy, never
-    expanded over the batch) or, for a model that failed that probe, through its KV cache
-    expanded over the rows.
+    Packed rows carry no mask (their restarting position ids tell the texts apart); on
+    CUDA, rows without a prefix carry a 4D mask built on the device (:mod:`surprisal.masks`).
+    A shared prefix is attended to through the shared-prefix attention of
+    :mod:`surprisal.prefix` (one copy of its keys) or, for a model that failed that probe,
+    through its KV cache expanded over the rows.
     """
     dev = lm.device
     B = lay.shape[0]
@@ -388,7 +387,10 @@ def _model_inputs(
     kwargs: dict[str, object] = {"input_ids": _to_device(lay.ids, dev), "position_ids": pos}
     ctx: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
     if prefix is None:
-        if not packed:
+        if masks.enabled(lm):  # built on the device: transformers checks nothing (no sync)
+            seq = _to_device(masks.sequence_ids(lay.mask, lay.pos, packed), dev)  # (B, T)
+            kwargs["attention_mask"] = masks.mask_for(lm.model, seq, lm.dtype)
+        elif not packed:
             kwargs["attention_mask"] = _to_device(lay.mask, dev)
         kwargs["use_cache"] = False
     elif shared_prefix_ok(lm):
@@ -502,7 +504,7 @@ def _check_inputs(
             raise AssertionError(f"job on prefix {k}, which has no tokens")
     plens = [len(p) for p in prefixes]
     for job in jobs:
-        if job.score_from == 0 and job.prefix is None and (job.ids or job.tail):
+        if job.score_from == 0 and job.prefix is None and (len(job.ids) or job.tail):
             raise AssertionError("a job scoring its first token needs a prefix")
         if job.last_unfed and (job.fed < 1 or job.score_from < 1 or job.tail):
             raise AssertionError("a target-only last id needs a fed token before it, no tail")

@@ -15,10 +15,28 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
+from .columns import Columns, paused_gc
 from .fields import convert
 
 TOKEN_COLUMNS = ["id", "n_tokens", "token_index", "piece", "start", "end", "surprisal"]
 WORD_COLUMNS = ["id", "n_words", "word_index", "word", "start", "end", "surprisal"]
+
+
+try:  # ten times faster than json.dumps at the number-heavy records written here
+    import orjson
+except ImportError:  # pragma: no cover - a dependency; the stdlib twin keeps the format
+    orjson = None  # type: ignore[assignment]
+
+
+def dumps_line(rec: Mapping[str, Any]) -> str:
+    """One JSONL line (UTF-8 text, not ASCII-escaped, ``"\\n"``-terminated): orjson when
+    installed, else :func:`json.dumps`. The two write the same values (floats in their
+    shortest round-trip form; orjson spells exponents ``1e-5`` where json writes ``1e-05``)."""
+    if orjson is not None:
+        return orjson.dumps(rec).decode("utf-8") + "\n"
+    return json.dumps(rec, ensure_ascii=False) + "\n"
 
 
 def _num(x: float) -> float | None:
@@ -113,7 +131,7 @@ def render(
 ) -> str:
     """Records as text in ``fmt`` (no CSV header); CSV/TSV rows per token or per word."""
     if fmt == "jsonl":
-        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs)
+        return "".join([dumps_line(r) for r in recs])
     buf = io.StringIO(newline="")
     w = _writer(buf, fmt)
     for r in recs:
@@ -128,6 +146,182 @@ def header(fmt: str, extras: Sequence[str], level: str = "token") -> str:
     cols = WORD_COLUMNS if level == "word" else TOKEN_COLUMNS + list(extras)
     buf = io.StringIO(newline="")
     _writer(buf, fmt).writerow(cols)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- in bulk
+
+
+def _lists(values: np.ndarray, cols: Columns, rows: np.ndarray | None = None) -> list[list[Any]]:
+    """Per-text lists of ``values`` (N,) or (N, K), each number a float or None (JSON has
+    no NaN or infinity), without a Python call per token: only a text holding a
+    non-finite value is fixed item by item. ``rows``: the text bounds when not ``cols``'s."""
+    b = (cols.bounds if rows is None else rows).tolist()
+    flat = values.tolist()
+    per = [flat[b[i] : b[i + 1]] for i in range(len(b) - 1)]
+    if values.dtype.kind == "f":
+        bad = ~np.isfinite(values)
+        if bad.ndim > 1:
+            bad = bad.any(axis=1)
+        if bad.any():
+            starts = np.asarray(b[:-1])
+            for i in np.unique(np.searchsorted(starts, np.flatnonzero(bad), "right") - 1):
+                if values.ndim > 1:
+                    per[i] = [[_num(x) for x in row] for row in per[i]]
+                else:
+                    per[i] = [_num(x) for x in per[i]]
+    return per
+
+
+def _totals(cols: Columns, unit: str) -> tuple[list[float], list[Any], list[Any]]:
+    """Each text's total, mean and perplexity exactly as :class:`surprisal.TextScore`
+    computes them (the same float64 sums), mean and perplexity None where undefined."""
+    lp = cols.logprobs.astype(np.float64)
+    nan = np.isnan(lp)
+    lp[nan] = 0.0  # nansum: NaN counts as 0
+    b = cols.bounds.tolist()
+    sums = [lp[b[i] : b[i + 1]].sum() for i in range(len(b) - 1)]
+    scored = (cols.lengths() - np.bincount(cols.text_index()[nan], minlength=len(cols))).tolist()
+    totals, means, ppl = [], [], []
+    for s, n in zip(sums, scored, strict=True):
+        nats = float(0.0 - s) + 0.0
+        t = float(convert(0.0 - s, unit)) + 0.0
+        totals.append(t)
+        means.append(_num(t / n) if n else None)
+        ppl.append(_num(math.exp(nats / n)) if n else None)
+    return totals, means, ppl
+
+
+def _extra_lists(cols: Columns, unit: str, extras: Sequence[str]) -> dict[str, list[list[Any]]]:
+    """The extras' per-text lists, keyed and converted as in :func:`record`."""
+    out: dict[str, list[list[Any]]] = {}
+    ex = cols.extras
+    if "entropy" in extras and "entropy" in ex:
+        out["entropy"] = _lists(convert(ex["entropy"].astype(float), unit), cols)
+    if "rank" in extras and "rank" in ex:
+        out["rank"] = _lists(ex["rank"], cols)
+    if "topk" in extras and "topk_ids" in ex and "topk_logprobs" in ex:
+        out["topk_ids"] = _lists(ex["topk_ids"], cols)
+        out["topk_surprisal"] = _lists(convert(-ex["topk_logprobs"].astype(float), unit), cols)
+    if "bow" in extras and "bow" in ex:
+        bb = cols.bounds + np.arange(len(cols) + 1)
+        out["bow"] = _lists(convert(ex["bow"].astype(float), unit), cols, bb)
+    return out
+
+
+def _surprisal(cols: Columns, unit: str) -> np.ndarray:
+    """(N,) float32 surprisal in ``unit``, as :meth:`surprisal.TextScore.surprisal`."""
+    return np.asarray(convert(-cols.logprobs.astype(np.float64), unit), dtype=np.float32)
+
+
+def records_of(
+    cols: Columns,
+    ids: Sequence[str],
+    indices: Sequence[int],
+    unit: str,
+    extras: Sequence[str],
+    run_id: str | None,
+) -> list[dict[str, Any]]:
+    """The records (:func:`record`, without words) of every text of ``cols``, built from
+    the flat arrays in bulk: the same dicts, key for key and number for number."""
+    with paused_gc():
+        return _records_of(cols, ids, indices, unit, extras, run_id)
+
+
+def _records_of(
+    cols: Columns,
+    ids: Sequence[str],
+    indices: Sequence[int],
+    unit: str,
+    extras: Sequence[str],
+    run_id: str | None,
+) -> list[dict[str, Any]]:
+    n = len(cols)
+    b = cols.bounds.tolist()
+    pieces = cols.pieces()
+    totals, means, ppl = _totals(cols, unit)
+    sur = _lists(_surprisal(cols, unit), cols)
+    xs = _extra_lists(cols, unit, extras)
+    spans = cols.spans.tolist()
+    out = []
+    for i in range(n):
+        rec: dict[str, Any] = {
+            "id": ids[i],
+            "index": indices[i],
+            "text": cols.texts[i],
+            "unit": unit,
+            "n_tokens": b[i + 1] - b[i],
+            "total": totals[i],
+            "mean": means[i],
+            "perplexity": ppl[i],
+            "pieces": pieces[b[i] : b[i + 1]],
+            "spans": spans[b[i] : b[i + 1]],
+            "surprisal": sur[i],
+        }
+        for k, v in xs.items():
+            rec[k] = v[i]
+        if run_id is not None:
+            rec["run"] = run_id
+        out.append(rec)
+    return out
+
+
+def render_scores(
+    scores: Any,
+    ids: Sequence[str],
+    indices: Sequence[int],
+    fmt: str,
+    unit: str,
+    words: bool,
+    extras: Sequence[str],
+    run_id: str | None,
+    *,
+    correction: str | None = None,
+    level: str = "token",
+) -> str:
+    """The records of a :class:`surprisal.Scores` (ids and input positions given) as text
+    in ``fmt``: exactly :func:`record` then :func:`render`, built in bulk from the result's
+    flat arrays (:meth:`surprisal.Scores.columns`) when no words are asked for."""
+    if words or level != "token":
+        recs = [
+            record(rid, i, ts, unit, words, extras, run_id, correction=correction)
+            for rid, i, ts in zip(ids, indices, scores, strict=True)
+        ]
+        return render(recs, fmt, extras, level)
+    cols = scores.columns()
+    if fmt != "jsonl":
+        with paused_gc():
+            return _render_token_rows(cols, ids, fmt, unit, extras)
+    with paused_gc():
+        recs = _records_of(cols, ids, indices, unit, extras, run_id)
+        return "".join([dumps_line(r) for r in recs])
+
+
+def _render_token_rows(
+    cols: Columns, ids: Sequence[str], fmt: str, unit: str, extras: Sequence[str]
+) -> str:
+    """CSV/TSV token rows (:func:`token_rows`) of every text, built column by column."""
+    n = len(cols)
+    lens = cols.lengths()
+    k = lens.tolist()
+    xs = _extra_lists(cols, unit, extras)
+    columns: list[Any] = [
+        [rid for rid, m in zip(ids, k, strict=True) for _ in range(m)],
+        np.repeat(lens, lens).tolist(),
+        cols.token_index().tolist(),
+        cols.pieces(),
+        cols.spans[:, 0].tolist(),
+        cols.spans[:, 1].tolist(),
+        [x for per in _lists(_surprisal(cols, unit), cols) for x in per],
+    ]
+    for e in extras:
+        if e in xs:
+            per = xs[e]
+            columns.append([x for i in range(n) for x in per[i][: k[i]]])
+        else:
+            columns.append([""] * cols.n_tokens)
+    buf = io.StringIO(newline="")
+    _writer(buf, fmt).writerows(zip(*columns, strict=True))
     return buf.getvalue()
 
 

@@ -22,9 +22,10 @@ from typing import Any, Literal, overload
 import numpy as np
 
 from ._versions import versions
+from .columns import Columns, paused_gc
 from .errors import SurprisalError
 from .fields import FIELDS, Unit, convert
-from .records import record
+from .records import record, records_of
 from .report.page import heatmap, notebook_html
 from .words import Correction, Words, WordsList, words_of, words_of_all
 
@@ -196,6 +197,23 @@ class Scores(Sequence[TextScore]):
     stats: Any = field(default=None, compare=False, repr=False)
     prefix_scores: dict[str, TextScore] | None = field(default=None, compare=False, repr=False)
     versions: dict[str, str] = field(default_factory=versions, compare=False, repr=False)
+    flat: Columns | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def from_columns(cls, cols: Columns, **settings: Any) -> Scores:
+        """A result whose per-text objects are views of ``cols`` (run settings as keywords)."""
+        with paused_gc():  # a few objects per text, none of them in a cycle
+            items = tuple(TextScore(**cols.per_text(i)) for i in range(len(cols)))
+        cols.owner = items
+        return cls(items=items, flat=cols, **settings)
+
+    def columns(self) -> Columns:
+        """Every token of the texts in flat arrays (:class:`surprisal.columns.Columns`): the
+        arrays the call built, or, for a result put together otherwise (a slice, a concat),
+        the per-text arrays concatenated."""
+        if self.flat is not None and self.flat.owner is self.items:
+            return self.flat
+        return Columns.of(self.items)
 
     @overload
     def __getitem__(self, i: int) -> TextScore: ...
@@ -207,7 +225,7 @@ class Scores(Sequence[TextScore]):
             ctx = None if self.contexts is None else self.contexts[i]
             if ctx is not None and all(c is None for c in ctx):
                 ctx = None
-            return replace(self, items=self.items[i], contexts=ctx)
+            return replace(self, items=self.items[i], contexts=ctx, flat=None)
         return self.items[i]
 
     @classmethod
@@ -240,6 +258,7 @@ class Scores(Sequence[TextScore]):
             contexts=tuple(ctx) if has_ctx else None,
             stats=total,
             prefix_scores=None,
+            flat=None,
         )
 
     def __len__(self) -> int:
@@ -332,6 +351,13 @@ class Scores(Sequence[TextScore]):
         (['0', '1'], ['id', 'index', 'mean', 'n_tokens'])
         """
         w = words or correction is not None
+        if not w:
+            c = self.columns()
+            names = list(dict.fromkeys(f.extra for f in FIELDS if f.extra and f.name in c.extras))
+            uniform = self.flat is c or all(_extras(t) == names for t in self.items)
+            if uniform:
+                n = len(self.items)
+                return records_of(c, [str(i) for i in range(n)], range(n), unit, names, None)
         return [
             record(str(i), i, t, unit, w, _extras(t), None, correction=correction)
             for i, t in enumerate(self.items)
@@ -362,40 +388,31 @@ class Scores(Sequence[TextScore]):
     def to_pandas(self, unit: Unit = "nats") -> Any:
         """Long format: one row per token (text_index, token_index, token_id, token, start,
         end, piece, logprob (nats), surprisal (``unit``), and extras when computed)."""
-        import pandas as pd  # a core dependency; imported here to keep `import surprisal` cheap
 
-        cols: dict[str, list[Any]] = {
-            k: []
-            for k in (
-                "text_index",
-                "token_index",
-                "token_id",
-                "token",
-                "start",
-                "end",
-                "piece",
-                "logprob",
-            )
+        with paused_gc():
+            return self._to_pandas(unit)
+
+    def _to_pandas(self, unit: Unit) -> Any:
+        import pandas as pd
+
+        c = self.columns()
+        cols: dict[str, Any] = {
+            "text_index": c.text_index(),
+            "token_index": c.token_index(),
+            "token_id": c.token_ids,
+            "token": c.tokens,
+            "start": c.spans[:, 0],
+            "end": c.spans[:, 1],
+            "piece": c.pieces(),
+            "logprob": c.logprobs,
+            "surprisal": convert(-c.logprobs.astype("float64"), unit),
         }
-        extra_cols: dict[str, list[Any]] = {}
-        for ti, t in enumerate(self.items):
-            n = len(t)
-            cols["text_index"] += [ti] * n
-            cols["token_index"] += list(range(n))
-            cols["token_id"] += t.token_ids.tolist()
-            cols["token"] += list(t.tokens)
-            cols["start"] += t.spans[:, 0].tolist()
-            cols["end"] += t.spans[:, 1].tolist()
-            cols["piece"] += t.pieces
-            cols["logprob"] += t.logprobs.tolist()
-            for f in FIELDS[1:]:  # the extras computed, one column each
-                v = getattr(t, f.name)
-                if v is not None:
-                    extra_cols.setdefault(f.name, []).extend(v[:n].tolist())
-        df = pd.DataFrame(cols)
-        df["surprisal"] = convert(-df["logprob"].astype("float64"), unit)
-        for k, v in extra_cols.items():
-            df[k] = v
+        for f in FIELDS[1:]:  # the extras computed, one column each
+            v = c.extras.get(f.name)
+            if v is not None:
+                v = v[c.bow_rows()] if f.name == "bow" else v
+                cols[f.name] = v.tolist() if v.ndim > 1 else v
+        df = pd.DataFrame(cols, copy=False)
         df.attrs.update(model=self.model, bos_policy=self.bos_policy, unit=unit)
         return df
 

@@ -12,6 +12,8 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Job:
@@ -22,7 +24,7 @@ class Job:
     and never fed, so ``fed`` tokens score up to ``fed`` targets (a window of M inputs
     scores M tokens)."""
 
-    ids: tuple[int, ...]
+    ids: Sequence[int] | np.ndarray  # a tuple, or an (n,) int64 view into a call's flat ids
     score_from: int
     prefix: int | None = None
     tail: bool = False

@@ -17,12 +17,16 @@ span: ``["▁", "The"]`` has pieces ``["", "The"]``.
 from __future__ import annotations
 
 import re
+import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
+from typing import Any
 
 import numpy as np
 
+from .columns import paused_gc
 from .errors import SurprisalError
 
 # First characters of a vocabulary string that mark the start of a new word: byte-level
@@ -97,8 +101,22 @@ def _check_unicode(texts: Sequence[str], what: str, offset: int, single: bool = 
 def _partition_many(
     offsets: Sequence[Sequence[tuple[int, int]]], n_chars: Sequence[int]
 ) -> list[np.ndarray]:
-    """Turn each text's (start, end) token offsets from the tokenizer into contiguous spans
-    covering ``[0, n_chars)``, for many texts at once, vectorised over all their tokens.
+    """:func:`_partition_flat` for offsets given per text (lists of ``(start, end)`` pairs);
+    one (n_i, 2) array of spans per text."""
+    lens = np.fromiter((len(o) for o in offsets), np.int64, len(offsets))
+    total = int(lens.sum())
+    if total == 0:
+        return [np.zeros((0, 2), np.int64) for _ in offsets]
+    pairs = chain.from_iterable(chain.from_iterable(offsets))  # C-level iteration
+    flat = np.fromiter(pairs, np.int64, 2 * total).reshape(total, 2)
+    spans = _partition_flat(flat, lens, np.asarray(n_chars, np.int64))
+    return np.split(spans, np.cumsum(lens)[:-1])
+
+
+def _partition_flat(flat: np.ndarray, lens: np.ndarray, n_chars: np.ndarray) -> np.ndarray:
+    """Turn every text's (start, end) token offsets from the tokenizer, (sum(lens), 2) laid
+    end to end, into contiguous spans covering each text's ``[0, n_chars)``, vectorised over
+    all their tokens.
 
     Token i's end is its own end unless the next token claims some of the same characters
     (a marker the tokenizer added, such as a leading ``▁``, or an early byte of a multi-byte
@@ -107,29 +125,155 @@ def _partition_many(
     one before it ended, and the last one ends at the text's end (trailing characters no
     token claimed). Texts are laid end to end, each shifted past the previous one's length,
     so one running maximum over the concatenation serves all of them."""
-    lens = np.fromiter((len(o) for o in offsets), np.int64, len(offsets))
-    total = int(lens.sum())
+    total = len(flat)
     if total == 0:
-        return [np.zeros((0, 2), np.int64) for _ in offsets]
-    pairs = chain.from_iterable(chain.from_iterable(offsets))  # C-level iteration
-    flat = np.fromiter(pairs, np.int64, 2 * total).reshape(total, 2)
+        return np.zeros((0, 2), np.int64)
     starts, ends = flat[:, 0], flat[:, 1]
-    text_of = np.repeat(np.arange(len(offsets)), lens)
+    text_of = np.repeat(np.arange(len(lens)), lens)
     last = np.cumsum(lens) - 1  # each text's last token (texts without tokens: not used)
     claimed = np.zeros(total, bool)
     claimed[:-1] = starts[1:] < ends[:-1]
     claimed[last[lens > 0]] = False  # the next token belongs to another text
-    shift = np.concatenate([[0], np.cumsum(np.asarray(n_chars, np.int64) + 1)])[:-1]
-    cand = np.where(claimed, 0, ends) + shift[text_of]
-    cand = np.maximum(cand, shift[text_of])  # a text's ends start from its own 0
-    run = np.maximum.accumulate(cand) - shift[text_of]
+    shift = np.concatenate([[0], np.cumsum(n_chars + 1)])[:-1][text_of]
+    cand = np.where(claimed, 0, ends) + shift
+    cand = np.maximum(cand, shift)  # a text's ends start from its own 0
+    run = np.maximum.accumulate(cand) - shift
     spans = np.empty((total, 2), np.int64)
     spans[:, 1] = run
     spans[1:, 0] = run[:-1]
     first = np.cumsum(lens) - lens
     spans[first[lens > 0], 0] = 0
-    spans[last[lens > 0], 1] = np.asarray(n_chars, np.int64)[lens > 0]
-    return np.split(spans, np.cumsum(lens)[:-1])
+    spans[last[lens > 0], 1] = n_chars[lens > 0]
+    return spans
+
+
+@dataclass(frozen=True)
+class Encodings:
+    """Many tokenized texts as flat arrays: text ``i``'s tokens are ``ids[bounds[i]:
+    bounds[i + 1]]``, their character spans (partitioning the text) the same rows of
+    ``spans``, and their strings the same items of ``tokens``."""
+
+    texts: list[str]
+    ids: np.ndarray  # (N,) int64, every text's tokens laid end to end
+    spans: np.ndarray  # (N, 2) int64 character offsets, each text's from its own 0
+    bounds: np.ndarray  # (n_texts + 1,) int64
+    tokens: list[str]  # (N,) the tokenizer's strings for the ids
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def lengths(self) -> np.ndarray:
+        """(n_texts,) tokens per text."""
+        return np.diff(self.bounds)
+
+    def __getitem__(self, i: int) -> Encoded:
+        a, b = int(self.bounds[i]), int(self.bounds[i + 1])
+        return Encoded(self.texts[i], self.ids[a:b].tolist(), self.spans[a:b], self.tokens[a:b])
+
+
+# A private copy of each fast tokenizer's Rust backend, configured once for scoring (no
+# truncation, no padding, special-token strings split or parsed) and never changed after:
+# the caller's tokenizer is not reconfigured per call, and threads can share the copy
+# (concurrent encodes only read it; reconfiguring a tokenizer while another thread encodes
+# with it raises "Already borrowed"). Held weakly: it goes with the tokenizer.
+_BACKENDS: weakref.WeakKeyDictionary[Any, dict[tuple[bool, int], Any]] = weakref.WeakKeyDictionary()
+_VOCABS: weakref.WeakKeyDictionary[Any, tuple[int, np.ndarray]] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def _backend(tokenizer: Any, split_special: bool) -> Any | None:
+    """The private backend copy for ``tokenizer`` (None: no Rust backend, or one that cannot
+    be copied, such as a custom Python pre-tokenizer; the tokenizer's own call is used)."""
+    bt = getattr(tokenizer, "backend_tokenizer", None)
+    if bt is None or not hasattr(bt, "encode_batch"):
+        return None
+    key = (split_special, len(tokenizer))  # tokens added since: a new copy
+    with _LOCK:
+        try:
+            per = _BACKENDS.setdefault(tokenizer, {})
+        except TypeError:  # not weak-referenceable
+            return None
+        if key not in per:
+            try:
+                own = type(bt).from_str(bt.to_str())
+                own.no_truncation()
+                own.no_padding()
+                own.encode_special_tokens = split_special
+            except Exception:  # a component that does not serialise
+                return None
+            per[key] = own
+        return per[key]
+
+
+def _vocab(tokenizer: Any) -> np.ndarray:
+    """Every id's token string, (len(tokenizer),) object array (cached per tokenizer)."""
+    n = len(tokenizer)
+    with _LOCK:
+        got = _VOCABS.get(tokenizer)
+        if got is not None and got[0] == n:
+            return got[1]
+    arr = np.empty(n, dtype=object)
+    arr[:] = tokenizer.convert_ids_to_tokens(list(range(n)))
+    with _LOCK:
+        _VOCABS[tokenizer] = (n, arr)
+    return arr
+
+
+def encode_flat(
+    tokenizer: object, texts: Sequence[str], *, parse_special_tokens: bool = False
+) -> Encodings:
+    """Tokenize texts (no special tokens added) into flat arrays with exact character spans.
+
+    A fast tokenizer's Rust ``encode_batch`` is called directly (it uses the cores the
+    tokenizer's own ``TOKENIZERS_PARALLELISM`` allows and releases the GIL, so another
+    thread can score meanwhile); ids and offsets go to numpy in bulk and the spans are
+    computed over all tokens at once. Other tokenizers are called as ``tokenizer(texts)``.
+    Special-token strings inside a text are plain text unless ``parse_special_tokens``
+    (see :func:`encode`).
+    """
+    texts = list(texts)
+    _check_unicode(texts, "a text to tokenize", 0, single=True)
+    n_chars = np.fromiter((len(t) for t in texts), np.int64, len(texts))
+    if not texts:
+        z = np.zeros(0, np.int64)
+        return Encodings([], z, z.reshape(0, 2), np.zeros(1, np.int64), [])
+    with paused_gc():  # a tuple per token's offsets, none of them in a cycle
+        return _encode_flat(tokenizer, texts, n_chars, parse_special_tokens)
+
+
+def _encode_flat(
+    tokenizer: Any, texts: list[str], n_chars: np.ndarray, parse_special_tokens: bool
+) -> Encodings:
+    bt = _backend(tokenizer, not parse_special_tokens)
+    if bt is not None:
+        encs = bt.encode_batch(texts, add_special_tokens=False)
+        lens = np.fromiter((len(e) for e in encs), np.int64, len(encs))
+        total = int(lens.sum())
+        ids = np.fromiter(chain.from_iterable(e.ids for e in encs), np.int64, total)
+        pairs = chain.from_iterable(chain.from_iterable(e.offsets for e in encs))
+        offsets = np.fromiter(pairs, np.int64, 2 * total).reshape(total, 2)
+        tokens = _vocab(tokenizer)[ids].tolist()
+    else:
+        enc = tokenizer(  # type: ignore[operator]
+            texts,
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+            split_special_tokens=not parse_special_tokens,
+            # For this call only: no "Token indices sequence length is longer than the
+            # specified maximum ... indexing errors" message, since long texts are scored in
+            # windows; the caller's own tokenizer calls still get it.
+            verbose=False,
+        )
+        per_text = [list(map(int, i)) for i in enc["input_ids"]]
+        lens = np.fromiter((len(i) for i in per_text), np.int64, len(per_text))
+        total = int(lens.sum())
+        ids = np.fromiter(chain.from_iterable(per_text), np.int64, total)
+        pairs = chain.from_iterable(chain.from_iterable(enc["offset_mapping"]))
+        offsets = np.fromiter(pairs, np.int64, 2 * total).reshape(total, 2)
+        tokens = list(tokenizer.convert_ids_to_tokens(ids.tolist()))  # type: ignore[attr-defined]
+    spans = _partition_flat(offsets, lens, n_chars)
+    bounds = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+    return Encodings(texts, ids, spans, bounds, tokens)
 
 
 def encode(
@@ -140,34 +284,13 @@ def encode(
     By default a special token's string inside a text (``"<|endoftext|>"``, ``"<s>"``) is
     plain text, tokenized character by character like any other, so a text cannot put a
     document boundary in the middle of itself. ``parse_special_tokens=True`` turns such
-    strings into the special tokens instead (what ``tokenizer(text)`` does).
+    strings into the special tokens instead (what ``tokenizer(text)`` does). The flat form
+    is :func:`encode_flat`.
     """
     if not texts:
         return []
-    _check_unicode(texts, "a text to tokenize", 0, single=True)
-    enc = tokenizer(  # type: ignore[operator]
-        list(texts),
-        add_special_tokens=False,
-        return_offsets_mapping=True,
-        split_special_tokens=not parse_special_tokens,
-        # For this call only: no "Token indices sequence length is longer than the specified
-        # maximum ... indexing errors" message, since long texts are scored in windows. It
-        # is not marked as shown either, so the caller's own tokenizer calls still get it.
-        verbose=False,
-    )
-    ids_all = [list(map(int, ids)) for ids in enc["input_ids"]]
-    spans = _partition_many(enc["offset_mapping"], [len(t) for t in texts])
-    # A fast tokenizer's encodings carry the token strings already (made in Rust); a slow
-    # one is asked id by id.
-    encodings = getattr(enc, "encodings", None)
-    if encodings is not None and len(encodings) == len(texts):
-        tokens_all = [list(e.tokens) for e in encodings]
-    else:
-        tokens_all = [list(tokenizer.convert_ids_to_tokens(ids)) for ids in ids_all]  # type: ignore[attr-defined]
-    return [
-        Encoded(text, ids, sp, toks)
-        for text, ids, sp, toks in zip(texts, ids_all, spans, tokens_all, strict=True)
-    ]
+    flat = encode_flat(tokenizer, texts, parse_special_tokens=parse_special_tokens)
+    return [flat[i] for i in range(len(flat))]
 
 
 @dataclass(frozen=True)
