@@ -13,7 +13,8 @@ import pytest
 
 import surprisal
 from surprisal import grammar
-from surprisal.options import RUN_FLAGS, RunOptions
+from surprisal.flags import RUN_FLAGS
+from surprisal.options import RunOptions
 
 SRC = Path(surprisal.__file__).parent
 G = grammar.zoo["dyck1"]
@@ -69,6 +70,12 @@ def test_file_and_stream_verbs_take_every_run_option_of_score(verb):
     assert _keywords(corpus.score_to_stream) >= _keywords(surprisal.score) - {
         "distributed",
         "progress",
+    }
+
+
+def test_each_flag_declares_the_run_options_default():
+    assert {f.name: f.default for f in RUN_FLAGS} == {
+        f.name: getattr(RunOptions(), f.name) for f in RUN_FLAGS
     }
 
 

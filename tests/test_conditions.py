@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from surprisal import grammar, options
+from surprisal import flags, grammar
 from surprisal.conditions import CONDITION_NAMES, Conditions
 from surprisal.errors import SurprisalError
 from surprisal.testing import tiny_lm
@@ -24,7 +24,7 @@ def test_prefixes_in_fixed_order() -> None:
 
 
 def test_separator_and_shot_end() -> None:
-    assert Conditions().separator == options.DEFAULT_SEPARATOR == "\n"
+    assert Conditions().separator == flags.DEFAULT_SEPARATOR == "\n"
     c = Conditions(explanation="E.", shots=("x", "y"), separator=" | ", shot_end="<end>")
     assert c.prefixes() == {"none": None, "explanation": "E. | ", "shots": "x<end>y<end>"}
     assert Conditions(shots=("x",), separator="; ").prefixes()["shots"] == "x; "

@@ -13,8 +13,9 @@ from . import parallel
 from .core import contexts_for, run, run_token_ids
 from .engine import default_batch_tokens
 from .errors import SurprisalError
+from .flags import DEFAULT_SEPARATOR
 from .lm import LM, resolve_model
-from .options import DEFAULT_SEPARATOR, RunOptions
+from .options import RunOptions
 from .pipeline import chunk_tokens_for, prefetched
 from .results import Scores, TextScore
 from .tokenize import check_texts

@@ -34,9 +34,10 @@ import torch
 
 from .core import contexts_for, run, run_token_ids
 from .errors import NonFiniteError, SurprisalError
+from .flags import DEFAULT_SEPARATOR
 from .head import fused_head, plain_head
 from .lm import LM, resolve_model
-from .options import DEFAULT_SEPARATOR, RunOptions, head_policy
+from .options import RunOptions, head_policy
 from .tokenize import check_texts
 
 

@@ -39,10 +39,10 @@ from .errors import SurprisalError
 
 
 def _run_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """The run options a command's flags set (:data:`surprisal.options.RUN_FLAGS`), by the
+    """The run options a command's flags set (:data:`surprisal.flags.RUN_FLAGS`), by the
     keywords of the Python API; only those the command has, so each goes through the same
     checks as in Python."""
-    from .options import RUN_FLAGS
+    from .flags import RUN_FLAGS
 
     out = {f.name: getattr(args, f.name) for f in RUN_FLAGS if hasattr(args, f.name)}
     if "separator" in out:
@@ -367,15 +367,13 @@ def _progress(args: argparse.Namespace) -> bool | None:
 
 
 def _add_flags(g: Any, group: str, skip: Sequence[str] = ()) -> None:
-    """The run-option flags of ``group``, built from :data:`surprisal.options.RUN_FLAGS`
-    (the declaration the Python keywords share); defaults are RunOptions' own."""
-    from .options import RUN_FLAGS, RunOptions
+    """The run-option flags of ``group``, built from :data:`surprisal.flags.RUN_FLAGS` (the
+    declaration the Python keywords share; numpy- and torch-free, so --help stays fast)."""
+    from .flags import RUN_FLAGS
 
-    defaults = RunOptions()
     for f in RUN_FLAGS:
         if f.group != group or f.name in skip:
             continue
-        default = getattr(defaults, f.name)
         if f.kind == "bool":
             x = g.add_mutually_exclusive_group()
             x.add_argument(f.flag, dest=f.name, action="store_const", const=True, help=f.help)
@@ -386,14 +384,14 @@ def _add_flags(g: Any, group: str, skip: Sequence[str] = ()) -> None:
                 const=False,
                 help=argparse.SUPPRESS,
             )
-            g.set_defaults(**{f.name: default})
+            g.set_defaults(**{f.name: f.default})
         elif f.kind == "choice":
-            g.add_argument(f.flag, choices=f.choices, default=default, help=f.help)
+            g.add_argument(f.flag, choices=f.choices, default=f.default, help=f.help)
         elif f.name == "separator":
             g.add_argument(f.flag, default="\\n", help=f.help)
         else:
             kind = {"int": int, "float": float, "str": str}[f.kind]
-            g.add_argument(f.flag, type=kind, default=default, help=f.help)
+            g.add_argument(f.flag, type=kind, default=f.default, help=f.help)
 
 
 def _add_run(p: argparse.ArgumentParser, skip: Sequence[str] = ()) -> None:

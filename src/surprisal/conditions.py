@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import SurprisalError
-from .options import DEFAULT_SEPARATOR
+from .flags import DEFAULT_SEPARATOR
 
 __all__ = ["CONDITION_NAMES", "Conditions", "check_prefix_text"]
 
@@ -45,7 +45,7 @@ class Conditions:
         shots: example strings for a few-shot prefix (empty: no such condition). Any
             iterable of ``str`` is accepted and kept as a tuple; an example may be ``""``.
         separator: put after the explanation and the control (default ``"\\n"``,
-            :data:`surprisal.options.DEFAULT_SEPARATOR`).
+            :data:`surprisal.flags.DEFAULT_SEPARATOR`).
         shot_end: put after each example (``None``: the separator).
 
     Raises ``TypeError`` for a value of the wrong type and

@@ -46,8 +46,9 @@ from ._progress import bar as progress_bar
 from .core import contexts_for, run
 from .engine import default_batch_tokens
 from .errors import NonFiniteError, SurprisalError
+from .flags import DEFAULT_SEPARATOR
 from .lm import resolve_model
-from .options import DEFAULT_SEPARATOR, RunOptions
+from .options import RunOptions
 from .pipeline import chunk_tokens_for, prefetched
 from .records import header, render_scores
 from .resume import (

@@ -45,9 +45,10 @@ from .delta_summary import DeltaSummary
 from .divergence import Divergences, divergence_head, first_targets
 from .errors import SurprisalError
 from .fields import Unit, convert
+from .flags import DEFAULT_SEPARATOR
 from .formatting import nan_to_none, num, short
 from .lm import LM, resolve_model
-from .options import DEFAULT_SEPARATOR, RunOptions
+from .options import RunOptions
 from .report.delta import delta_sections
 from .report.page import notebook_html, page, write_html
 from .results import Scores, TextScore

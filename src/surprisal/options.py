@@ -19,6 +19,7 @@ import numpy as np
 
 from .errors import SurprisalError
 from .fields import Extras, parse_extras
+from .flags import DEFAULT_SEPARATOR, HEADS
 
 
 class Model(Protocol):
@@ -43,8 +44,6 @@ class Model(Protocol):
 
 M = TypeVar("M", bound=Model)
 
-DEFAULT_SEPARATOR = "\n"  # a line break between context and text: natural for every tokenizer
-HEADS = ("auto", "fused", "plain")
 DEFAULT_CHUNK_BYTES = 256 * 2**20  # 256 MiB of float32 logits per head chunk (GPU)
 # CPU: one 64 MiB buffer, 333 rows of a 50k vocab per matmul (the memory two 32 MiB ones had)
 CPU_CHUNK_BYTES = 64 * 2**20
@@ -206,90 +205,3 @@ def head_policy(lm: Model, head: str | None = "auto", chunk_bytes: int | None = 
     plain = head == "plain" or (head in ("auto", None) and not lm.fused)
     chunk = chunk_bytes or (CPU_CHUNK_BYTES if lm.device.type == "cpu" else DEFAULT_CHUNK_BYTES)
     return HeadPolicy(plain, int(chunk))
-
-
-# ---------------------------------------------------------------- the command line's run flags
-
-
-@dataclass(frozen=True)
-class Flag:
-    """One :class:`RunOptions` keyword as a command-line flag: ``--max-length`` for
-    ``max_length``. ``kind`` says how the text is read; ``choices`` limits it."""
-
-    name: str  # the RunOptions / score() keyword
-    help: str
-    kind: Literal["int", "float", "str", "choice", "bool"] = "str"
-    choices: tuple[str, ...] = ()
-    group: Literal["model", "scoring"] = "scoring"
-    negative: str = ""  # a bool's off flag (default --no-NAME)
-
-    @property
-    def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
-
-
-# The run options every scoring command (score, delta) exposes, in --help order. The CLI
-# builds its flags from this list and passes them back by the same names, so a keyword of
-# score() and its flag cannot drift apart (tests/test_cli.py checks each one reaches
-# RunOptions). Defaults are RunOptions' own.
-RUN_FLAGS: tuple[Flag, ...] = (
-    Flag(
-        "batch_tokens",
-        "padded tokens per batch; results do not depend on it (default: by device)",
-        "int",
-        group="model",
-    ),
-    Flag(
-        "add_bos",
-        "prepend the boundary token (BOS, or EOS for tokenizers without one), so the first "
-        "token is scored; --no-bos: none, the first token is NaN (default: the model's "
-        "policy)",
-        "bool",
-        negative="--no-bos",
-    ),
-    Flag(
-        "max_length",
-        "window length in tokens for long texts (default: the model's context length)",
-        "int",
-    ),
-    Flag(
-        "stride",
-        "window step; each token keeps at least max-length - stride tokens of context "
-        "(default: max-length // 2)",
-        "int",
-    ),
-    Flag(
-        "separator",
-        "between a context (or explanation) and the text; \\n and \\t are understood "
-        "(default: \\n)",
-    ),
-    Flag(
-        "truncate_context",
-        "a context longer than the model: error, or keep its last tokens (left)",
-        "choice",
-        ("error", "left"),
-    ),
-    Flag(
-        "padding_side",
-        "how batches are padded; results do not depend on it",
-        "choice",
-        ("right", "left"),
-    ),
-    Flag(
-        "pack",
-        "several texts per row, no padding fed; --no-pack pads (default: on where the "
-        "model passed the packing probe)",
-        "bool",
-    ),
-    Flag(
-        "head",
-        "auto, fused, or plain (the model's own logits; slower, for checks)",
-        "choice",
-        HEADS,
-    ),
-    Flag(
-        "temperature",
-        "score under softmax(logits / T) (default: the model as trained)",
-        "float",
-    ),
-)

@@ -18,9 +18,10 @@ from .controls import check_controls, control_prefixes
 from .deltas import Delta, DeltaSummary, candidate_text, run_conditions
 from .errors import SurprisalError
 from .fields import Unit
+from .flags import DEFAULT_SEPARATOR
 from .formatting import ci, nan_to_none, short
 from .lm import LM, resolve_model
-from .options import DEFAULT_SEPARATOR, RunOptions
+from .options import RunOptions
 from .report.page import notebook_html
 from .tokenize import check_texts
 
