@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import surprisal
-from surprisal import plots
+from surprisal.report import plots
 from surprisal.viz import page, token_heatmap_html, write_html
 
 CHROMIUM = next(

@@ -17,7 +17,8 @@ import torch
 
 import surprisal
 from surprisal import _demo_files
-from surprisal.demo import DEMO_DIR, DemoReport, demo_path, load_demo, run_demo
+from surprisal._demo_files import DEMO_DIR
+from surprisal.demo import DemoReport, demo_path, load_demo, run_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "train_demo_model.py"

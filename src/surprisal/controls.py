@@ -98,7 +98,7 @@ def make_controls(
     >>> from surprisal.testing import tiny_tokenizer
     >>> tok = tiny_tokenizer()
     >>> c = make_controls(tok, "The cat sat on the mat.", 4, seed=0)
-    >>> ids = tok("The cat sat on the mat.\n")["input_ids"]
+    >>> ids = tok("The cat sat on the mat.\\n")["input_ids"]
     >>> len(c), sorted(c[0].ids) == sorted(ids), [len(x.ids) == len(ids) for x in c]
     (4, True, [True, True, True, True])
     """
