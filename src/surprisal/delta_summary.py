@@ -100,6 +100,11 @@ class DeltaSummary:
             f"procedure as their CIs; permutation test for the differential), Holm-adjusted "
             f"across the {k} reduction p-values above"
             + ("; the divergence test is a family of its own" if self.divergence_vs_control else "")
+            + (
+                "; the rank p against controls is one-sided and not adjusted (the primary test)"
+                if self.above_null is not None
+                else ""
+            )
         )
         if self.above_null is None:
             lines.append(

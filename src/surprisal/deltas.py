@@ -414,7 +414,8 @@ class Delta:
         """This Delta on the targets ``idx`` only (negatives kept); divergences dropped."""
 
         def take(s: Scores) -> Scores:
-            return replace(s, items=tuple(s.items[int(i)] for i in idx))
+            ctx = None if s.contexts is None else tuple(s.contexts[int(i)] for i in idx)
+            return replace(s, items=tuple(s.items[int(i)] for i in idx), contexts=ctx)
 
         return replace(
             self,
