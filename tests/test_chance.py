@@ -286,7 +286,7 @@ def test_delta_summary_holm_with_a_control(gpt2_lm):
     raw = [s.reduction.p_value, s.control.p_value, s.vs_control.p_value]
     got = [s.reduction.p_adjusted, s.control.p_adjusted, s.vs_control.p_adjusted]
     assert got == pytest.approx(stats.holm(raw))
-    assert "Holm-adjusted across the 3 above" in str(s)
+    assert "Holm-adjusted across the 3 reduction p-values above" in str(s)
 
 
 # ---------------------------------------------------------------- generation rates

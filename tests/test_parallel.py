@@ -86,7 +86,8 @@ def test_score_iter_is_lazy_ordered_and_flat(gpt2_lm):
 
     it = surprisal.score_iter(gen(), model=small, chunk_size=4096, batch_tokens=16384)
     first = next(it)
-    assert consumed == 4096 and first.text == "0"  # lazy: one chunk read
+    # lazy: the chunk scored, at most one being tokenized ahead and one queued (3 chunks)
+    assert 4096 <= consumed <= 3 * 4096 and first.text == "0"
     rss = []
     n = 1
     for ts in it:

@@ -36,9 +36,9 @@ def test_score_token_ids_scores_the_ids_as_given(arch_lm):
 
 
 def test_token_ids_errors(gpt2_lm):
-    with pytest.raises(SurprisalError, match="exactly one"):
-        surprisal.score(model=gpt2_lm)
-    with pytest.raises(SurprisalError, match="exactly one"):
+    with pytest.raises(TypeError, match="texts must be"):
+        surprisal.score(model=gpt2_lm)  # neither texts nor token_ids
+    with pytest.raises(SurprisalError, match="not both"):
         surprisal.score(["a"], token_ids=[[1]], model=gpt2_lm)
     with pytest.raises(SurprisalError, match="not in the tokenizer's vocabulary"):
         surprisal.score(token_ids=[[1, 10**9]], model=gpt2_lm)

@@ -99,11 +99,11 @@ def score(
     >>> s[0].tokens[:3], s[0].logprobs.dtype
     (['The', 'Ġc', 'at'], dtype('float32'))
     """
-    if (texts is None) == (token_ids is None):
-        raise SurprisalError("give texts or token_ids= (exactly one)")
+    if texts is not None and token_ids is not None:
+        raise SurprisalError("give texts or token_ids=, not both")
     if token_ids is not None and context is not None:
         raise SurprisalError("context= is not supported with token_ids=; join the ids yourself")
-    items = check_texts(texts) if texts is not None else []
+    items = check_texts(texts) if token_ids is None else []  # None: "texts must be ..."
     ctxs = contexts_for(context, len(items))
     opts = RunOptions.make(
         separator=separator,

@@ -29,7 +29,7 @@ from .generate import Generation, generation
 from .membership_result import Membership
 from .predicates import predicate
 from .regular import regex
-from .specificity import Specificity, specificity
+from .specificity_result import Specificity, specificity
 
 __all__ = [
     "EDIT_KINDS",

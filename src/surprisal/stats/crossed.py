@@ -242,7 +242,7 @@ def above_null(
     disagree near the edge).
 
     >>> rng = np.random.default_rng(0)
-    >>> c = rng.normal(size=(20, 19))
+    >>> c = rng.normal(size=(20, 20))  # 20 items; column 0 the explanation, 19 controls
     >>> r = above_null(c[:, 0] + 5.0, c[:, 1:])
     >>> r.ci_low > 0, r.p_value
     (True, 0.05)

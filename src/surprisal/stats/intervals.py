@@ -152,7 +152,7 @@ def inverted_p(sorted_draws: np.ndarray, t: float) -> float:
     ``t``: so ``t`` lies outside the level-``L`` interval exactly when this p < ``1 - L``.
     Floored at ``1 / (B + 1)`` (``B`` draws): a finite bootstrap cannot tell smaller ones.
 
-    >>> inverted_p(np.arange(5.0), 2.0), inverted_p(np.arange(5.0), 3.5)
+    >>> float(inverted_p(np.arange(5.0), 2.0)), float(inverted_p(np.arange(5.0), 3.5))
     (1.0, 0.25)
     """
     s = sorted_draws

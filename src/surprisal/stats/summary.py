@@ -167,10 +167,10 @@ def summarize(
 
     >>> s = summarize([1.0, 2.0, 3.0])
     >>> print(s)  # doctest: +NORMALIZE_WHITESPACE
-    mean 2.000 nats [95% CI -0.484, 4.484], median 2.000, sd 1.000, p=0.25 (two-sided)
+    mean 2.000 nats [95% CI -0.484, 4.484], median 2.000, sd 1.000, p=0.0742 (two-sided)
     (n=3); n=3 < 10: intervals are wide and approximate
     >>> s.n, round(s.p_value, 4), s.ci_method, s.small_n
-    (3, 0.0572, 'Student t', True)
+    (3, 0.0742, 'Student t', True)
 
     Args:
         x: Per-item values (the library passes nats), shape ``(n,)``.
@@ -222,8 +222,8 @@ def with_holm(
     back with ``p_adjusted`` set, so its ``str`` shows the raw and the adjusted p.
 
     >>> a, b = summarize([1.0, 2.0, 3.0]), summarize([-1.0, 2.0, 0.5])
-    >>> [None if s is None else s.p_adjusted for s in with_holm([a, None, b])]
-    [0.5, None, 0.75]
+    >>> [None if s is None else round(s.p_adjusted, 3) for s in with_holm([a, None, b])]
+    [0.148, None, 0.622]
 
     Args:
         summaries: :class:`Summary` objects (or None), as a mapping or a sequence.
