@@ -218,3 +218,16 @@ def test_the_prefix_last_state_goes_through_the_head_once_per_batch(arch_lm, mon
         for name in ("logprobs", "entropy", "bow", "topk_logprobs"):
             assert_close(getattr(a, name), getattr(b, name), INV)
         assert (a.rank == b.rank).all() and (a.topk_ids == b.topk_ids).all()
+
+
+def test_the_fused_kernel_is_never_given_mismatched_heads():
+    """The CPU kernel divides by the query/key head ratio; given more key heads than query
+    heads (as JetMoE's attention passes them) it raised SIGFPE and killed the process."""
+    from surprisal._compat import attention_with_lse
+
+    q = torch.randn(2, 4, 5, 8)
+    kv = torch.randn(2, 8, 5, 8)
+    assert attention_with_lse(q, kv, kv, True, 0.35) is None
+    assert attention_with_lse(q[:, :, :0], kv[:, :4], kv[:, :4], False, 0.35) is None
+    out = attention_with_lse(q, kv[:, :4], kv[:, :4], True, 0.35)
+    assert out is not None and out[0].shape == q.shape

@@ -170,6 +170,17 @@ def attention_with_lse(
     whose log-sum-exp is padded to a multiple of 32 queries and is cut back here. None
     where this torch has no such kernel or every one refuses the inputs; the caller then
     computes the same thing with plain matmuls."""
+    if (
+        k.shape[:2] != q.shape[:2]
+        or v.shape[:3] != k.shape[:3]
+        or k.shape[3] != q.shape[3]
+        or 0 in q.shape
+        or 0 in k.shape
+    ):
+        # Not the documented layout (JetMoE passes more key heads than query heads): the
+        # CPU kernel divides by the head ratio and dies with a floating-point exception
+        # that takes the whole process down, so it is never called on such inputs.
+        return None
     names: list[str] = []
     if q.device.type == "cpu":
         names.append("_scaled_dot_product_flash_attention_for_cpu")
