@@ -128,9 +128,36 @@ def _tiny(model_type: str, vocab: int):
     return model, None
 
 
+_PER_LAYER = (
+    "heterogeneous per-layer config: reading the global num_attention_heads/head_dim raises "
+    "AmbiguousGlobalPerLayerAttributeError in transformers 5.24; not supported yet"
+)
+# Architectures the sweep found failing (2026-12-03, transformers 5.24), each with what it
+# hit; xfail, not skip, so a fix shows up as XPASS.
+KNOWN_FAILURES = {
+    "dots3_note": _PER_LAYER,
+    "dots3_note_text": _PER_LAYER,
+    "gemma4": _PER_LAYER,
+    "gemma4_text": _PER_LAYER,
+    "gemma4_unified": _PER_LAYER,
+    "gemma4_unified_assistant": _PER_LAYER,
+    "gemma4_unified_text": _PER_LAYER,
+    "prophetnet": "its decoder takes a cache only for one-token steps (an assertion)",
+    "dory": "a tensor size mismatch (62 vs 52) in its forward; not diagnosed yet",
+}
+
+
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
-@pytest.mark.parametrize("model_type", sorted(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES))
+@pytest.mark.parametrize(
+    "model_type",
+    [
+        pytest.param(m, marks=pytest.mark.xfail(reason=KNOWN_FAILURES[m], strict=False))
+        if m in KNOWN_FAILURES
+        else m
+        for m in sorted(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES)
+    ],
+)
 def test_every_causal_lm_architecture_matches_float64(model_type):
     tok = tiny_tokenizer("byte-bpe")
     with warnings.catch_warnings():

@@ -13,7 +13,7 @@ from .formatting import nan_to_none
 from .report.delta import summary_table
 from .report.page import notebook_html
 from .stats.crossed import NullComparison
-from .stats.differential import Differential
+from .stats.differentials import Differential
 
 __all__ = ["DeltaSummary"]
 

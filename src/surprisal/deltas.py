@@ -53,7 +53,7 @@ from .report.delta import delta_sections
 from .report.page import notebook_html, page, write_html
 from .results import Scores, TextScore
 from .stats.crossed import NullComparison, above_null
-from .stats.differential import Differential, differential
+from .stats.differentials import Differential, differential
 from .stats.summary import with_holm
 from .tokenize import check_texts
 

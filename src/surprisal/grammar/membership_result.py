@@ -21,7 +21,7 @@ from ..errors import SurprisalError
 from ..formatting import ci
 from ..report.grammar import membership_html, membership_sections
 from ..report.page import notebook_html
-from ..stats.differential import Differential, differential
+from ..stats.differentials import Differential, differential
 from ..stats.summary import with_holm
 from .base import EDIT_KINDS
 from .chance import Gap, auc_gap, baseline_note, differential_gap, items_gap, pair_gap

@@ -25,7 +25,7 @@ Contents
   against its controls (the explanation-level null): :func:`above_null`,
   :class:`NullComparison`, :func:`rank_p`.
 * Planning a paired experiment: :func:`power`, :func:`mde` (minimum detectable effect),
-  :func:`n_needed` (:mod:`.power`); a metric's gap above K measured null draws:
+  :func:`n_needed` (:mod:`.planning`); a metric's gap above K measured null draws:
   :func:`surprisal.stats.chance.gap_interval`.
 
 Small n
@@ -74,7 +74,7 @@ What comes from scipy and what is written here
 from __future__ import annotations
 
 from .crossed import NullComparison, above_null, crossed_ci, rank_p
-from .differential import Differential, differential
+from .differentials import Differential, differential
 from .discrimination import (
     accuracy_at,
     auc_lift_ci,
@@ -85,7 +85,7 @@ from .discrimination import (
     roc_auc,
 )
 from .intervals import bootstrap_ci, proportion_ci
-from .power import mde, n_needed, power
+from .planning import mde, n_needed, power
 from .pvalues import holm, paired_test, sign_flip_test
 from .summary import SMALL_N, Summary, summarize, with_holm
 
