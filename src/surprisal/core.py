@@ -318,6 +318,27 @@ def _encodings(encs: Sequence[Encoded]) -> Encodings:
 # ---------------------------------------------------------------- run
 
 
+def _result(
+    cols: Columns,
+    lm: LM,
+    r: Resolved,
+    stats: RunStats,
+    contexts: Sequence[str | None] | None = None,
+    prefix_scores: dict[str, TextScore] | None = None,
+) -> Scores:
+    """A call's :class:`Scores`: its columns and the run settings it was scored under."""
+    return Scores.from_columns(
+        cols,
+        model=lm.name,
+        bos_policy=r.policy,
+        max_length=r.max_length,
+        stride=r.stride,
+        contexts=tuple(contexts) if contexts is not None else None,
+        stats=stats,
+        prefix_scores=prefix_scores,
+    )
+
+
 def _run_encoded(
     lm: LM,
     encs: Encodings,
@@ -430,16 +451,7 @@ def run(
                 (pre.kept[k][0], ts)
                 for k, ts in zip(missing, Scores.from_columns(alone).items, strict=True)
             )
-    return Scores.from_columns(
-        cols,
-        model=lm.name,
-        bos_policy=r.policy,
-        max_length=r.max_length,
-        stride=r.stride,
-        contexts=tuple(contexts) if contexts is not None else None,
-        stats=stats,
-        prefix_scores=got,
-    )
+    return _result(cols, lm, r, stats, contexts, got)
 
 
 # ---------------------------------------------------------------- pre-tokenized input
@@ -495,13 +507,4 @@ def run_token_ids(
     stats = RunStats()
     pre = _Prefixes([None] * len(encs), [], [])
     cols = _run_encoded(lm, _encodings(encs), pre, r, opts, stats, None, hidden)
-    return Scores.from_columns(
-        cols,
-        model=lm.name,
-        bos_policy=r.policy,
-        max_length=r.max_length,
-        stride=r.stride,
-        contexts=None,
-        stats=stats,
-        prefix_scores=None,
-    )
+    return _result(cols, lm, r, stats)
