@@ -11,11 +11,11 @@ import pytest
 
 import surprisal
 from conftest import ref_logits, ref_scores
-from surprisal import deltas
+from surprisal import LM, deltas
 from surprisal.controls import DEFAULT_CONTROLS, make_controls, neutral_sentences
 from surprisal.errors import SurprisalError
 from surprisal.stats import above_null
-from surprisal.testing import tiny_lm, train_tiny
+from surprisal.testing import tiny_lm, tiny_model, tiny_tokenizer, train_tiny
 
 TARGETS = ["ab ab ab", "The cat sat.", "abba"]
 EXPL = "A proof by contradiction assumes the opposite."
@@ -202,32 +202,56 @@ def test_useless_explanations_are_not_above_their_null(arch):
     assert naive > ci_hits  # the reduction's own CI is fooled more often
 
 
-def _rule_corpus(n: int, seed: int) -> list[str]:
-    rules = {"Rule A.": "a", "Rule B.": "b", "Rule C.": "c"}
+LETTERS = "abcdefhmost"  # one token each (with a leading space) under the test tokenizer
+
+
+def _key_line(seq: list[str]) -> str:
+    return "key: " + " ".join(seq)
+
+
+def _key_corpus(n: int, seed: int) -> list[str]:
+    """Documents where a key line decides the letters that follow, in order: ``key: d f a b``
+    then ``d f a b d f a b``. Lines that carry no key come before bodies they do not decide
+    (another key's tokens shuffled, an English fragment), so that a prefix is informative
+    only as an ordered key; bodies alone and English lines alone fill the rest."""
     rng = random.Random(seed)
     out = []
     for _ in range(n):
-        rule = rng.choice(list(rules))
-        body = " ".join(rules[rule] * rng.randint(2, 4) for _ in range(rng.randint(2, 4)))
-        out.append(f"{rule}\n{body}" if rng.random() < 0.5 else body)
+        r = rng.random()
+        seq = rng.sample(LETTERS, 4)
+        body = " ".join(" ".join(seq) for _ in range(rng.randint(1, 3)))
+        if r < 0.4:
+            out.append(f"{_key_line(seq)}\n{body}")
+        elif r < 0.55:  # the tokens of another key, shuffled: no key
+            pieces = ["k", "e", "y", ":"] + [" " + c for c in rng.sample(LETTERS, 4)]
+            rng.shuffle(pieces)
+            out.append("".join(pieces).lstrip() + "\n" + body)
+        elif r < 0.7:
+            line = rng.choice(UNRELATED)
+            out.append(f"{line[: rng.randint(5, len(line))]}\n{body}")
+        elif r < 0.85:
+            out.append(body)
+        else:
+            out.append(rng.choice(UNRELATED))
     return out
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="not yet shown: measured once (training seed 0, 2026-12-03) before controls were "
-    "scored as ids, above_null = +2.24 [-1.77, +6.24] nats, p = 0.05: the key is one "
-    "token of 'Rule A.', which the shuffles keep, and it decides only the first target "
-    "token (about ln 3 nats), less than the controls' spread",
-)
 def test_an_informative_explanation_is_above_its_null():
-    """A tiny model trained so that a rule line decides the targets: the matching rule is
-    above its controls in at least 2 of 3 training seeds."""
-    targets = ["aaa aa aaaa", "aa aaa", "aaaa aaaa aa", "aa aa aa", "aaa aaa", "aa aaaa"]
+    """The positive control: a tiny model trained so that an ordered key decides every
+    letter of the targets. Its key is above its 19 generated controls (token shuffles of
+    the key line, which keep its letters but not their order, and neutral passages) in at
+    least 2 of 3 training seeds, by the interval and by the rank p; without the null, the
+    useless controls themselves reduce surprisal (a new line after any prefix is expected)."""
+    seq = ["d", "f", "a", "b"]
+    targets = [" ".join((seq * 3)[:n]) for n in (4, 5, 6, 8, 10, 12)]
+    tok = tiny_tokenizer("byte-bpe")
+    assert all(len(tok.tokenize(" " + c)) == 1 for c in LETTERS)
     wins = 0
     for seed in range(3):
-        lm = train_tiny(tiny_lm("gpt2", seed=seed), _rule_corpus(800, seed), steps=200, seed=seed)
-        d = surprisal.delta(targets, explanation="Rule A.", model=lm, controls=19, seed=seed)
-        wins += d.above_null[1] > 0
+        model = tiny_model("gpt2", len(tok), seed=seed, n_embd=64, n_head=4, initializer_range=0.02)
+        lm = train_tiny(LM(model, tok), _key_corpus(3000, seed), steps=800, seed=seed)
+        d = surprisal.delta(targets, explanation=_key_line(seq), model=lm, controls=19, seed=seed)
+        assert d.reduction.mean() > 2.0  # the key is read: each target is 2+ nats less surprising
+        wins += d.above_null[1] > 0 and d.p_above_null <= 0.05
     assert wins >= 2, wins

@@ -256,19 +256,52 @@ def assemble(p: _Plan, results: list[JobResult], ex: Extras) -> Columns:
         shape: tuple[int, ...] = (N, ex.top_k) if f.topk else (N + n_texts * (f.name == "bow"),)
         arrays[f.name] = np.full(shape, f.fill, dtype=f.dtype)
     names = list(arrays)
-    for i, j, start in p.parts:
-        got = results[j].arrays
-        m = len(got["logprobs"])
+    store = _shared_store(p.parts, results)
+    if store is not None:  # every job's rows in one run's flat arrays: one copy per field
+        parts = np.asarray(p.parts, dtype=np.int64).reshape(-1, 3)
+        js = parts[:, 1].tolist()
+        at = np.fromiter((results[j].at for j in js), np.int64, len(js))
+        n = np.fromiter((results[j].n for j in js), np.int64, len(js))
+        src = _ranges(at, n)
         for name in names:
-            if name in got:
-                o = (bb if name == "bow" else b)[i] + start
-                arrays[name][o : o + m] = got[name]
+            if name in store:
+                dst = _ranges((bb if name == "bow" else b)[parts[:, 0]] + parts[:, 2], n)
+                arrays[name][dst] = store[name][src]
+    else:
+        for i, j, start in p.parts:
+            got = results[j].arrays
+            m = len(got["logprobs"])
+            for name in names:
+                if name in got:
+                    o = (bb if name == "bow" else b)[i] + start
+                    arrays[name][o : o + m] = got[name]
     if "bow" in arrays:
         for i in np.flatnonzero(p.tail_job >= 0).tolist():
             tb = results[int(p.tail_job[i])].tail_bow
             arrays["bow"][bb[i + 1] - 1] = np.nan if tb is None else tb
     logprobs = arrays.pop("logprobs")
     return Columns(encs.texts, b, encs.ids, encs.tokens, encs.spans, logprobs, arrays)
+
+
+def _shared_store(
+    parts: Sequence[tuple[int, int, int]], results: Sequence[JobResult]
+) -> dict[str, np.ndarray] | None:
+    """The flat host arrays that every part's job result is a slice of, or None when they
+    do not all share one (results of several runs, or made by hand)."""
+    if not parts:
+        return None
+    store = results[parts[0][1]].flat
+    if store is None or any(results[j].flat is not store for _, j, _ in parts):
+        return None
+    return store
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The indices ``starts[k] .. starts[k] + lengths[k] - 1`` of every k, concatenated."""
+    ends = np.cumsum(lengths)
+    return np.arange(int(ends[-1]) if len(ends) else 0) + np.repeat(
+        starts - (ends - lengths), lengths
+    )
 
 
 def _check_finite(cols: Columns, p: _Plan, lm: LM) -> None:

@@ -54,18 +54,43 @@ from .prefix import right_aligned, shared_prefix, shared_prefix_ok
 from .schedule import Job, PackIndex, next_batch
 
 
-@dataclass
 class JobResult:
     """One job's results: ``arrays`` maps field names (:data:`surprisal.fields.FIELDS`) to
     arrays over the job's scored tokens, (n,) or (n, K); ``tail_bow`` is the word-start mass
     after the job's last token, when the job asked for its tail; ``hidden`` is, with
     ``run_jobs(keep_hidden=True)``, what the head would read at each scored token: (n, H)
     hidden states (fused path) or (n, V) logits (plain path); the head is then not run
-    and ``logprobs`` holds 0 placeholders."""
+    and ``logprobs`` holds 0 placeholders.
 
-    arrays: dict[str, np.ndarray]
-    tail_bow: float | None = None
-    hidden: torch.Tensor | None = None
+    The results of one :func:`run_jobs` call share a few flat host arrays (``flat``): a job
+    holds its rows ``at : at + n`` of them, and ``arrays`` (views) is made on first access,
+    so that assembling a call's results costs a few array copies, not a dict per job."""
+
+    __slots__ = ("_arrays", "at", "flat", "hidden", "n", "tail_bow")
+
+    def __init__(
+        self,
+        arrays: dict[str, np.ndarray] | None = None,
+        tail_bow: float | None = None,
+        hidden: torch.Tensor | None = None,
+        *,
+        flat: dict[str, np.ndarray] | None = None,
+        at: int = 0,
+        n: int = 0,
+    ) -> None:
+        if (arrays is None) == (flat is None):
+            raise TypeError("JobResult takes arrays or flat=, exactly one")
+        self._arrays = arrays
+        self.flat, self.at, self.n = flat, at, n
+        self.tail_bow, self.hidden = tail_bow, hidden
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        if self._arrays is None:
+            assert self.flat is not None
+            a, b = self.at, self.at + self.n
+            self._arrays = {k: v[a:b] for k, v in self.flat.items()}
+        return self._arrays
 
     @property
     def logprobs(self) -> np.ndarray:
@@ -300,12 +325,12 @@ class _Results:
         }
         res: dict[object, JobResult] = {}
         i = 0
+        rows = self.rows
+        bow = host.get("bow")
         for key, n, tail in self.segments:
             m = n - tail
-            r = JobResult({k: v[i : i + m] for k, v in host.items()}, hidden=self.rows.get(key))
-            if tail:
-                r.tail_bow = float(host["bow"][i + m]) if "bow" in host else None
-            res[key] = r
+            tb = float(bow[i + m]) if tail and bow is not None else None
+            res[key] = JobResult(None, tb, rows.get(key), flat=host, at=i, n=m)
             i += n
         return res
 
