@@ -202,3 +202,45 @@ def test_no_module_is_over_800_lines():
         if (n := len(p.read_text(encoding="utf-8").splitlines())) > 800
     }
     assert not long, long
+
+
+def _verbs_with_run_options():
+    from surprisal import corpus, grammar
+
+    cands = [getattr(surprisal, n) for n in surprisal.__all__] + [
+        corpus.score_to_stream,
+        grammar.membership,
+        grammar.generation,
+    ]
+    make = inspect.signature(RunOptions.make).parameters
+    return [
+        f
+        for f in cands
+        if inspect.isfunction(f)
+        and f.__name__ != "load"  # its add_bos is the LM's own setting, not a run option
+        and set(_keywords_or_empty(f)) & set(make)
+    ]
+
+
+def _keywords_or_empty(f) -> set[str]:
+    try:
+        return _keywords(f)
+    except (TypeError, ValueError):  # a class or builtin without a signature
+        return set()
+
+
+def test_every_verb_declares_each_run_option_as_run_options_make_does():
+    """Verbs spell their run options out (for help(), completion and type checks); each
+    one must keep RunOptions.make's default and type, so the lists cannot drift apart."""
+    make = inspect.signature(RunOptions.make).parameters
+    verbs = _verbs_with_run_options()
+    assert {v.__name__ for v in verbs} >= {"score", "score_iter", "score_to_file", "delta"}
+    bad = [
+        (v.__name__, name, p.default, p.annotation)
+        for v in verbs
+        for name, p in inspect.signature(v).parameters.items()
+        if name in make
+        and name != "extras"  # record-level in the writers
+        and (p.default, p.annotation) != (make[name].default, make[name].annotation)
+    ]
+    assert not bad, bad

@@ -119,6 +119,9 @@ def test_grammar_experiment_design():
         assert len(batches) == s.steps and all(len(b) == s.batch_size for b in batches)
         docs = [d for b in batches for d in b]
         desc = [d for d in docs if d.startswith("name:") and "rule:" in d]
+        examples = [d for d in docs if d.startswith("name:") and "rule:" not in d]
+        want_ex = max(1, round(s.example_share * s.batch_size * s.steps))
+        assert len(examples) == 2 * want_ex  # of X and of Y, the same number
         assert len(desc) == s.steps * round(dose * s.batch_size)
         assert all(d == f"name:{p0.x_name}\nrule:{p0.x}\n" for d in desc)
         for d in docs:
@@ -156,6 +159,8 @@ def test_grammar_experiment_statistics_match_independent_computations():
     assert ex.verdict(ok, bad, ok).startswith("cannot test: the positive control")
     assert ex.verdict(ok, ok, ok).startswith("effect detected")
     assert ex.verdict(bad, ok, ok).startswith("not detected")
+    assert ex.verdict(bad, ok, ok, room=0.7).startswith("not detected")
+    assert ex.verdict(ok, ok, ok, room=ex.CEILING).startswith("cannot test: no room")
 
 
 def test_grammar_experiment_measures_match_score():

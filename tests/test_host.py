@@ -236,6 +236,36 @@ def test_score_iter_chunked_by_tokens_or_records_is_score():
             np.testing.assert_allclose(a.logprobs, b.logprobs, rtol=0, atol=1e-5)
 
 
+def test_a_large_score_call_is_tokenized_a_chunk_ahead_with_the_same_results(monkeypatch):
+    """Past PIPELINE_MIN_CHUNKS chunks on an accelerator, score() tokenizes on the worker
+    thread chunk by chunk; every field is that of the one-piece call (batching changes only float
+    rounding), the columns are one set of arrays, and the counts add up."""
+    from surprisal import core, pipeline
+
+    lm = tiny_lm("gpt2")
+    texts = [f"text {k}: " + "word " * (k % 9) for k in range(150)] + TEXTS
+    want = surprisal.score(texts, model=lm, extras=EXTRAS, top_k=3)
+    calls = []
+    real = pipeline.encode_flat
+    monkeypatch.setattr(pipeline, "encode_flat", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(pipeline, "MIN_CHUNK_TOKENS", 100)
+    monkeypatch.setattr(core, "PIPELINE_MIN_CHUNKS", 3)
+    monkeypatch.setattr(core, "PIPELINE_ON_CPU", True)  # on an accelerator by default
+    got = surprisal.score(texts, model=lm, extras=EXTRAS, top_k=3, batch_tokens=8)
+    assert len(calls) >= 3  # tokenized in chunks, on the worker
+    a, b = got.columns(), want.columns()
+    assert a is got.flat and a.texts == b.texts and a.tokens == b.tokens
+    np.testing.assert_array_equal(a.bounds, b.bounds)
+    np.testing.assert_array_equal(a.token_ids, b.token_ids)
+    np.testing.assert_array_equal(a.spans, b.spans)
+    np.testing.assert_allclose(a.logprobs, b.logprobs, rtol=0, atol=1e-5)
+    assert list(a.extras) == list(b.extras)
+    for k in a.extras:
+        np.testing.assert_allclose(a.extras[k], b.extras[k], rtol=0, atol=1e-5)
+    assert got.stats.tokens_scored == want.stats.tokens_scored
+    assert [t.total() for t in got] == pytest.approx([t.total() for t in want], abs=1e-4)
+
+
 def test_chunks_by_tokens_follow_the_measured_ratio():
     from surprisal.pipeline import _chunks
 

@@ -165,9 +165,10 @@ def score_iter(
 
     Texts are consumed a chunk at a time (sorted and batched within a chunk), so memory
     stays flat however long the stream is: by default chunks of about eight of the
-    device's batches (``batch_tokens``), or ``chunk_size`` texts when given. The next
-    chunk is tokenized on a worker thread while the current one scores. ``context`` is one
-    string for all texts (or None); the other keywords are those of :func:`score`.
+    device's batches (``batch_tokens``; 65,536 tokens at least), or ``chunk_size`` texts
+    when given. The next chunk is tokenized on a worker thread while the current one
+    scores. ``context`` is one string for all texts (or None); the other keywords are those
+    of :func:`score`.
 
     >>> from surprisal.testing import tiny_lm
     >>> lm = tiny_lm("gpt2")

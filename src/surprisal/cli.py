@@ -522,7 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--chunk-size",
         type=int,
         default=None,
-        help="texts per write (and resume step); default: chunks of about 8 device batches",
+        help="texts per write (and resume step); default: 8 device batches, 64k tokens or more",
     )
     p.set_defaults(func=_cmd_score)
 

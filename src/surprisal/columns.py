@@ -117,6 +117,30 @@ class Columns:
         return out
 
     @classmethod
+    def concat(cls, parts: Sequence[Columns]) -> Columns:
+        """The texts of ``parts`` one after the other, in one set of arrays. Every part must
+        hold the same extras (parts of one call do)."""
+        if len(parts) == 1:
+            return parts[0]
+        names = list(parts[0].extras)
+        if any(list(p.extras) != names for p in parts):
+            raise ValueError("Columns.concat: the parts hold different extras")
+        ends = np.cumsum([p.n_tokens for p in parts])
+        starts = np.concatenate([[0], ends[:-1]])
+        bounds = np.concatenate(
+            [[0]] + [p.bounds[1:] + s for p, s in zip(parts, starts.tolist(), strict=True)]
+        ).astype(np.int64)
+        return cls(
+            texts=[t for p in parts for t in p.texts],
+            bounds=bounds,
+            token_ids=np.concatenate([p.token_ids for p in parts]),
+            tokens=[t for p in parts for t in p.tokens],
+            spans=np.concatenate([p.spans for p in parts]),
+            logprobs=np.concatenate([p.logprobs for p in parts]),
+            extras={k: np.concatenate([p.extras[k] for p in parts]) for k in names},
+        )
+
+    @classmethod
     def of(cls, items: Sequence[Any]) -> Columns:
         """The columns of per-text results (objects with :class:`surprisal.TextScore`'s
         fields), concatenated. An extra is kept when every text has it."""

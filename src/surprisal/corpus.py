@@ -248,9 +248,10 @@ def score_to_file(
     """Score a corpus of any size into a file, incrementally and resumably.
 
     Records stream through a chunk at a time, so memory stays flat: by default chunks of
-    about eight of the device's batches of tokens, or ``chunk_size`` records when given.
-    The next chunk is tokenized on a worker thread while the current one scores, and each
-    chunk's records are written (appended and fsynced) on another while the next scores.
+    about eight of the device's batches of tokens (65,536 at least), or ``chunk_size``
+    records when given. The next chunk is tokenized on a worker thread while the current
+    one scores, and each chunk's records are written (appended and fsynced) on another
+    while the next scores.
     After a crash or kill, call again with ``resume=True``: complete records are kept, a
     record cut by the interruption is redone, and the file ends with every record exactly
     once.

@@ -28,7 +28,10 @@ T = TypeVar("T")
 
 DEFAULT_CHUNK_TOKENS = 8  # chunks of 8 device batches: packing finds its fits, and the
 # worker's next chunk is ready long before this one is scored
-MIN_CHUNK_TOKENS = 8192
+# CPU budgets are small (512-2,048 tokens), and each chunk pays its own planning and
+# packing: at 16k-token chunks score_to_file spent 7-15% longer than at 64k (2 cores,
+# 20,000 texts, the near-free model of benchmarks/bench_host.py).
+MIN_CHUNK_TOKENS = 65536
 MAX_CHUNK_RECORDS = 100_000  # bounds memory when texts are tiny (or empty)
 
 
