@@ -33,8 +33,10 @@ dose-response of ``crossover_auc``, and the positive control's size.
 
 Manipulation check: the model learned the description documents -- per seed,
 log p(X's description) - log p(Y's description) (nats) has a 95% lower bound above 0.
-Verdict: "cannot test" when the manipulation check or the positive control fails;
-otherwise the primary endpoint's test.
+Room check: the grammar without descriptions (Y) must not be known from its examples
+alone already (mean AUC below ``CEILING``), or descriptions have nothing to add.
+Verdict: "cannot test" when the manipulation check, the positive control or the room
+check fails; otherwise the primary endpoint's test.
 
 Seeds: a pilot of the first seeds gives the sd of the primary differences; the number of
 seeds is then the smallest with 80% power for a 0.05 AUC difference
