@@ -81,6 +81,22 @@ def test_a_device_that_contradicts_a_loaded_lm_is_refused(gpt2_lm, one_gpu):
     assert gpt2_lm.device.type == "cpu"
 
 
+def test_a_dtype_that_contradicts_a_loaded_lm_is_refused_not_ignored(gpt2_lm):
+    assert gpt2_lm.dtype == torch.float32
+    want = surprisal.score("a text", model=gpt2_lm)[0].logprobs
+    for verb in (
+        lambda **k: surprisal.score("a text", model=gpt2_lm, **k),
+        lambda **k: surprisal.delta(["a text"], explanation="hint", model=gpt2_lm, **k),
+    ):
+        for bad in ("bfloat16", torch.float16):
+            with pytest.raises(SurprisalError, match=r"is loaded in float32.*not cast per call"):
+                verb(dtype=bad)
+        verb(dtype="float32")  # the LM's own dtype: fine
+        verb(dtype=torch.float32)
+    assert gpt2_lm.dtype == torch.float32
+    assert (surprisal.score("a text", model=gpt2_lm, dtype="fp32")[0].logprobs == want).all()
+
+
 def test_the_lm_constructor_checks_too(gpt2_lm):
     with pytest.raises(SurprisalError, match="not a device name"):
         surprisal.LM(gpt2_lm.model, gpt2_lm.tokenizer, device="gpu")

@@ -720,10 +720,18 @@ def resolve_model(
 ) -> LM:
     """Turn ``model=`` (an LM, a name/path, or a ``(model, tokenizer)`` pair) into an LM.
 
-    ``device`` is checked before anything is loaded; with a loaded LM it must name the
-    LM's own device (or be None): a loaded LM is shared and never moved per call."""
+    ``device`` is checked before anything is loaded; with a loaded LM, ``device`` and
+    ``dtype`` must name the LM's own (or be None): a loaded LM is shared and never moved or
+    cast per call, and a ``dtype`` it does not have is refused rather than ignored."""
     if isinstance(model, LM):
         check_same_device(device, model.device, f"the LM {model.name!r}")
+        want = _as_dtype(dtype)
+        if want is not None and want != model.dtype:
+            raise SurprisalError(
+                f"dtype={str(dtype)!r} but the LM {model.name!r} is loaded in "
+                f"{str(model.dtype).replace('torch.', '')}; a loaded model is not cast per "
+                f"call. Drop dtype=, or load it so: surprisal.load(name, dtype={str(dtype)!r})."
+            )
         return model
     check_device(device)
     if isinstance(model, (str, os.PathLike)):
