@@ -117,3 +117,30 @@ def test_non_finite_log_probabilities_are_reported(gpt2_lm, monkeypatch):
     monkeypatch.setattr(engine, "fused_head", broken)
     with pytest.raises(surprisal.SurprisalError, match=r"non-finite log-probabilities in 1 text"):
         surprisal.score(["The cat sat.", "A dog."], model=gpt2_lm)
+
+
+def test_non_finite_positions_are_the_calls_when_score_runs_in_chunks(gpt2_lm, monkeypatch):
+    """On the chunked path (an accelerator's, forced here) a NaN in a later chunk is
+    reported at its position in the call's input, not in its chunk."""
+    from surprisal import core, pipeline
+
+    texts = [f"text number {k} is here" for k in range(60)]
+    bad_text = 47
+    real = engine.fused_head
+    want_tok = gpt2_lm.tokenizer(texts[bad_text], add_special_tokens=False)["input_ids"]
+
+    def broken(hidden, targets, head, **kw):
+        out = real(hidden, targets, head, **kw)
+        t = targets.tolist()
+        for i in range(len(t) - len(want_tok) + 1):  # the bad text's tokens, as targets
+            if t[i : i + len(want_tok)] == want_tok:
+                out["logprobs"][i + len(want_tok) - 1] = float("nan")
+        return out
+
+    monkeypatch.setattr(engine, "fused_head", broken)
+    monkeypatch.setattr(pipeline, "MIN_CHUNK_TOKENS", 40)
+    monkeypatch.setattr(core, "PIPELINE_MIN_CHUNKS", 3)
+    monkeypatch.setattr(core, "PIPELINE_ON_CPU", True)
+    with pytest.raises(surprisal.SurprisalError, match=r"in 1 text\(s\), indices \[47\]") as e:
+        surprisal.score(texts, model=gpt2_lm, batch_tokens=8)
+    assert e.value.indices == [bad_text]

@@ -318,10 +318,11 @@ def _check_finite(cols: Columns, p: _Plan, lm: LM) -> None:
     check_finite([cols.logprobs[b[i] + p.unscored[i] : b[i + 1]] for i in range(len(b) - 1)], lm)
 
 
-def check_finite(scored: Sequence[np.ndarray], lm: LM) -> None:
+def check_finite(scored: Sequence[np.ndarray], lm: LM, *, offset: int = 0) -> None:
     """Raise :class:`NonFiniteError` unless every array (one per text: the log-probabilities
-    of the tokens that should be scored) is finite."""
-    bad = [i for i, lp in enumerate(scored) if not np.isfinite(lp).all()]
+    of the tokens that should be scored) is finite; ``offset`` is added to the positions
+    named (a chunk's first text in the call's input)."""
+    bad = [offset + i for i, lp in enumerate(scored) if not np.isfinite(lp).all()]
     if bad:
         raise NonFiniteError(
             f"non-finite log-probabilities in {len(bad)} text(s), indices {bad[:10]}"
@@ -520,6 +521,7 @@ def _pipelined(lm: LM, texts: list[str], opts: RunOptions, r: Resolved) -> Score
         return None
     stats = RunStats()
     parts: list[Columns] = []
+    done = 0  # texts of the chunks before this one: positions in the call's input
     with task("surprisal", opts.progress, passes=n_chunks):
         for got, _, encs in prefetched(
             iter(texts),
@@ -532,7 +534,16 @@ def _pipelined(lm: LM, texts: list[str], opts: RunOptions, r: Resolved) -> Score
                 encode_flat(lm.tokenizer, texts, parse_special_tokens=lm.parse_special_tokens)
                 raise SurprisalError("a text could not be tokenized")  # pragma: no cover
             pre = _Prefixes([None] * len(got), [], [])
-            parts.append(_run_encoded(lm, encs, pre, r, opts, stats))
+            try:
+                parts.append(_run_encoded(lm, encs, pre, r, opts, stats))
+            except NonFiniteError as exc:  # the chunk's positions, as the call's
+                check_finite(
+                    [np.full(1, np.nan if k in exc.indices else 0.0) for k in range(len(got))],
+                    lm,
+                    offset=done,
+                )
+                raise  # pragma: no cover - check_finite raised
+            done += len(got)
     return _result(Columns.concat(parts), lm, r, stats)
 
 
