@@ -12,6 +12,7 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
 import surprisal
 from surprisal.testing import tiny_lm
@@ -111,3 +112,49 @@ def test_a_config_that_chooses_per_call_pickles_as_its_own_class(llama_lm):
     assert back.to_dict() == llama_lm.model.config.to_dict()
     twin = copy.deepcopy(llama_lm.model.config)
     assert twin._attn_implementation == llama_lm.model.config._attn_implementation
+
+
+def test_a_model_with_state_on_its_modules_runs_one_forward_at_a_time():
+    """RecurrentGemma writes its recurrent state to its layers during every forward: four
+    threads sharing it crashed with shape errors (one thread's batch size in another's
+    state) before its forwards were serialized. Now they get the serial numbers, and a
+    model that keeps its state in its outputs gets no lock."""
+    from surprisal.locks import holds_state, serialize_forwards
+    from surprisal.testing import tiny_tokenizer
+    from test_no_kv_cache import _lm, _recurrent_gemma
+
+    lm = _lm(_recurrent_gemma(len(tiny_tokenizer("byte-bpe"))))
+    assert holds_state(lm.model) and serialize_forwards(lm.model)
+    assert not serialize_forwards(tiny_lm("gpt2").model)
+    calls = _calls(lm)[:3]  # plain and two contexts: batches of different sizes
+    serial = {name: f() for name, f in calls}
+    errors: list[BaseException] = []
+    got: list[tuple[str, list[np.ndarray]]] = []
+    start = threading.Barrier(4)
+
+    def worker(k: int) -> None:
+        try:
+            start.wait()
+            for _ in range(3):
+                for name, f in calls[k % 3 :] + calls[: k % 3]:
+                    got.append((name, f()))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
+    assert len(got) == 4 * 3 * 3
+    for name, arrays in got:
+        for a, b in zip(arrays, serial[name], strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-6, rtol=0, err_msg=name)
+    import copy
+    import pickle
+
+    twin = pickle.loads(pickle.dumps(copy.deepcopy(lm.model)))  # a fresh lock comes along
+    x = torch.tensor([[1, 2, 3]])
+    torch.testing.assert_close(twin(input_ids=x).logits, lm.model(input_ids=x).logits)
+    twin(input_ids=x)  # the twin's lock was released

@@ -23,6 +23,7 @@ from ._demo_files import DEMO_ALIAS, DEMO_NAME, demo_path
 from .devices import check_device, check_same_device
 from .errors import SurprisalError
 from .head import HeadSpec, fused_head, plain_head
+from .locks import serialize_forwards
 from .tokenize import WORD_START
 
 BosPolicy = Literal["bos", "eos", "none"]
@@ -125,6 +126,7 @@ class LM:
         )
         self.name = name or str(getattr(model.config, "name_or_path", "") or type(model).__name__)
         self.body = _decoder_body(model)
+        serialize_forwards(model, self.body)  # a model with state on its modules: one at a time
         self._head_source: tuple[Any, Any, int] = (None, None, 0)
         self._head = self._resolve_head()
         self.parse_special_tokens = bool(parse_special_tokens)
