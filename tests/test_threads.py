@@ -35,27 +35,21 @@ def _calls(lm):
     ]
 
 
-# gpt2 runs sdpa attention, gemma2 eager with softcapping (the config reads differ).
-@pytest.mark.parametrize("arch", ["gpt2", "gemma2"])
-def test_four_threads_get_the_serial_numbers_and_leave_the_config(arch):
-    lm = tiny_lm(arch)
-    cfg = lm.model.config
-    before = cfg._attn_implementation
-    calls = _calls(lm)
-    serial = {name: f() for name, f in calls}
-    assert cfg._attn_implementation == before
+def _in_four_threads(calls, serial, check=lambda: None, rounds: int = 3) -> None:
+    """Four threads each run every call ``rounds`` times, each in another order, and
+    every result must be the serial one (``check`` runs after each call)."""
     errors: list[BaseException] = []
     got: list[tuple[str, list[np.ndarray]]] = []
     start = threading.Barrier(4)
+    n = len(calls)
 
     def worker(k: int) -> None:
         try:
             start.wait()
-            for _ in range(3):  # each thread a different order of the four calls
-                for name, f in calls[k % 4 :] + calls[: k % 4]:
+            for _ in range(rounds):
+                for name, f in calls[k % n :] + calls[: k % n]:
                     got.append((name, f()))
-                    # Read while other threads may be inside a shared-prefix forward.
-                    assert cfg._attn_implementation == before
+                    check()
         except BaseException as exc:  # reported below
             errors.append(exc)
 
@@ -65,10 +59,26 @@ def test_four_threads_get_the_serial_numbers_and_leave_the_config(arch):
     for t in threads:
         t.join()
     assert not errors, errors[:3]
-    assert len(got) == 4 * 3 * 4
+    assert len(got) == 4 * rounds * n
     for name, arrays in got:
         for a, b in zip(arrays, serial[name], strict=True):
             np.testing.assert_allclose(a, b, atol=1e-6, rtol=0, err_msg=name)
+
+
+# gpt2 runs sdpa attention, gemma2 eager with softcapping (the config reads differ).
+@pytest.mark.parametrize("arch", ["gpt2", "gemma2"])
+def test_four_threads_get_the_serial_numbers_and_leave_the_config(arch):
+    lm = tiny_lm(arch)
+    cfg = lm.model.config
+    before = cfg._attn_implementation
+    calls = _calls(lm)
+    serial = {name: f() for name, f in calls}
+    assert cfg._attn_implementation == before
+
+    def check() -> None:  # read while other threads may be inside a shared-prefix forward
+        assert cfg._attn_implementation == before
+
+    _in_four_threads(calls, serial, check)
     assert cfg._attn_implementation == before
     assert lm.attn_implementation == before
     # And a later single-threaded call still runs the model's own attention.
@@ -127,30 +137,7 @@ def test_a_model_with_state_on_its_modules_runs_one_forward_at_a_time():
     assert holds_state(lm.model) and serialize_forwards(lm.model)
     assert not serialize_forwards(tiny_lm("gpt2").model)
     calls = _calls(lm)[:3]  # plain and two contexts: batches of different sizes
-    serial = {name: f() for name, f in calls}
-    errors: list[BaseException] = []
-    got: list[tuple[str, list[np.ndarray]]] = []
-    start = threading.Barrier(4)
-
-    def worker(k: int) -> None:
-        try:
-            start.wait()
-            for _ in range(3):
-                for name, f in calls[k % 3 :] + calls[: k % 3]:
-                    got.append((name, f()))
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors[:3]
-    assert len(got) == 4 * 3 * 3
-    for name, arrays in got:
-        for a, b in zip(arrays, serial[name], strict=True):
-            np.testing.assert_allclose(a, b, atol=1e-6, rtol=0, err_msg=name)
+    _in_four_threads(calls, {name: f() for name, f in calls})
     import copy
     import pickle
 
