@@ -306,7 +306,7 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     )
 
 
-def _check_finite(cols: Columns, p: _Plan, lm: LM) -> None:
+def _check_finite(cols: Columns, p: _Plan, lm: LM, offset: int = 0) -> None:
     """Every token that should have a score has a finite one: a NaN or inf from a numerical
     failure (an fp16 overflow, say) must never be summed or averaged away."""
     ok = np.isfinite(cols.logprobs)
@@ -315,7 +315,8 @@ def _check_finite(cols: Columns, p: _Plan, lm: LM) -> None:
     if ok.all():
         return
     b = cols.bounds
-    check_finite([cols.logprobs[b[i] + p.unscored[i] : b[i + 1]] for i in range(len(b) - 1)], lm)
+    scored = [cols.logprobs[b[i] + p.unscored[i] : b[i + 1]] for i in range(len(b) - 1)]
+    check_finite(scored, lm, offset=offset)
 
 
 def check_finite(scored: Sequence[np.ndarray], lm: LM, *, offset: int = 0) -> None:
@@ -384,8 +385,10 @@ def _run_encoded(
     stats: RunStats,
     own: dict[int, JobResult] | None = None,
     hidden: list[torch.Tensor | None] | None = None,
+    offset: int = 0,
 ) -> Columns:
-    """Plan, run and assemble encoded texts (each after its prefix in ``pre``).
+    """Plan, run and assemble encoded texts (each after its prefix in ``pre``); ``offset``
+    is the first text's position in the call's input (for the errors that name texts).
 
     A model whose cache holds recurrent state (Mamba and other SSMs) cannot share one
     prefix's cache over a batch; its texts are then run with the prefix in front of each,
@@ -420,7 +423,7 @@ def _run_encoded(
     cols = assemble(p, results, ex)
     if hidden is not None:
         hidden[:] = assemble_hidden(p, results)
-    _check_finite(cols, p, lm)
+    _check_finite(cols, p, lm, offset)
     return cols
 
 
@@ -534,15 +537,7 @@ def _pipelined(lm: LM, texts: list[str], opts: RunOptions, r: Resolved) -> Score
                 encode_flat(lm.tokenizer, texts, parse_special_tokens=lm.parse_special_tokens)
                 raise SurprisalError("a text could not be tokenized")  # pragma: no cover
             pre = _Prefixes([None] * len(got), [], [])
-            try:
-                parts.append(_run_encoded(lm, encs, pre, r, opts, stats))
-            except NonFiniteError as exc:  # the chunk's positions, as the call's
-                check_finite(
-                    [np.full(1, np.nan if k in exc.indices else 0.0) for k in range(len(got))],
-                    lm,
-                    offset=done,
-                )
-                raise  # pragma: no cover - check_finite raised
+            parts.append(_run_encoded(lm, encs, pre, r, opts, stats, offset=done))
             done += len(got)
     return _result(Columns.concat(parts), lm, r, stats)
 
