@@ -214,6 +214,7 @@ def _surprisal(cols: Columns, unit: str) -> np.ndarray:
     return np.asarray(convert(-cols.logprobs.astype(np.float64), unit), dtype=np.float32)
 
 
+@paused_gc()
 def records_of(
     cols: Columns,
     ids: Sequence[str],
@@ -224,18 +225,6 @@ def records_of(
 ) -> list[dict[str, Any]]:
     """The records (:func:`record`, without words) of every text of ``cols``, built from
     the flat arrays in bulk: the same dicts, key for key and number for number."""
-    with paused_gc():
-        return _records_of(cols, ids, indices, unit, extras, run_id)
-
-
-def _records_of(
-    cols: Columns,
-    ids: Sequence[str],
-    indices: Sequence[int],
-    unit: str,
-    extras: Sequence[str],
-    run_id: str | None,
-) -> list[dict[str, Any]]:
     n = len(cols)
     b = cols.bounds.tolist()
     pieces = cols.pieces()
@@ -293,7 +282,7 @@ def render_scores(
         with paused_gc():
             return _render_token_rows(cols, ids, fmt, unit, extras)
     with paused_gc():
-        recs = _records_of(cols, ids, indices, unit, extras, run_id)
+        recs = records_of(cols, ids, indices, unit, extras, run_id)
         return "".join([dumps_line(r) for r in recs])
 
 
